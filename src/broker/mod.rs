@@ -1,0 +1,1 @@
+//! The MQTT broker engine behind `mqsec serve`.

@@ -1,0 +1,41 @@
+//! The clap tree: the one source of `--help`, shell completions and man pages.
+//!
+//! Each subcommand's arguments live beside its implementation in `commands/<name>.rs`; this file
+//! only assembles them, so the tree stays in one place.
+
+use clap::{Parser, Subcommand};
+
+/// Shown under every `--help` and in every man page: scripts depend on these codes.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes (the same for every subcommand):
+  0  success / allowed / match
+  1  a negative answer: denied, password mismatch, findings at or above --fail-on
+  2  usage or input error (bad arguments, unreadable or malformed files)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mqsec",
+    version,
+    about = "A secure MQTT broker and the tools to run one",
+    long_about = "mqsec runs a secure MQTT broker and manages every security artefact around it: \
+                  password files, ACLs, certificates, payload keys and audits.",
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    // -- issue 2: passwd --
+    // -- issue 2: acl-check --
+    // -- issue 3: pki --
+    // -- issue 4: serve --
+    // -- issue 12: payload --
+    // -- issue 13: audit --
+    /// Print the version and build details.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Version,
+}

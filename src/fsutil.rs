@@ -1,0 +1,122 @@
+//! Writing files so that nothing is lost: temp file in the same directory, fsync, rename, fsync
+//! of the directory; tight permissions from the first byte; an advisory lock for read-modify-write.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Mode for secrets (keys, password files): owner read/write only.
+pub const MODE_SECRET: u32 = 0o600;
+/// Mode for public artefacts (certificates, CRLs).
+pub const MODE_PUBLIC: u32 = 0o644;
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Atomically replace (or create) `path` with `data`, with permission `mode`.
+///
+/// Readers see either the old file or the new one, never a torn write; a crash leaves at worst a
+/// stray temp file. The temp file is created 0600 before any byte is written, so a secret is never
+/// briefly world-readable.
+pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mqsec-tmp-")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    // The rename is durable only once the directory entry is.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Atomically write several files, refusing before writing anything if one exists and `force` is
+/// false. Used by commands that produce a key and a certificate together: either all are written or
+/// (on a refusal) none.
+pub fn refuse_existing(paths: &[&Path], force: bool) -> Result<(), PathBuf> {
+    if force {
+        return Ok(());
+    }
+    for p in paths {
+        if p.exists() {
+            return Err(p.to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive advisory lock held for a read-modify-write of `path`.
+///
+/// The lock lives on a sidecar file (`.NAME.lock` beside it) because the target itself is replaced
+/// by rename, and a lock on a replaced inode protects nothing. Dropped = released.
+pub struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    pub fn acquire(path: &Path) -> io::Result<FileLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = parent_dir(path);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "mqsec".to_string());
+        let lock_path = dir.join(format!(".{name}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(lock_path)?;
+        file.lock()?;
+        Ok(FileLock { _file: file })
+    }
+}
+
+/// The permission bits of `path`, if it exists.
+pub fn mode_of(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret");
+        atomic_write(&p, b"one", MODE_SECRET).unwrap();
+        assert_eq!(mode_of(&p), Some(0o600));
+        atomic_write(&p, b"two", MODE_PUBLIC).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(mode_of(&p), Some(0o644));
+        // No temp files left behind.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn refuse_existing_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a");
+        fs::write(&p, b"x").unwrap();
+        let q = dir.path().join("b");
+        assert_eq!(refuse_existing(&[&q, &p], false), Err(p.clone()));
+        assert_eq!(refuse_existing(&[&q, &p], true), Ok(()));
+    }
+}

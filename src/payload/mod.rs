@@ -1,0 +1,1 @@
+//! The payload envelope: encrypt/decrypt/sign/verify, key files.

@@ -1,0 +1,1 @@
+//! A small PKI: CAs, server and client certificates, revocation lists.

@@ -1,0 +1,56 @@
+//! Who a client is. Every connection carries one `Identity` from CONNECT on; every authorization
+//! question (CONNECT, PUBLISH, SUBSCRIBE, each delivery) is asked about it.
+
+use std::net::SocketAddr;
+
+/// How the client proved who it is. Later waves add certificates and tokens; the broker and the
+/// ACL matcher only ever see this type, so adding a method touches no protocol code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// No credentials presented (or none checked).
+    Anonymous,
+    /// Username and password checked against a password file.
+    Password,
+    /// A verified TLS client certificate.
+    Certificate,
+    /// An access token in the CONNECT password field.
+    Token,
+}
+
+/// The identity of one connected client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub client_id: String,
+    /// The authenticated username; `None` for anonymous clients (Mosquitto's "anonymous list").
+    pub username: Option<String>,
+    /// The subject of a verified client certificate, RFC 4514 form.
+    pub cert_subject: Option<String>,
+    /// Roles granted to this client (from the ACL file's role assignments or token claims).
+    pub roles: Vec<String>,
+    pub auth: AuthMethod,
+    /// The listener (port) the client came in on: `per_listener_settings` decisions use it.
+    pub listener_port: Option<u16>,
+    pub peer: Option<SocketAddr>,
+}
+
+impl Identity {
+    pub fn anonymous(client_id: impl Into<String>) -> Identity {
+        Identity {
+            client_id: client_id.into(),
+            username: None,
+            cert_subject: None,
+            roles: Vec::new(),
+            auth: AuthMethod::Anonymous,
+            listener_port: None,
+            peer: None,
+        }
+    }
+
+    pub fn with_username(client_id: impl Into<String>, username: impl Into<String>) -> Identity {
+        Identity {
+            username: Some(username.into()),
+            auth: AuthMethod::Password,
+            ..Identity::anonymous(client_id)
+        }
+    }
+}

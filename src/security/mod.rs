@@ -1,0 +1,5 @@
+//! The security model shared by `serve`, `passwd`, `acl-check` and `audit`.
+
+pub mod identity;
+// -- issue 2: passwd --
+// -- issue 2: acl-check --
