@@ -1,1 +1,3 @@
 //! The MQTT broker engine behind `mqsec serve`.
+
+pub mod codec;
