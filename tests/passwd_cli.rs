@@ -469,6 +469,82 @@ fn import_hashes_a_plaintext_file_and_refuses_to_overwrite() {
     assert!(!dir.path().join("o2").exists());
 }
 
+/// Drives `mqsec passwd add` on a pseudo-terminal: answers the two prompts, then reads to EOF.
+const PTY_DRIVER: &str = r#"
+import os, pty, select, sys, termios, time
+bin_, file_, user, first, second = sys.argv[1:6]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(bin_, [bin_, "passwd", "add", file_, user] + sys.argv[6:])
+out = b""
+deadline = time.time() + 20
+def read_until(marker):
+    global out
+    while marker is None or marker not in out:
+        if time.time() > deadline:
+            os.kill(pid, 9)
+            sys.exit("timeout waiting for %r, got %r" % (marker, out))
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                return
+            if not chunk:
+                return
+            out += chunk
+def type_when_echo_is_off(text):
+    # The prompt is printed before echo is switched off; typing earlier would be echoed.
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        if time.time() > deadline:
+            os.kill(pid, 9)
+            sys.exit("echo never switched off")
+        time.sleep(0.005)
+    os.write(fd, text.encode() + b"\n")
+read_until(b"Password for " + user.encode() + b": ")
+type_when_echo_is_off(first)
+read_until(b"(again): ")
+type_when_echo_is_off(second)
+read_until(None)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+fn add_on_a_tty(file: &Path, user: &str, first: &str, second: &str) -> (i32, String) {
+    let mut child = Kill(
+        std::process::Command::new("python3")
+            .args(["-c", PTY_DRIVER, BIN])
+            .arg(file)
+            .args([user, first, second])
+            .args(WEAK)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 is installed"),
+    );
+    let status = wait_with_timeout(&mut child, TIMEOUT);
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    (status.code().unwrap_or(-1), out)
+}
+
+#[test]
+fn on_a_terminal_add_prompts_twice_without_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("passwd");
+    let (code, out) = add_on_a_tty(&f, "ttyuser", "tty-secret", "tty-typo");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("do not match"), "{out}");
+    assert!(!f.exists());
+
+    let (code, out) = add_on_a_tty(&f, "ttyuser", "tty-secret", "tty-secret");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Password for ttyuser (again): "), "{out}");
+    assert!(!out.contains("tty-secret"), "password echoed: {out}");
+    verify(&f, "ttyuser", "tty-secret").code(0);
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
