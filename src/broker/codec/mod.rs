@@ -23,3 +23,6 @@ pub use topic_rules::{valid_topic_filter, valid_topic_name};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;
