@@ -25,8 +25,113 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version and build details')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mqsec;passwd' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a user, or replace their password. Creates FILE (mode 0600) if missing')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Remove a user. Exit 1 (file unchanged) when the user is not in the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List users with their hash scheme and a warning for weak or legacy hashes')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check a user''s password. Exit 0 on a match, 1 on a mismatch or an unknown user')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Hash a clear-text `USER:PASSWORD` file into a new password file')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mqsec;passwd;add' {
+            [CompletionResult]::new('--memory-kib', '--memory-kib', [CompletionResultType]::ParameterName, 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)')
+            [CompletionResult]::new('--iterations', '--iterations', [CompletionResultType]::ParameterName, 'argon2id iterations (time cost)')
+            [CompletionResult]::new('--parallelism', '--parallelism', [CompletionResultType]::ParameterName, 'argon2id parallelism (lanes)')
+            [CompletionResult]::new('--allow-weak-params', '--allow-weak-params', [CompletionResultType]::ParameterName, 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;delete' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;list' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON array of {line, user, scheme, params, warning}')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;verify' {
+            [CompletionResult]::new('--memory-kib', '--memory-kib', [CompletionResultType]::ParameterName, 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)')
+            [CompletionResult]::new('--iterations', '--iterations', [CompletionResultType]::ParameterName, 'argon2id iterations (time cost)')
+            [CompletionResult]::new('--parallelism', '--parallelism', [CompletionResultType]::ParameterName, 'argon2id parallelism (lanes)')
+            [CompletionResult]::new('--upgrade', '--upgrade', [CompletionResultType]::ParameterName, 'On a match, rewrite a legacy or weaker hash as argon2id (the file is locked and updated)')
+            [CompletionResult]::new('--allow-weak-params', '--allow-weak-params', [CompletionResultType]::ParameterName, 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;check' {
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Lowest severity that makes the exit code 1')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object {file, users, findings: [{line, severity, message}]}')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;import' {
+            [CompletionResult]::new('--memory-kib', '--memory-kib', [CompletionResultType]::ParameterName, 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)')
+            [CompletionResult]::new('--iterations', '--iterations', [CompletionResultType]::ParameterName, 'argon2id iterations (time cost)')
+            [CompletionResult]::new('--parallelism', '--parallelism', [CompletionResultType]::ParameterName, 'argon2id parallelism (lanes)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace OUT if it exists')
+            [CompletionResult]::new('--allow-weak-params', '--allow-weak-params', [CompletionResultType]::ParameterName, 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a user, or replace their password. Creates FILE (mode 0600) if missing')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Remove a user. Exit 1 (file unchanged) when the user is not in the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List users with their hash scheme and a warning for weak or legacy hashes')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check a user''s password. Exit 0 on a match, 1 on a mismatch or an unknown user')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Hash a clear-text `USER:PASSWORD` file into a new password file')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mqsec;passwd;help;add' {
+            break
+        }
+        'mqsec;passwd;help;delete' {
+            break
+        }
+        'mqsec;passwd;help;list' {
+            break
+        }
+        'mqsec;passwd;help;verify' {
+            break
+        }
+        'mqsec;passwd;help;check' {
+            break
+        }
+        'mqsec;passwd;help;import' {
+            break
+        }
+        'mqsec;passwd;help;help' {
             break
         }
         'mqsec;version' {
@@ -37,8 +142,36 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help' {
+            [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version and build details')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mqsec;help;passwd' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a user, or replace their password. Creates FILE (mode 0600) if missing')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Remove a user. Exit 1 (file unchanged) when the user is not in the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List users with their hash scheme and a warning for weak or legacy hashes')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check a user''s password. Exit 0 on a match, 1 on a mismatch or an unknown user')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Hash a clear-text `USER:PASSWORD` file into a new password file')
+            break
+        }
+        'mqsec;help;passwd;add' {
+            break
+        }
+        'mqsec;help;passwd;delete' {
+            break
+        }
+        'mqsec;help;passwd;list' {
+            break
+        }
+        'mqsec;help;passwd;verify' {
+            break
+        }
+        'mqsec;help;passwd;check' {
+            break
+        }
+        'mqsec;help;passwd;import' {
             break
         }
         'mqsec;help;version' {

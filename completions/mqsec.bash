@@ -19,14 +19,80 @@ _mqsec() {
             mqsec,help)
                 cmd="mqsec__subcmd__help"
                 ;;
+            mqsec,passwd)
+                cmd="mqsec__subcmd__passwd"
+                ;;
             mqsec,version)
                 cmd="mqsec__subcmd__version"
                 ;;
             mqsec__subcmd__help,help)
                 cmd="mqsec__subcmd__help__subcmd__help"
                 ;;
+            mqsec__subcmd__help,passwd)
+                cmd="mqsec__subcmd__help__subcmd__passwd"
+                ;;
             mqsec__subcmd__help,version)
                 cmd="mqsec__subcmd__help__subcmd__version"
+                ;;
+            mqsec__subcmd__help__subcmd__passwd,add)
+                cmd="mqsec__subcmd__help__subcmd__passwd__subcmd__add"
+                ;;
+            mqsec__subcmd__help__subcmd__passwd,check)
+                cmd="mqsec__subcmd__help__subcmd__passwd__subcmd__check"
+                ;;
+            mqsec__subcmd__help__subcmd__passwd,delete)
+                cmd="mqsec__subcmd__help__subcmd__passwd__subcmd__delete"
+                ;;
+            mqsec__subcmd__help__subcmd__passwd,import)
+                cmd="mqsec__subcmd__help__subcmd__passwd__subcmd__import"
+                ;;
+            mqsec__subcmd__help__subcmd__passwd,list)
+                cmd="mqsec__subcmd__help__subcmd__passwd__subcmd__list"
+                ;;
+            mqsec__subcmd__help__subcmd__passwd,verify)
+                cmd="mqsec__subcmd__help__subcmd__passwd__subcmd__verify"
+                ;;
+            mqsec__subcmd__passwd,add)
+                cmd="mqsec__subcmd__passwd__subcmd__add"
+                ;;
+            mqsec__subcmd__passwd,check)
+                cmd="mqsec__subcmd__passwd__subcmd__check"
+                ;;
+            mqsec__subcmd__passwd,delete)
+                cmd="mqsec__subcmd__passwd__subcmd__delete"
+                ;;
+            mqsec__subcmd__passwd,help)
+                cmd="mqsec__subcmd__passwd__subcmd__help"
+                ;;
+            mqsec__subcmd__passwd,import)
+                cmd="mqsec__subcmd__passwd__subcmd__import"
+                ;;
+            mqsec__subcmd__passwd,list)
+                cmd="mqsec__subcmd__passwd__subcmd__list"
+                ;;
+            mqsec__subcmd__passwd,verify)
+                cmd="mqsec__subcmd__passwd__subcmd__verify"
+                ;;
+            mqsec__subcmd__passwd__subcmd__help,add)
+                cmd="mqsec__subcmd__passwd__subcmd__help__subcmd__add"
+                ;;
+            mqsec__subcmd__passwd__subcmd__help,check)
+                cmd="mqsec__subcmd__passwd__subcmd__help__subcmd__check"
+                ;;
+            mqsec__subcmd__passwd__subcmd__help,delete)
+                cmd="mqsec__subcmd__passwd__subcmd__help__subcmd__delete"
+                ;;
+            mqsec__subcmd__passwd__subcmd__help,help)
+                cmd="mqsec__subcmd__passwd__subcmd__help__subcmd__help"
+                ;;
+            mqsec__subcmd__passwd__subcmd__help,import)
+                cmd="mqsec__subcmd__passwd__subcmd__help__subcmd__import"
+                ;;
+            mqsec__subcmd__passwd__subcmd__help,list)
+                cmd="mqsec__subcmd__passwd__subcmd__help__subcmd__list"
+                ;;
+            mqsec__subcmd__passwd__subcmd__help,verify)
+                cmd="mqsec__subcmd__passwd__subcmd__help__subcmd__verify"
                 ;;
             *)
                 ;;
@@ -35,7 +101,7 @@ _mqsec() {
 
     case "${cmd}" in
         mqsec)
-            opts="-h -V --help --version version help"
+            opts="-h -V --help --version passwd version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -49,7 +115,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help)
-            opts="version help"
+            opts="passwd version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -76,6 +142,104 @@ _mqsec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mqsec__subcmd__help__subcmd__passwd)
+            opts="add delete list verify check import"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__passwd__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__passwd__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__passwd__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__passwd__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__passwd__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__passwd__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mqsec__subcmd__help__subcmd__version)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -83,6 +247,256 @@ _mqsec() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd)
+            opts="-h -V --help --version add delete list verify check import help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__add)
+            opts="-h -V --memory-kib --iterations --parallelism --allow-weak-params --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --memory-kib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iterations)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallelism)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__check)
+            opts="-h -V --fail-on --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --fail-on)
+                    COMPREPLY=($(compgen -W "warning error" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__delete)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__help)
+            opts="add delete list verify check import help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__import)
+            opts="-h -V --force --memory-kib --iterations --parallelism --allow-weak-params --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --memory-kib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iterations)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallelism)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__list)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__passwd__subcmd__verify)
+            opts="-h -V --upgrade --memory-kib --iterations --parallelism --allow-weak-params --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --memory-kib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iterations)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallelism)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -30,6 +30,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // -- issue 2: passwd --
+    /// Manage password files: add, delete, list, verify, check, import.
+    Passwd(crate::commands::passwd::PasswdArgs),
     // -- issue 2: acl-check --
     // -- issue 3: pki --
     // -- issue 4: serve --

@@ -4,6 +4,7 @@ use crate::cli::{Cli, Command};
 use crate::exit::{CmdResult, Outcome};
 
 // -- issue 2: passwd --
+pub mod passwd;
 // -- issue 2: acl-check --
 // -- issue 3: pki --
 // -- issue 4: serve --
@@ -13,6 +14,7 @@ use crate::exit::{CmdResult, Outcome};
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
         // -- issue 2: passwd --
+        Command::Passwd(args) => passwd::run(args),
         // -- issue 2: acl-check --
         // -- issue 3: pki --
         // -- issue 4: serve --
