@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version and build details')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -134,6 +135,16 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
         'mqsec;passwd;help;help' {
             break
         }
+        'mqsec;serve' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Configuration file (mosquitto.conf syntax)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (mosquitto.conf syntax)')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Validate the configuration and exit: 0 valid, 2 invalid')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mqsec;version' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -143,6 +154,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
         }
         'mqsec;help' {
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version and build details')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -172,6 +184,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help;passwd;import' {
+            break
+        }
+        'mqsec;help;serve' {
             break
         }
         'mqsec;help;version' {

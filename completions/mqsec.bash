@@ -22,6 +22,9 @@ _mqsec() {
             mqsec,passwd)
                 cmd="mqsec__subcmd__passwd"
                 ;;
+            mqsec,serve)
+                cmd="mqsec__subcmd__serve"
+                ;;
             mqsec,version)
                 cmd="mqsec__subcmd__version"
                 ;;
@@ -30,6 +33,9 @@ _mqsec() {
                 ;;
             mqsec__subcmd__help,passwd)
                 cmd="mqsec__subcmd__help__subcmd__passwd"
+                ;;
+            mqsec__subcmd__help,serve)
+                cmd="mqsec__subcmd__help__subcmd__serve"
                 ;;
             mqsec__subcmd__help,version)
                 cmd="mqsec__subcmd__help__subcmd__version"
@@ -101,7 +107,7 @@ _mqsec() {
 
     case "${cmd}" in
         mqsec)
-            opts="-h -V --help --version passwd version help"
+            opts="-h -V --help --version passwd serve version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,7 +121,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help)
-            opts="passwd version help"
+            opts="passwd serve version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -229,6 +235,20 @@ _mqsec() {
         mqsec__subcmd__help__subcmd__passwd__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -494,6 +514,28 @@ _mqsec() {
                     return 0
                     ;;
                 --parallelism)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__serve)
+            opts="-c -h -V --config --check --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

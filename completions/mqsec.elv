@@ -23,6 +23,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
+            cand serve 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
             cand version 'Print the version and build details'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -115,6 +116,15 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;passwd;help;help'= {
         }
+        &'mqsec;serve'= {
+            cand -c 'Configuration file (mosquitto.conf syntax)'
+            cand --config 'Configuration file (mosquitto.conf syntax)'
+            cand --check 'Validate the configuration and exit: 0 valid, 2 invalid'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;version'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -123,6 +133,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;help'= {
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
+            cand serve 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
             cand version 'Print the version and build details'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -145,6 +156,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;passwd;check'= {
         }
         &'mqsec;help;passwd;import'= {
+        }
+        &'mqsec;help;serve'= {
         }
         &'mqsec;help;version'= {
         }

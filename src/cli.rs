@@ -35,6 +35,8 @@ pub enum Command {
     // -- issue 2: acl-check --
     // -- issue 3: pki --
     // -- issue 4: serve --
+    /// Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0).
+    Serve(crate::commands::serve::ServeArgs),
     // -- issue 12: payload --
     // -- issue 13: audit --
     /// Print the version and build details.

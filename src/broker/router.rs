@@ -10,12 +10,14 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::auth::Authorizer;
+use super::codec::ProtocolVersion;
 use super::codec::QoS;
 use super::session::{Message, Session, Will};
-use super::store::{SessionRecord, Store};
+use super::store::{SessionRecord, Store, StoreError};
 use super::sys::Stats;
 use super::topic::{parse_filter, Match, SubscriptionTree};
 use crate::config::Config;
+use crate::security::identity::Identity;
 
 pub struct Broker {
     pub config: Arc<Config>,
@@ -205,6 +207,7 @@ impl Broker {
             }
             SessionRecord {
                 client_id: s.client_id.to_string(),
+                username: st.identity.as_ref().and_then(|i| i.username.clone()),
                 expiry_interval: st.expiry_interval,
                 subscriptions: st
                     .subscriptions
@@ -214,6 +217,35 @@ impl Broker {
             }
         };
         self.store.session_saved(&rec);
+    }
+
+    /// Recreate the persistent sessions the store kept (offline, expiry counting from now).
+    pub fn restore_sessions(&self) -> Result<(), StoreError> {
+        let now = Instant::now();
+        for rec in self.store.load_sessions()? {
+            let cid: Arc<str> = Arc::from(rec.client_id.as_str());
+            let s = Arc::new(Session::new(
+                cid.clone(),
+                ProtocolVersion::V5,
+                rec.expiry_interval,
+            ));
+            {
+                let mut st = s.state.lock();
+                st.disconnected_at = Some(now);
+                st.identity = Some(Arc::new(match rec.username {
+                    Some(u) => Identity::with_username(rec.client_id.as_str(), u),
+                    None => Identity::anonymous(rec.client_id.as_str()),
+                }));
+                for (f, o) in rec.subscriptions {
+                    if let Ok(pf) = parse_filter(&f, usize::MAX) {
+                        self.subs.subscribe(&pf, &cid, s.clone(), o);
+                        st.subscriptions.insert(f, o);
+                    }
+                }
+            }
+            self.sessions.lock().insert(cid, s);
+        }
+        Ok(())
     }
 
     /// Once a second: send delayed wills that are due, end expired offline sessions.
@@ -259,7 +291,6 @@ mod tests {
     use crate::broker::session::{ConnCtl, Outbound};
     use crate::broker::store::MemoryStore;
     use crate::broker::topic::SubOpts;
-    use crate::security::identity::Identity;
     use bytes::Bytes;
 
     fn broker() -> Broker {

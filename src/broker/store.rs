@@ -25,6 +25,8 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub client_id: String,
+    /// The authenticated username, so deliveries to the restored session are authorized as before.
+    pub username: Option<String>,
     /// Seconds after disconnect; u32::MAX = never.
     pub expiry_interval: u32,
     pub subscriptions: Vec<(String, SubOpts)>,
@@ -187,6 +189,7 @@ mod tests {
         let s = MemoryStore::new();
         let rec = SessionRecord {
             client_id: "c".into(),
+            username: None,
             expiry_interval: 60,
             subscriptions: vec![],
         };

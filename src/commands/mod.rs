@@ -8,6 +8,7 @@ pub mod passwd;
 // -- issue 2: acl-check --
 // -- issue 3: pki --
 // -- issue 4: serve --
+pub mod serve;
 // -- issue 12: payload --
 // -- issue 13: audit --
 
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> CmdResult {
         // -- issue 2: acl-check --
         // -- issue 3: pki --
         // -- issue 4: serve --
+        Command::Serve(args) => serve::run(args),
         // -- issue 12: payload --
         // -- issue 13: audit --
         Command::Version => {

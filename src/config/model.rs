@@ -1,6 +1,6 @@
 //! The one configuration tree `serve` runs from, whichever reader produced it.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,30 +48,6 @@ impl ListenerConfig {
             max_qos: 2,
             max_topic_alias: 10,
             origin: origin.into(),
-        }
-    }
-
-    /// The socket addresses to bind. An unbound listener takes both families (IPv6 with
-    /// IPV6_V6ONLY) unless `socket_domain` says otherwise.
-    pub fn addresses(&self) -> Vec<SocketAddr> {
-        match (self.bind, self.socket_domain) {
-            (Some(ip), _) => vec![SocketAddr::new(ip, self.port)],
-            (None, Some(SocketDomain::Ipv4)) => {
-                vec![SocketAddr::new(
-                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    self.port,
-                )]
-            }
-            (None, Some(SocketDomain::Ipv6)) => {
-                vec![SocketAddr::new(
-                    IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-                    self.port,
-                )]
-            }
-            (None, None) => vec![
-                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.port),
-                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), self.port),
-            ],
         }
     }
 
