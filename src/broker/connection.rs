@@ -579,6 +579,8 @@ where
             if self.want_fill && self.wbuf.len() < WRITE_HIGH_WATER {
                 self.want_fill = false;
                 if !self.fill(&session) {
+                    // Replaced by a newer connection (its kick may not have reached us yet).
+                    self.send_disconnect(ctl.kicked().unwrap_or(v5::SESSION_TAKEN_OVER));
                     return End::TakenOver;
                 }
             }
@@ -905,7 +907,8 @@ where
             }
         }
         let refused = if p.payload.len() > b.config.limits.message_size_limit as usize {
-            Some(v5::PACKET_TOO_LARGE)
+            // 0x95 is not a valid PUBACK/PUBREC code; "an administrative limit was exceeded" is.
+            Some(v5::QUOTA_EXCEEDED)
         } else if topic.starts_with("$SYS") {
             Some(v5::NOT_AUTHORIZED)
         } else {
