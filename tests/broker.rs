@@ -859,3 +859,122 @@ fn check_validates_configuration() {
         "{s}"
     );
 }
+
+fn publish_of(p: Option<Packet>) -> Publish {
+    match p {
+        Some(Packet::Publish(p)) => p,
+        p => panic!("expected PUBLISH, got {p:?}"),
+    }
+}
+
+#[test]
+fn unacknowledged_qos1_is_redelivered_with_dup_on_reconnect() {
+    let b = Broker::start("");
+    let v = ProtocolVersion::V311;
+    let mut c = Raw::open(b.port, v);
+    c.send(&Packet::Connect(Box::new(connect_packet(
+        v,
+        "slow",
+        false,
+        Properties::default(),
+    ))));
+    assert_eq!(connack_code(&c.recv().unwrap()), 0);
+    assert_eq!(c.subscribe("d", QoS::AtLeastOnce), vec![1]);
+    let (mut p, _) = Raw::connect(b.port, v, "p", Properties::default());
+    p.publish("d", b"once", QoS::AtLeastOnce, false, 3);
+    let first = publish_of(c.recv());
+    assert!(!first.dup);
+    drop(c); // no PUBACK
+    let mut c = Raw::open(b.port, v);
+    c.send(&Packet::Connect(Box::new(connect_packet(
+        v,
+        "slow",
+        false,
+        Properties::default(),
+    ))));
+    match c.recv() {
+        Some(Packet::ConnAck(a)) => assert!(a.session_present),
+        p => panic!("{p:?}"),
+    }
+    let again = publish_of(c.recv());
+    assert!(again.dup);
+    assert_eq!(again.packet_id, first.packet_id);
+    assert_eq!(&again.payload[..], b"once");
+}
+
+#[test]
+fn v5_receive_maximum_topic_aliases_and_client_packet_size() {
+    let b = Broker::start("");
+    let v = ProtocolVersion::V5;
+    let props = Properties {
+        receive_maximum: Some(1),
+        topic_alias_maximum: Some(5),
+        maximum_packet_size: Some(200),
+        ..Properties::default()
+    };
+    let (mut c, _) = Raw::connect(b.port, v, "flow", props);
+    assert_eq!(c.subscribe("f/#", QoS::AtLeastOnce), vec![1]);
+    let (mut p, _) = Raw::connect(b.port, v, "pub", Properties::default());
+    // Inbound topic alias: set with the first PUBLISH, then used with an empty topic.
+    let mut with_alias = |topic: &str, payload: &'static [u8], id: u16| {
+        p.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: Some(id),
+            properties: Properties {
+                topic_alias: Some(1),
+                ..Properties::default()
+            },
+            payload: Bytes::from_static(payload),
+        }));
+        assert!(matches!(p.recv(), Some(Packet::PubAck(_))));
+    };
+    with_alias("f/a", b"m1", 1);
+    with_alias("", b"m2", 2);
+    // Too big for this client (maximum packet size 200): dropped for it alone.
+    p.publish("f/a", &[b'x'; 500], QoS::AtLeastOnce, false, 3);
+    assert!(matches!(p.recv(), Some(Packet::PubAck(_))));
+    p.publish("f/a", b"m3", QoS::AtLeastOnce, false, 4);
+    assert!(matches!(p.recv(), Some(Packet::PubAck(_))));
+
+    // Receive maximum 1: one message in flight until it is acknowledged.
+    let m1 = publish_of(c.recv());
+    assert_eq!(&m1.payload[..], b"m1");
+    assert_eq!(m1.topic, "f/a");
+    assert_eq!(
+        m1.properties.topic_alias,
+        Some(1),
+        "outbound alias assigned"
+    );
+    c.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(c.recv().is_none(), "nothing more before PUBACK");
+    c.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let ack = |id| Packet::PubAck(mqsec::broker::codec::PubResp::ok(id));
+    c.send(&ack(m1.packet_id.unwrap()));
+    let m2 = publish_of(c.recv());
+    assert_eq!(&m2.payload[..], b"m2");
+    assert_eq!(
+        (m2.topic.as_str(), m2.properties.topic_alias),
+        ("", Some(1))
+    );
+    c.send(&ack(m2.packet_id.unwrap()));
+    let m3 = publish_of(c.recv());
+    assert_eq!(&m3.payload[..], b"m3", "the oversized message was skipped");
+    // An alias beyond the advertised maximum (10) is a protocol violation: 0x94.
+    p.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: "f/z".into(),
+        packet_id: None,
+        properties: Properties {
+            topic_alias: Some(11),
+            ..Properties::default()
+        },
+        payload: Bytes::new(),
+    }));
+    assert_eq!(disconnect_reason(p.recv()), 0x94);
+}

@@ -155,10 +155,17 @@ where
 
     /// A v5 DISCONNECT from the server (v3 has none: the connection just closes).
     fn send_disconnect(&mut self, reason: u8) {
+        self.send_disconnect_why(reason, reason_text(reason).to_string());
+    }
+
+    fn send_disconnect_why(&mut self, reason: u8, why: String) {
         if self.v5() {
             self.send(&Packet::Disconnect(Disconnect {
                 reason,
-                properties: Properties::default(),
+                properties: Properties {
+                    reason_string: Some(why),
+                    ..Properties::default()
+                },
             }));
         }
     }
@@ -661,7 +668,7 @@ where
                 Ok(None) => break,
                 Err(e) => {
                     tracing::info!(client_id = ?self.client_id, peer = %self.ctx.peer, error = %e, "closing connection after a bad packet");
-                    self.send_disconnect(e.reason_code());
+                    self.send_disconnect_why(e.reason_code(), e.to_string());
                     return Some(End::Abnormal);
                 }
             }
@@ -685,10 +692,13 @@ where
                 self.ctx.broker.store.message_done(&self.client_id, seq);
             }
             let n = out.len();
+            self.want_fill = false;
             for o in out.drain(..) {
                 self.write_outbound(o);
             }
-            if n < BATCH {
+            // A dropped delivery (too large for the client) opened the window again.
+            let more = n == BATCH || self.want_fill;
+            if !more {
                 break;
             }
             if self.wbuf.len() >= WRITE_HIGH_WATER {
@@ -1158,6 +1168,23 @@ where
         } else {
             b.save_session(&session);
         }
+    }
+}
+
+/// The reason string sent with a server DISCONNECT (fixed text: never echoes client bytes).
+fn reason_text(code: u8) -> &'static str {
+    match code {
+        v5::PROTOCOL_ERROR => "protocol error",
+        v5::KEEP_ALIVE_TIMEOUT => "keep alive timeout",
+        v5::SESSION_TAKEN_OVER => "session taken over by another connection with this client id",
+        v5::SERVER_SHUTTING_DOWN => "server shutting down",
+        v5::TOPIC_ALIAS_INVALID => "topic alias out of range",
+        v5::TOPIC_NAME_INVALID => "topic name invalid or too deep",
+        v5::QOS_NOT_SUPPORTED => "QoS above the maximum of this listener",
+        v5::RETAIN_NOT_SUPPORTED => "retained messages are not available",
+        v5::RECEIVE_MAXIMUM_EXCEEDED => "too many unacknowledged QoS 2 messages",
+        v5::PACKET_TOO_LARGE => "packet larger than the maximum packet size",
+        _ => "disconnected by the server",
     }
 }
 
