@@ -6,6 +6,7 @@ use crate::exit::{CmdResult, Outcome};
 // -- issue 2: passwd --
 // -- issue 2: acl-check --
 // -- issue 3: pki --
+pub mod pki;
 // -- issue 4: serve --
 // -- issue 12: payload --
 // -- issue 13: audit --
@@ -15,6 +16,10 @@ pub fn run(cli: Cli) -> CmdResult {
         // -- issue 2: passwd --
         // -- issue 2: acl-check --
         // -- issue 3: pki --
+        Command::GenCa(a) => pki::run_gen_ca(a),
+        Command::GenServerCert(a) => pki::run_gen_server_cert(a),
+        Command::GenClientCert(a) => pki::run_gen_client_cert(a),
+        Command::GenCrl(a) => pki::run_gen_crl(a),
         // -- issue 4: serve --
         // -- issue 12: payload --
         // -- issue 13: audit --
