@@ -67,10 +67,41 @@ impl KeyType {
             KeyType::Rsa2048 => KeyPair::generate_rsa_for(self.algorithm(), RsaKeySize::_2048),
             KeyType::Rsa3072 => KeyPair::generate_rsa_for(self.algorithm(), RsaKeySize::_3072),
             KeyType::Rsa4096 => KeyPair::generate_rsa_for(self.algorithm(), RsaKeySize::_4096),
+            KeyType::Ed25519 => {
+                let v2 = SecretKey(KeyPair::generate_for(self.algorithm())?);
+                return ed25519_as_pkcs8_v1(&v2);
+            }
             _ => KeyPair::generate_for(self.algorithm()),
         };
         Ok(SecretKey(kp?))
     }
+}
+
+/// aws-lc writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key), which OpenSSL 3.0
+/// (and so Mosquitto) cannot read; the v1 form of RFC 8410 (seed only) is read by everyone.
+fn ed25519_as_pkcs8_v1(key: &KeyPair) -> Result<SecretKey> {
+    // SEQUENCE { INTEGER v, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING(32) seed } ...
+    const HEAD_V2: [u8; 16] = [
+        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    const HEAD_V1: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let der = key.serialized_der();
+    if der.len() < 48 || der[..16] != HEAD_V2 {
+        // Already v1 (or a future encoding rcgen reads back itself).
+        return Ok(SecretKey(KeyPair::try_from(der)?));
+    }
+    let mut v1 = Zeroizing::new(Vec::with_capacity(48));
+    v1.extend_from_slice(&HEAD_V1);
+    v1.extend_from_slice(&der[16..48]);
+    let kp = KeyPair::try_from(v1.as_slice())?;
+    if kp.der_bytes() != key.der_bytes() {
+        return Err(PkiError::Generate(rcgen::Error::CouldNotParseKeyPair));
+    }
+    Ok(SecretKey(kp))
 }
 
 impl fmt::Display for KeyType {
