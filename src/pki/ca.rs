@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyUsagePurpose};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
@@ -56,7 +56,7 @@ impl Ca {
         let certs = inspect::read_pem_certs(&cert_path)?;
         let cert_der = certs[0].clone();
         let info = inspect::info(&cert_der, &cert_path)?;
-        {
+        let key = {
             let parsed = inspect::parse(&cert_der, &cert_path)?;
             if !parsed.is_ca() {
                 return Err(PkiError::file(
@@ -87,56 +87,62 @@ impl Ca {
                     format!("this key does not belong to {}", cert_path.display()),
                 ));
             }
-            let now = OffsetDateTime::now_utc();
-            if now > info.not_after {
-                return Err(PkiError::file(
-                    &cert_path,
-                    format!(
-                        "the CA certificate expired on {} (field notAfter)",
-                        fmt_time(info.not_after)
-                    ),
-                ));
-            }
-            if now < info.not_before {
-                return Err(PkiError::file(
-                    &cert_path,
-                    format!(
-                        "the CA certificate is not valid before {} (field notBefore)",
-                        fmt_time(info.not_before)
-                    ),
-                ));
-            }
-            let chain_path = dir.join(CHAIN);
-            let root_path = dir.join(ROOT);
-            let (chain, anchor, anchor_path) = if chain_path.exists() || root_path.exists() {
-                let chain = inspect::read_pem_certs(&chain_path)?;
-                if chain[0] != cert_der {
-                    return Err(PkiError::file(
-                        &chain_path,
-                        format!("does not start with {}", cert_path.display()),
-                    ));
-                }
-                let root = inspect::read_pem_certs(&root_path)?;
-                (chain, root[0].clone(), root_path)
-            } else {
-                (Vec::new(), cert_der.clone(), cert_path.clone())
-            };
-            Ok(Ca {
-                dir: dir.to_path_buf(),
-                cert_der: cert_der.clone(),
-                key,
-                info,
-                chain,
-                anchor,
-                anchor_path,
-            })
+            key
+        };
+        let now = OffsetDateTime::now_utc();
+        if now > info.not_after {
+            return Err(PkiError::file(
+                &cert_path,
+                format!(
+                    "the CA certificate expired on {} (field notAfter)",
+                    fmt_time(info.not_after)
+                ),
+            ));
         }
+        if now < info.not_before {
+            return Err(PkiError::file(
+                &cert_path,
+                format!(
+                    "the CA certificate is not valid before {} (field notBefore)",
+                    fmt_time(info.not_before)
+                ),
+            ));
+        }
+        let chain_path = dir.join(CHAIN);
+        let root_path = dir.join(ROOT);
+        let (chain, anchor, anchor_path) = if chain_path.exists() || root_path.exists() {
+            let chain = inspect::read_pem_certs(&chain_path)?;
+            if chain[0] != cert_der {
+                return Err(PkiError::file(
+                    &chain_path,
+                    format!("does not start with {}", cert_path.display()),
+                ));
+            }
+            let root = inspect::read_pem_certs(&root_path)?;
+            (chain, root[0].clone(), root_path)
+        } else {
+            (Vec::new(), cert_der.clone(), cert_path.clone())
+        };
+        Ok(Ca {
+            dir: dir.to_path_buf(),
+            cert_der,
+            key,
+            info,
+            chain,
+            anchor,
+            anchor_path,
+        })
     }
 
     /// An rcgen issuer over this CA's certificate and key (subject, key identifier, key usages
     /// copied from the certificate, so authorityKeyIdentifier matches its subjectKeyIdentifier).
     pub fn issuer(&self) -> Result<Issuer<'static, &KeyPair>> {
-        Ok(Issuer::from_ca_cert_der(&self.cert_der, &*self.key)?)
+        Issuer::from_ca_cert_der(&self.cert_der, &*self.key).map_err(|e| {
+            PkiError::file(
+                &self.dir.join(CA_CERT),
+                format!("cannot sign under this CA certificate: {e}"),
+            )
+        })
     }
 
     /// The pathLenConstraint of this CA (None: unlimited).
@@ -144,8 +150,6 @@ impl Ca {
         self.info.path_len
     }
 }
-
-use rcgen::KeyPair;
 
 /// What `gen-ca` was asked for.
 #[derive(Debug, Clone)]

@@ -217,6 +217,13 @@ pub fn gen_crl(req: &CrlRequest) -> Result<CrlOutcome> {
 /// put a foreign serial on this CA's list).
 fn cert_target(path: &Path, ca: &Ca, now: OffsetDateTime) -> Result<Target> {
     let certs = inspect::read_pem_certs(path)?;
+    if certs[0] == ca.cert_der {
+        return Err(PkiError::file(
+            path,
+            "is the CA's own certificate: a CA cannot revoke itself (revoke an intermediate \
+             from its parent's directory)",
+        ));
+    }
     let cert = inspect::parse(&certs[0], path)?;
     let ca_parsed = inspect::parse(&ca.cert_der, &ca.dir.join(super::ca::CA_CERT))?;
     if cert.issuer().as_raw() != ca_parsed.subject().as_raw()
@@ -244,4 +251,80 @@ fn cert_target(path: &Path, ca: &Ca, now: OffsetDateTime) -> Result<Target> {
         serial: info.serial,
         entry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::ca::{gen_ca, CaRequest};
+    use crate::pki::issue::{prepare, LeafKind, LeafRequest};
+    use crate::pki::keys::KeyType;
+    use rustls_pki_types::pem::PemObject;
+    use x509_parser::prelude::FromDer;
+    use x509_parser::revocation_list::CertificateRevocationList;
+
+    #[test]
+    fn revocations_accumulate_and_crl_numbers_increase() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        gen_ca(&CaRequest {
+            out: ca_dir.clone(),
+            cn: Some("Unit CA".into()),
+            days: 30,
+            key_type: KeyType::EcdsaP256,
+            path_len: None,
+            parent: None,
+            force: false,
+        })
+        .unwrap();
+        let issue = |name: &str| {
+            prepare(LeafRequest {
+                ca_dir: ca_dir.clone(),
+                out: dir.path().join("out"),
+                name: name.into(),
+                kind: LeafKind::Client,
+                days: 10,
+                allow_long_validity: false,
+                key_type: KeyType::EcdsaP256,
+                p12: false,
+                force: false,
+            })
+            .unwrap()
+            .issue(None)
+            .unwrap()
+        };
+        let a = issue("a");
+        let b = issue("b");
+        let req = |files: Vec<PathBuf>, serials: Vec<String>| CrlRequest {
+            ca_dir: ca_dir.clone(),
+            revoke_files: files,
+            revoke_serials: serials,
+            crl_days: 2,
+        };
+        let first = gen_crl(&req(vec![dir.path().join("out/a.crt")], vec![])).unwrap();
+        assert_eq!(first.crl_number, 1);
+        let second = gen_crl(&req(vec![], vec![b.info.serial.to_uppercase()])).unwrap();
+        assert_eq!(second.crl_number, 2);
+        assert_eq!(second.revoked_total, 2);
+        assert_eq!(second.next_update - second.this_update, Duration::days(2));
+
+        let pem = std::fs::read(ca_dir.join(CRL)).unwrap();
+        let der = rustls_pki_types::CertificateRevocationListDer::pem_slice_iter(&pem)
+            .next()
+            .unwrap()
+            .unwrap();
+        let (_, crl) = CertificateRevocationList::from_der(&der).unwrap();
+        assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("2".into()));
+        let mut listed: Vec<String> = crl
+            .iter_revoked_certificates()
+            .map(|r| inspect::serial_hex(r.raw_serial()))
+            .collect();
+        listed.sort();
+        let mut want = vec![a.info.serial.clone(), b.info.serial.clone()];
+        want.sort();
+        assert_eq!(listed, want);
+        let ca = Ca::load(&ca_dir).unwrap();
+        let ca_cert = inspect::parse(&ca.cert_der, &ca_dir).unwrap();
+        crl.verify_signature(ca_cert.public_key()).unwrap();
+    }
 }

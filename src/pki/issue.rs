@@ -157,11 +157,7 @@ pub struct Issued {
 
 /// Check all input and load the CA; nothing is written.
 pub fn prepare(req: LeafRequest) -> Result<Prepared> {
-    let name_field = match req.kind {
-        LeafKind::Server { .. } => "--name",
-        LeafKind::Client => "--name",
-    };
-    validate_cn(&req.name, name_field)?;
+    validate_cn(&req.name, "--name")?;
     if req.days == 0 {
         return Err(PkiError::field("--days", "must be at least 1"));
     }
