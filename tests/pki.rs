@@ -1127,6 +1127,18 @@ fn bad_input_exits_2_and_writes_nothing() {
         ),
         (vec!["gen-ca", "--out", &ca], "ca/ca.key: already exists"),
         (
+            vec![
+                "gen-client-cert",
+                "--ca",
+                &ca,
+                "--out",
+                &foreign,
+                "--name",
+                "d",
+            ],
+            "f.crt: --out: exists and is not a directory",
+        ),
+        (
             vec!["gen-crl", "--ca", &ca, "--revoke-serial", "0123abcd"],
             "--revoke-serial: 123abcd is not in",
         ),

@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::index::{Entry, Index, Kind};
 use super::inspect::{self, fmt_time, CertInfo};
-use super::issue::{base_params, random_serial, validate_cn, BACKDATE};
+use super::issue::{base_params, check_out_dir, random_serial, validate_cn, BACKDATE};
 use super::keys::{key_matches, key_pem, load_key, KeyType, SecretKey};
 use super::{PkiError, Result};
 use crate::fsutil;
@@ -181,6 +181,7 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
     if req.days == 0 || req.days > 36_500 {
         return Err(PkiError::field("--days", "must be between 1 and 36500"));
     }
+    check_out_dir(&req.out)?;
     let parent = match &req.parent {
         Some(p) => Some(Ca::load(p)?),
         None => None,
@@ -261,8 +262,13 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
             ));
         }
     }
+    let mut not_before = now - BACKDATE;
+    if let Some(par) = &parent {
+        // Validity nests inside the parent's, at both ends.
+        not_before = not_before.max(par.info.not_before);
+    }
     let key = req.key_type.generate()?;
-    let mut params: CertificateParams = base_params(&cn, now - BACKDATE, not_after);
+    let mut params: CertificateParams = base_params(&cn, not_before, not_after);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
 

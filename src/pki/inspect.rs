@@ -55,6 +55,8 @@ pub fn serial_hex(raw: &[u8]) -> String {
 /// Normalise a user-typed serial (`0A:1b:..`, `0x0a1b`, `a1b`) to the canonical form.
 pub fn parse_serial(input: &str) -> Option<String> {
     let s = input.trim();
+    // Pasted straight from `openssl x509 -noout -serial`.
+    let s = s.strip_prefix("serial=").unwrap_or(s);
     let s = s
         .strip_prefix("0x")
         .or_else(|| s.strip_prefix("0X"))
@@ -258,6 +260,7 @@ mod tests {
         assert_eq!(serial_hex(&[0]), "0");
         assert_eq!(parse_serial("00:0A:bC").as_deref(), Some("abc"));
         assert_eq!(parse_serial("0x0abc").as_deref(), Some("abc"));
+        assert_eq!(parse_serial("serial=0ABC\n").as_deref(), Some("abc"));
         assert_eq!(parse_serial("xyz"), None);
         assert_eq!(parse_serial(""), None);
         assert_eq!(parse_serial(&"a".repeat(41)), None);

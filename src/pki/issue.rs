@@ -158,6 +158,7 @@ pub struct Issued {
 /// Check all input and load the CA; nothing is written.
 pub fn prepare(req: LeafRequest) -> Result<Prepared> {
     validate_cn(&req.name, "--name")?;
+    check_out_dir(&req.out)?;
     if req.days == 0 {
         return Err(PkiError::field("--days", "must be at least 1"));
     }
@@ -236,7 +237,8 @@ impl Prepared {
             ));
         }
         let key = req.key_type.generate()?;
-        let mut params = base_params(&req.name, now - BACKDATE, not_after);
+        let not_before = (now - BACKDATE).max(self.ca.info.not_before);
+        let mut params = base_params(&req.name, not_before, not_after);
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         if req.key_type.is_rsa() {
@@ -342,6 +344,14 @@ pub fn pkcs12(alias: &str, pkcs8_der: &[u8], certs: &[&[u8]], password: &str) ->
         .mac_iterations(P12_ITERATIONS)
         .write()
         .map_err(err)
+}
+
+/// `--out` must be a directory or not exist yet (it is created only once all checks passed).
+pub(crate) fn check_out_dir(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(PkiError::file(out, "--out: exists and is not a directory"));
+    }
+    Ok(())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
