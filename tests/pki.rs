@@ -89,6 +89,19 @@ fn openssl_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
+fn python(script: &str, args: &[&str]) -> Output {
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    wait_output(child, Duration::from_secs(30))
+}
+
 fn p(dir: &Path, rel: &str) -> String {
     dir.join(rel).to_str().unwrap().to_string()
 }
@@ -166,6 +179,14 @@ fn every_key_type_round_trips() {
                 let from_ca =
                     openssl_ok(&["x509", "-in", &format!("{ca}/ca.crt"), "-noout", "-pubkey"]);
                 assert_eq!(from_ca_key, from_ca, "{kt}");
+                // Python's ssl module loads the same files as a client would.
+                let py = python(
+                    "import ssl, sys\n\
+                     ctx = ssl.create_default_context(cafile=sys.argv[1])\n\
+                     ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n",
+                    &[&format!("{ca}/ca.crt"), &crt, &key],
+                );
+                assert!(py.status.success(), "{kt}: {}", text(&py));
                 // SHA-256 or stronger signatures.
                 let txt = openssl_ok(&["x509", "-in", &crt, "-noout", "-text"]);
                 let allowed = [
@@ -447,6 +468,20 @@ fn openssl_accepts_chains_purposes_and_rejects_revoked() {
     let key = run_p12("correct horse", &["-nocerts", "-nodes"]);
     assert!(String::from_utf8_lossy(&key.stdout).contains("PRIVATE KEY"));
     assert!(!run_p12("wrong", &["-nokeys"]).status.success());
+    // Python `cryptography` reads it too: key, certificate, and the chain up to the root.
+    let py = python(
+        "import sys\n\
+         from cryptography.hazmat.primitives.serialization import pkcs12\n\
+         key, cert, extra = pkcs12.load_key_and_certificates(open(sys.argv[1], 'rb').read(), b'correct horse')\n\
+         assert key is not None\n\
+         print(cert.subject.rfc4514_string(), len(extra))\n",
+        &[&p12],
+    );
+    assert!(py.status.success(), "{}", text(&py));
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout).trim(),
+        "CN=sensor-p12 2"
+    );
 }
 
 /// A child process killed (and reaped) when the test ends, whatever happens.
