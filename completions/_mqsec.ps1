@@ -30,7 +30,6 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
             [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
-            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version and build details')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -199,20 +198,12 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'mqsec;version' {
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
         'mqsec;help' {
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
             [CompletionResult]::new('gen-ca', 'gen-ca', [CompletionResultType]::ParameterValue, 'Create a root or intermediate certificate authority')
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
             [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
-            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version and build details')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -253,9 +244,6 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help;gen-crl' {
-            break
-        }
-        'mqsec;help;version' {
             break
         }
         'mqsec;help;help' {

@@ -34,9 +34,6 @@ _mqsec() {
             mqsec,passwd)
                 cmd="mqsec__subcmd__passwd"
                 ;;
-            mqsec,version)
-                cmd="mqsec__subcmd__version"
-                ;;
             mqsec__subcmd__help,gen-ca)
                 cmd="mqsec__subcmd__help__subcmd__gen__subcmd__ca"
                 ;;
@@ -54,9 +51,6 @@ _mqsec() {
                 ;;
             mqsec__subcmd__help,passwd)
                 cmd="mqsec__subcmd__help__subcmd__passwd"
-                ;;
-            mqsec__subcmd__help,version)
-                cmd="mqsec__subcmd__help__subcmd__version"
                 ;;
             mqsec__subcmd__help__subcmd__passwd,add)
                 cmd="mqsec__subcmd__help__subcmd__passwd__subcmd__add"
@@ -125,7 +119,7 @@ _mqsec() {
 
     case "${cmd}" in
         mqsec)
-            opts="-h -V --help --version passwd gen-ca gen-server-cert gen-client-cert gen-crl version help"
+            opts="-h -V --help --version passwd gen-ca gen-server-cert gen-client-cert gen-crl help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -283,7 +277,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help)
-            opts="passwd gen-ca gen-server-cert gen-client-cert gen-crl version help"
+            opts="passwd gen-ca gen-server-cert gen-client-cert gen-crl help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -453,20 +447,6 @@ _mqsec() {
         mqsec__subcmd__help__subcmd__passwd__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        mqsec__subcmd__help__subcmd__version)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -721,20 +701,6 @@ _mqsec() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        mqsec__subcmd__version)
-            opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -27,7 +27,6 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
-            cand version 'Print the version and build details'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;passwd'= {
@@ -176,19 +175,12 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'mqsec;version'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'mqsec;help'= {
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
             cand gen-ca 'Create a root or intermediate certificate authority'
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
-            cand version 'Print the version and build details'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;help;passwd'= {
@@ -218,8 +210,6 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;gen-client-cert'= {
         }
         &'mqsec;help;gen-crl'= {
-        }
-        &'mqsec;help;version'= {
         }
         &'mqsec;help;help'= {
         }

@@ -45,7 +45,4 @@ pub enum Command {
     // -- issue 4: serve --
     // -- issue 12: payload --
     // -- issue 13: audit --
-    /// Print the version and build details.
-    #[command(after_help = EXIT_CODES_HELP)]
-    Version,
 }

@@ -1,7 +1,7 @@
 //! One file per subcommand: read arguments, call the library, render output, pick the exit code.
 
 use crate::cli::{Cli, Command};
-use crate::exit::{CmdResult, Outcome};
+use crate::exit::CmdResult;
 
 // -- issue 2: passwd --
 pub mod passwd;
@@ -25,9 +25,5 @@ pub fn run(cli: Cli) -> CmdResult {
         // -- issue 4: serve --
         // -- issue 12: payload --
         // -- issue 13: audit --
-        Command::Version => {
-            println!("mqsec {}", env!("CARGO_PKG_VERSION"));
-            Ok(Outcome::Success)
-        }
     }
 }
