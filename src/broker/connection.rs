@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::watch;
 
 use super::auth::{ConnectDecision, ConnectDenial, ConnectInfo, SubscribeDecision};
 use super::codec::reason::{v3, v5};
@@ -34,6 +33,10 @@ use crate::security::identity::Identity;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections keep small buffers; busy ones grow them (doubling) up to what packets need.
 const INITIAL_READ: usize = 512;
+/// What an idle connection reads at once (PINGREQ, small PUBLISH) without a heap buffer.
+const SMALL_READ: usize = 64;
+/// The largest read a streaming client gets.
+const MAX_READ: usize = 64 * 1024;
 /// Stop pulling deliveries into the write buffer beyond this; let the socket drain first.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Buffers that grew past this are released when they drain, so a burst does not pin memory.
@@ -53,7 +56,8 @@ pub struct ConnContext {
     pub peer: SocketAddr,
     /// Set by a TLS layer that verified a client certificate.
     pub cert_subject: Option<String>,
-    pub shutdown: watch::Receiver<bool>,
+    /// Held for the connection's lifetime: shutdown waits until every clone is gone.
+    pub alive: Option<tokio::sync::mpsc::Sender<()>>,
 }
 
 /// Why the main loop ended.
@@ -76,7 +80,7 @@ where
     let mut c = Conn {
         rd,
         wr,
-        rbuf: BytesMut::with_capacity(INITIAL_READ),
+        rbuf: BytesMut::new(),
         wbuf: BytesMut::new(),
         ctx,
         version: ProtocolVersion::V311,
@@ -86,8 +90,7 @@ where
         ctl: Arc::new(ConnCtl::default()),
         client_id: Arc::from(""),
         identity: None,
-        alias_in: HashMap::new(),
-        alias_out: HashMap::new(),
+        aliases: None,
         client_alias_max: 0,
         client_max_packet: None,
         want_fill: true,
@@ -95,11 +98,12 @@ where
         done: Vec::new(),
         connect_expiry: 0,
         keep_alive: 0,
+        read_hint: INITIAL_READ,
     };
     c.limits.max_packet_size = c.ctx.broker.config.limits.max_packet_size;
     let _slot = c.ctx.listener.enter();
     let over_limit = _slot.is_none();
-    match tokio::time::timeout(CONNECT_TIMEOUT, c.handshake(over_limit)).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Box::pin(c.handshake(over_limit))).await {
         Ok(Ok(())) => {}
         Ok(Err(())) | Err(_) => {
             c.close().await;
@@ -124,8 +128,8 @@ struct Conn<S> {
     ctl: Arc<ConnCtl>,
     client_id: Arc<str>,
     identity: Option<Arc<Identity>>,
-    alias_in: HashMap<u16, Arc<str>>,
-    alias_out: HashMap<Arc<str>, u16>,
+    /// Topic aliases (v5), allocated on first use: most clients never use them.
+    aliases: Option<Box<Aliases>>,
     client_alias_max: u16,
     client_max_packet: Option<u32>,
     want_fill: bool,
@@ -134,6 +138,14 @@ struct Conn<S> {
     /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
     connect_expiry: u32,
     keep_alive: u16,
+    /// How much to read at once: grows while reads fill the buffer.
+    read_hint: usize,
+}
+
+#[derive(Default)]
+struct Aliases {
+    inbound: HashMap<u16, Arc<str>>,
+    outbound: HashMap<Arc<str>, u16>,
 }
 
 /// Returned by handlers when the connection must close (after what is in the write buffer).
@@ -489,6 +501,11 @@ where
             (old_ctl, old_will)
         };
         session.set_online(true);
+        // Shutdown kicks every attached connection; one that attached after that sweep sees the
+        // flag here (the sessions map lock orders the two).
+        if b.shutting_down() {
+            self.ctl.kick(v5::SERVER_SHUTTING_DOWN);
+        }
         if let Some(ctl) = old_ctl {
             ctl.kick(v5::SESSION_TAKEN_OVER);
         }
@@ -577,11 +594,6 @@ where
         let sleep = tokio::time::sleep(ka.unwrap_or(Duration::from_secs(3600)));
         tokio::pin!(sleep);
         let ctl = self.ctl.clone();
-        let mut shutdown = self.ctx.shutdown.clone();
-        if *shutdown.borrow_and_update() {
-            self.send_disconnect(v5::SERVER_SHUTTING_DOWN);
-            return End::Shutdown;
-        }
         loop {
             if self.want_fill && self.wbuf.len() < WRITE_HIGH_WATER {
                 self.want_fill = false;
@@ -591,24 +603,35 @@ where
                     return End::TakenOver;
                 }
             }
-            if self.rbuf.capacity() - self.rbuf.len() < 128 {
-                let grow = self.rbuf.len().max(INITIAL_READ);
-                self.rbuf.reserve(grow);
-            }
-            let writing = !self.wbuf.is_empty();
-            let room = self.wbuf.len() < WRITE_HIGH_WATER;
-            tokio::select! {
-                _ = ctl.kick.notified() => {
-                    let reason = ctl.kicked().unwrap_or(v5::SESSION_TAKEN_OVER);
-                    self.send_disconnect(reason);
-                    if self.ctx.broker.config.logging.connection_messages {
-                        tracing::info!(client_id = ?self.client_id, "session taken over by a new connection");
-                    }
-                    return End::TakenOver;
+            // An idle client holds no read buffer: it is read through a few bytes inside the
+            // connection until a packet needs more (RSS per idle connection is a goal).
+            let idle = self.rbuf.is_empty() && self.read_hint == INITIAL_READ;
+            if idle {
+                if self.rbuf.capacity() > 0 {
+                    self.rbuf = BytesMut::new();
                 }
-                _ = shutdown.changed() => {
-                    self.send_disconnect(v5::SERVER_SHUTTING_DOWN);
-                    return End::Shutdown;
+            } else if self.rbuf.capacity() - self.rbuf.len() < self.read_hint / 2 {
+                self.rbuf.reserve(self.read_hint.max(self.rbuf.len()));
+            }
+            let spare = if idle {
+                SMALL_READ
+            } else {
+                self.rbuf.capacity() - self.rbuf.len()
+            };
+            let writing = !self.wbuf.is_empty();
+            tokio::select! {
+                _ = ctl.notify.notified() => {
+                    match ctl.kicked() {
+                        None => self.want_fill = true,
+                        Some(v5::SERVER_SHUTTING_DOWN) => {
+                            self.send_disconnect(v5::SERVER_SHUTTING_DOWN);
+                            return End::Shutdown;
+                        }
+                        Some(reason) => {
+                            self.send_disconnect(reason);
+                            return End::TakenOver;
+                        }
+                    }
                 }
                 r = self.wr.write_buf(&mut self.wbuf), if writing => {
                     match r {
@@ -627,20 +650,29 @@ where
                         }
                     }
                 }
-                r = self.rd.read_buf(&mut self.rbuf) => {
+                r = read_some(&mut self.rd, &mut self.rbuf, idle) => {
                     match r {
                         Ok(0) | Err(_) => return End::Abnormal,
                         Ok(n) => {
                             self.ctx.broker.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                            // A read that filled the buffer: the client is streaming, read bigger.
+                            let streaming = n == spare;
+                            if streaming && self.read_hint < MAX_READ {
+                                self.read_hint *= 2;
+                            } else if !streaming {
+                                self.read_hint = INITIAL_READ;
+                            }
                             last_read = Instant::now();
                             if let Some(end) = self.process_input() {
                                 return end;
                             }
+                            if streaming {
+                                // A publisher streaming at full speed must not starve the
+                                // subscribers it feeds: let their writers run before reading on.
+                                tokio::task::yield_now().await;
+                            }
                         }
                     }
-                }
-                _ = session.wake.notified(), if room => {
-                    self.want_fill = true;
                 }
                 _ = &mut sleep, if ka.is_some() => {
                     let Some(ka) = ka else { continue };
@@ -675,6 +707,7 @@ where
         }
         if self.rbuf.is_empty() && self.rbuf.capacity() > SHRINK_ABOVE {
             self.rbuf = BytesMut::with_capacity(INITIAL_READ);
+            self.read_hint = INITIAL_READ;
         }
         None
     }
@@ -734,10 +767,11 @@ where
                 props.message_expiry_interval = d.msg.remaining_expiry(Instant::now());
             }
             if self.client_alias_max > 0 {
-                match self.alias_out.get(&d.msg.topic) {
+                let out = &mut self.aliases.get_or_insert_with(Box::default).outbound;
+                match out.get(&d.msg.topic) {
                     Some(a) => props.topic_alias = Some(*a),
                     None => {
-                        let used = self.alias_out.len();
+                        let used = out.len();
                         if used < usize::from(self.client_alias_max) {
                             let a = used as u16 + 1;
                             props.topic_alias = Some(a);
@@ -782,7 +816,9 @@ where
             }
         }
         if let Some(a) = new_alias {
-            self.alias_out.insert(d.msg.topic.clone(), a);
+            if let Some(al) = &mut self.aliases {
+                al.outbound.insert(d.msg.topic.clone(), a);
+            }
         }
         match encode_packet(&p, self.version, &mut self.wbuf) {
             Ok(()) => {
@@ -868,7 +904,7 @@ where
                     return Err(Close);
                 }
                 if p.topic.is_empty() {
-                    match self.alias_in.get(&a) {
+                    match self.aliases.as_ref().and_then(|al| al.inbound.get(&a)) {
                         Some(t) => t.clone(),
                         None => {
                             self.send_disconnect(v5::PROTOCOL_ERROR);
@@ -877,7 +913,10 @@ where
                     }
                 } else {
                     let t: Arc<str> = Arc::from(p.topic.as_str());
-                    self.alias_in.insert(a, t.clone());
+                    self.aliases
+                        .get_or_insert_with(Box::default)
+                        .inbound
+                        .insert(a, t.clone());
                     t
                 }
             }
@@ -1171,6 +1210,23 @@ where
     }
 }
 
+/// Read into `rbuf`; when `small`, through a stack buffer so an idle connection keeps no heap
+/// buffer (cancel safe: bytes are copied only once the read has completed).
+async fn read_some<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    rbuf: &mut BytesMut,
+    small: bool,
+) -> std::io::Result<usize> {
+    if small {
+        let mut b = [0u8; SMALL_READ];
+        let n = rd.read(&mut b).await?;
+        rbuf.extend_from_slice(&b[..n]);
+        Ok(n)
+    } else {
+        rd.read_buf(rbuf).await
+    }
+}
+
 /// The reason string sent with a server DISCONNECT (fixed text: never echoes client bytes).
 fn reason_text(code: u8) -> &'static str {
     match code {
@@ -1197,5 +1253,44 @@ fn forwarded(p: &Properties) -> Properties {
         correlation_data: p.correlation_data.clone(),
         user_properties: p.user_properties.clone(),
         ..Properties::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle connection is one of these futures: keep it small (RSS per idle connection is
+    /// a goal against Mosquitto). Grows past the bound only with a measured reason.
+    #[test]
+    fn connection_future_stays_small() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, _b) = tokio::io::duplex(64);
+            let cfg = Arc::new(crate::config::defaults::embedded());
+            let broker = Arc::new(Broker::new(
+                cfg.clone(),
+                Arc::new(crate::broker::auth::AllowAnonymous {
+                    clientid_prefixes: vec![],
+                }),
+                Arc::new(crate::broker::store::MemoryStore::new()),
+            ));
+            let ctx = ConnContext {
+                broker,
+                listener: ListenerRt::new(
+                    Arc::new(cfg.listeners[0].clone()),
+                    "127.0.0.1:1".parse().unwrap(),
+                ),
+                peer: "127.0.0.1:2".parse().unwrap(),
+                cert_subject: None,
+                alive: None,
+            };
+            let f = run(a, ctx);
+            let size = std::mem::size_of_val(&f);
+            assert!(size <= 1024, "connection future is {size} bytes");
+        });
     }
 }

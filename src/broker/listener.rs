@@ -147,16 +147,17 @@ pub async fn accept_loop(
             listener: rt.clone(),
             peer,
             cert_subject: None,
-            shutdown: shutdown.clone(),
+            alive: Some(alive.clone()),
         };
-        let alive = alive.clone();
-        let upgrade = upgrade.clone();
-        tokio::spawn(async move {
-            let _alive = alive;
-            match upgrade {
-                None => connection::run(stream, ctx).await,
-                Some(u) => {
-                    match tokio::time::timeout(UPGRADE_TIMEOUT, u.upgrade(stream, peer)).await {
+        match &upgrade {
+            // Plain TCP: the task is the connection itself, nothing wrapped around it.
+            None => {
+                tokio::spawn(connection::run(stream, ctx));
+            }
+            Some(u) => {
+                let handshake = u.upgrade(stream, peer);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(UPGRADE_TIMEOUT, handshake).await {
                         Ok(Ok(up)) => {
                             let ctx = ConnContext {
                                 cert_subject: up.cert_subject,
@@ -169,8 +170,8 @@ pub async fn accept_loop(
                         }
                         Err(_) => tracing::info!(peer = %peer, "transport handshake timed out"),
                     }
-                }
+                });
             }
-        });
+        }
     }
 }

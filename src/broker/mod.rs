@@ -120,6 +120,7 @@ impl Server {
         for t in accept_tasks {
             let _ = t.await;
         }
+        self.broker.begin_shutdown();
         // Every connection holds a sender; recv() returns None when the last one has gone.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, alive_rx.recv()).await;
         hk.abort();

@@ -3,7 +3,7 @@
 //! messages, wills (with v5 delay) and session expiry.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,6 +28,7 @@ pub struct Broker {
     pub stats: Stats,
     pub started: Instant,
     next_auto_id: AtomicU64,
+    shutting_down: AtomicBool,
 }
 
 impl Broker {
@@ -41,6 +42,7 @@ impl Broker {
             stats: Stats::default(),
             started: Instant::now(),
             next_auto_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
         }
     }
 
@@ -133,9 +135,7 @@ impl Broker {
         });
         match r {
             Ok(Some(seq)) => {
-                if s.state.lock().expiry_interval != 0 {
-                    self.store.message_queued(&s.client_id, seq, msg, qos);
-                }
+                self.store.message_queued(&s.client_id, seq, msg, qos);
                 true
             }
             Ok(None) => true,
@@ -272,6 +272,21 @@ impl Broker {
                 self.end_session(&s);
             }
         }
+    }
+
+    /// Tell every connected client that the broker is stopping (v5 DISCONNECT 0x8B).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().values().cloned().collect();
+        for s in sessions {
+            if let Some(ctl) = s.state.lock().attached.clone() {
+                ctl.kick(super::codec::reason::v5::SERVER_SHUTTING_DOWN);
+            }
+        }
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     pub fn connected_clients(&self) -> usize {

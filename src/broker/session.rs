@@ -121,10 +121,12 @@ pub struct Will {
     pub delay: u32,
 }
 
-/// How the broker tells a connection to go (session takeover, shutdown).
+/// The attached connection's doorbell: rung when a delivery is queued for it, and when the
+/// broker tells it to go (session takeover, shutdown). One `Notify` for both keeps idle
+/// connections small.
 #[derive(Debug, Default)]
 pub struct ConnCtl {
-    pub kick: Notify,
+    pub notify: Notify,
     /// The v5 DISCONNECT reason to send; 0 = not kicked.
     pub reason: AtomicU8,
 }
@@ -132,7 +134,7 @@ pub struct ConnCtl {
 impl ConnCtl {
     pub fn kick(&self, reason: u8) {
         self.reason.store(reason, Ordering::Release);
-        self.kick.notify_one();
+        self.notify.notify_one();
     }
 
     pub fn kicked(&self) -> Option<u8> {
@@ -173,8 +175,6 @@ pub struct SessionState {
 pub struct Session {
     pub client_id: Arc<str>,
     pub state: Mutex<SessionState>,
-    /// Wakes the attached connection's writer.
-    pub wake: Notify,
     online: AtomicBool,
 }
 
@@ -219,7 +219,6 @@ impl Session {
                 next_seq: 0,
                 dropped: 0,
             }),
-            wake: Notify::new(),
             online: AtomicBool::new(false),
         }
     }
@@ -234,6 +233,8 @@ impl Session {
 
     /// Queue a delivery. `allowed` is the authorization check, run under the session lock with
     /// the session's current identity (None when no client was ever attached: refuse).
+    /// Returns the seq of a QoS 1/2 message queued for a persistent session (the durable store
+    /// records those), None for anything else queued.
     pub fn enqueue(
         &self,
         msg: &Arc<Message>,
@@ -270,11 +271,11 @@ impl Session {
             sub_ids,
             seq,
         });
-        drop(st);
-        if online {
-            self.wake.notify_one();
+        let durable = qos != QoS::AtMostOnce && st.expiry_interval != 0;
+        if let Some(c) = &st.attached {
+            c.notify.notify_one();
         }
-        Ok((qos != QoS::AtMostOnce).then_some(seq))
+        Ok(durable.then_some(seq))
     }
 
     /// Move ready deliveries into `out`, assigning packet ids within the window. Expired messages
