@@ -978,3 +978,106 @@ fn v5_receive_maximum_topic_aliases_and_client_packet_size() {
     }));
     assert_eq!(disconnect_reason(p.recv()), 0x94);
 }
+
+fn subscribe_with(r: &mut Raw, filter: &str, options: SubscriptionOptions) -> Vec<u8> {
+    r.send(&Packet::Subscribe(Subscribe {
+        packet_id: 2,
+        filters: vec![SubscriptionRequest {
+            filter: filter.into(),
+            options,
+        }],
+        properties: Properties::default(),
+    }));
+    match r.recv() {
+        Some(Packet::SubAck(a)) => a.reason_codes,
+        p => panic!("expected SUBACK, got {p:?}"),
+    }
+}
+
+#[test]
+fn v5_retain_handling_retain_as_published_session_expiry_and_sys() {
+    let b = Broker::start("sys_interval 1");
+    let v = ProtocolVersion::V5;
+    let (mut p, _) = Raw::connect(b.port, v, "pub", Properties::default());
+    p.publish("keep/a", b"kept", QoS::AtLeastOnce, true, 1);
+    assert!(matches!(p.recv(), Some(Packet::PubAck(_))));
+    let (mut c, _) = Raw::connect(b.port, v, "rh", Properties::default());
+    let quiet = Duration::from_millis(300);
+    let opts = |rh: u8, rap: bool| SubscriptionOptions {
+        qos: QoS::AtMostOnce,
+        retain_handling: rh,
+        retain_as_published: rap,
+        ..Default::default()
+    };
+    // 2: never send retained messages on subscribe.
+    assert_eq!(subscribe_with(&mut c, "keep/#", opts(2, false)), vec![0]);
+    c.s.set_read_timeout(Some(quiet)).unwrap();
+    assert!(c.recv().is_none());
+    // 1: only for a new subscription.
+    assert_eq!(subscribe_with(&mut c, "keep/+", opts(1, true)), vec![0]);
+    let m = publish_of(c.recv());
+    assert!(m.retain && &m.payload[..] == b"kept");
+    assert_eq!(subscribe_with(&mut c, "keep/+", opts(1, true)), vec![0]);
+    assert!(c.recv().is_none(), "not again for an existing subscription");
+    // Live retained publish: keep/+ has retain-as-published, keep/# does not; one delivery,
+    // and the flag is kept because one matching subscription asked for it.
+    p.publish("keep/a", b"live", QoS::AtMostOnce, true, 0);
+    let m = publish_of(c.recv());
+    assert!(m.retain && &m.payload[..] == b"live");
+    assert!(c.recv().is_none());
+
+    // Session expiry 1 s: gone when the client comes back 2 s later.
+    let props = Properties {
+        session_expiry_interval: Some(1),
+        ..Properties::default()
+    };
+    let mut e = Raw::open(b.port, v);
+    e.send(&Packet::Connect(Box::new(connect_packet(
+        v,
+        "brief",
+        true,
+        props.clone(),
+    ))));
+    assert_eq!(connack_code(&e.recv().unwrap()), 0);
+    drop(e);
+    let mut e = Raw::open(b.port, v);
+    e.send(&Packet::Connect(Box::new(connect_packet(
+        v,
+        "brief",
+        false,
+        props.clone(),
+    ))));
+    match e.recv() {
+        Some(Packet::ConnAck(a)) => assert!(a.session_present, "kept within its expiry"),
+        p => panic!("{p:?}"),
+    }
+    drop(e);
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut e = Raw::open(b.port, v);
+    e.send(&Packet::Connect(Box::new(connect_packet(
+        v, "brief", false, props,
+    ))));
+    match e.recv() {
+        Some(Packet::ConnAck(a)) => assert!(!a.session_present, "expired"),
+        p => panic!("{p:?}"),
+    }
+
+    // $SYS is published (retained) and readable; a leading wildcard does not match it.
+    c.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(
+        subscribe_with(&mut c, "$SYS/broker/version", opts(0, false)),
+        vec![0]
+    );
+    let m = publish_of(c.recv());
+    assert!(m.payload.starts_with(b"mqsec "), "{m:?}");
+    let (mut all, _) = Raw::connect(b.port, v, "all", Properties::default());
+    assert_eq!(subscribe_with(&mut all, "#", opts(0, false)), vec![0]);
+    all.s
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    while let Some(pk) = all.recv() {
+        if let Packet::Publish(m) = pk {
+            assert!(!m.topic.starts_with('$'), "# matched {}", m.topic);
+        }
+    }
+}
