@@ -437,7 +437,7 @@ where
                     forwarded(&w.properties),
                     w.properties
                         .message_expiry_interval
-                        .map(|s| now + Duration::from_secs(u64::from(s))),
+                        .and_then(|s| now.checked_add(Duration::from_secs(u64::from(s)))),
                     Some(Arc::from(client_id.as_str())),
                 )),
                 delay: if v5c {
@@ -989,7 +989,7 @@ where
         let expires_at = p
             .properties
             .message_expiry_interval
-            .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
+            .and_then(|s| Instant::now().checked_add(Duration::from_secs(u64::from(s))));
         let payload = if p.payload.len() < COPY_PAYLOAD_BELOW {
             Bytes::copy_from_slice(&p.payload)
         } else {
@@ -1192,7 +1192,10 @@ where
             if let Some(w) = &will {
                 if w.delay > 0 && expiry > 0 {
                     let wait = w.delay.min(expiry);
-                    st.delayed_will = Some((now + Duration::from_secs(u64::from(wait)), w.clone()));
+                    // u32 seconds always fit in an Instant on supported platforms.
+                    if let Some(at) = now.checked_add(Duration::from_secs(u64::from(wait))) {
+                        st.delayed_will = Some((at, w.clone()));
+                    }
                 }
             }
             (will, expiry)

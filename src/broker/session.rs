@@ -424,7 +424,7 @@ impl SessionState {
             return None;
         }
         self.disconnected_at
-            .map(|t| t + Duration::from_secs(u64::from(self.expiry_interval)))
+            .and_then(|t| t.checked_add(Duration::from_secs(u64::from(self.expiry_interval))))
     }
 }
 
