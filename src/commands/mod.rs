@@ -8,6 +8,7 @@ use crate::exit::{CmdResult, Outcome};
 // -- issue 3: pki --
 // -- issue 4: serve --
 // -- issue 12: payload --
+pub mod payload;
 // -- issue 13: audit --
 
 pub fn run(cli: Cli) -> CmdResult {
@@ -17,6 +18,11 @@ pub fn run(cli: Cli) -> CmdResult {
         // -- issue 3: pki --
         // -- issue 4: serve --
         // -- issue 12: payload --
+        Command::Keygen(a) => payload::keygen(a),
+        Command::EncryptPayload(a) => payload::encrypt(a),
+        Command::DecryptPayload(a) => payload::decrypt(a),
+        Command::SignPayload(a) => payload::sign(a),
+        Command::VerifyPayload(a) => payload::verify(a),
         // -- issue 13: audit --
         Command::Version => {
             println!("mqsec {}", env!("CARGO_PKG_VERSION"));
