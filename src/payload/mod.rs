@@ -119,7 +119,10 @@ fn now_secs() -> u64 {
 /// Encrypt `plaintext` with the ring's newest key, bound to `topic` when given.
 pub fn seal(ring: &KeyRing, topic: Option<&str>, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
     let mut nonce = [0u8; NONCE_LEN];
-    rand::rngs::OsRng
+    // ThreadRng is a CSPRNG (ChaCha12) seeded from the OS and reseeded every 64 KiB and after a
+    // fork; it saves a getrandom syscall per message, a tenth of the cost of a small seal.
+    // 192-bit random nonces make a collision negligible even at 2^64 messages per key.
+    rand::thread_rng()
         .try_fill_bytes(&mut nonce)
         .map_err(SealError::Random)?;
     seal_with(ring.newest(), topic, plaintext, &nonce, now_secs())
