@@ -380,8 +380,25 @@ fn write_output(path: Option<&Path>, data: &[u8], mode: u32) -> Result<(), CliEr
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, read_input, InputError};
     use std::time::Duration;
+
+    #[test]
+    fn input_above_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in");
+        std::fs::write(&p, b"0123456789").unwrap();
+        assert_eq!(read_input(Some(&p), 10).unwrap(), b"0123456789");
+        assert!(matches!(
+            read_input(Some(&p), 9),
+            Err(InputError::TooLarge(9))
+        ));
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            read_input(Some(&missing), 9),
+            Err(InputError::Io(_))
+        ));
+    }
 
     #[test]
     fn durations() {

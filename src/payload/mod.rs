@@ -11,10 +11,10 @@
 //! `open`/`verify` check everything (structure, key id, topic binding, tag, age) before they return
 //! a single byte of payload.
 
-pub mod aead;
+mod aead;
 pub mod envelope;
 pub mod keys;
-pub mod mac;
+mod mac;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -458,5 +458,50 @@ mod tests {
         let max_topic = "t".repeat(MAX_TOPIC_LEN);
         let e = seal(&r, Some(&max_topic), b"ok").unwrap();
         assert_eq!(open(&r, Some(&max_topic), &e, None).unwrap().payload, b"ok");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes never panic the parser or the openers, and never open.
+        #[test]
+        fn arbitrary_bytes_never_open(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let r = ring(vec![key("k1", 1)]);
+            let _ = parse(&bytes);
+            let _ = looks_like_envelope(&bytes);
+            proptest::prop_assert!(open(&r, None, &bytes, None).is_err());
+            proptest::prop_assert!(verify(&r, Some("t"), &bytes, None).is_err());
+        }
+
+        /// Any change to a valid envelope (overwrite, truncate, extend) is rejected.
+        #[test]
+        fn mutated_envelopes_never_open(
+            pos in 0usize..200,
+            val in proptest::num::u8::ANY,
+            cut in 0usize..200,
+            extra in proptest::collection::vec(proptest::num::u8::ANY, 1..8),
+            msg in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let r = ring(vec![key("k1", 1)]);
+            for aead in [true, false] {
+                let env = if aead { seal(&r, Some("a/b"), &msg) } else { sign(&r, Some("a/b"), &msg) }.unwrap();
+                let try_open = |b: &[u8]| if aead {
+                    open(&r, Some("a/b"), b, None).map(|o| o.payload)
+                } else {
+                    verify(&r, Some("a/b"), b, None).map(|o| o.payload)
+                };
+                proptest::prop_assert_eq!(try_open(&env).unwrap(), msg.clone());
+                let mut changed = env.clone();
+                let i = pos % env.len();
+                if changed[i] != val {
+                    changed[i] = val;
+                    proptest::prop_assert!(try_open(&changed).is_err());
+                }
+                proptest::prop_assert!(try_open(&env[..cut % env.len()]).is_err());
+                let mut longer = env.clone();
+                longer.extend_from_slice(&extra);
+                proptest::prop_assert!(try_open(&longer).is_err());
+            }
+        }
     }
 }
