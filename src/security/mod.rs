@@ -3,3 +3,4 @@
 pub mod identity;
 // -- issue 2: passwd --
 // -- issue 2: acl-check --
+pub mod acl;
