@@ -31,6 +31,7 @@ pub struct Cli {
 pub enum Command {
     // -- issue 2: passwd --
     // -- issue 2: acl-check --
+    AclCheck(crate::commands::acl_check::AclCheckArgs),
     // -- issue 3: pki --
     // -- issue 4: serve --
     // -- issue 12: payload --

@@ -5,6 +5,7 @@ use crate::exit::{CmdResult, Outcome};
 
 // -- issue 2: passwd --
 // -- issue 2: acl-check --
+pub mod acl_check;
 // -- issue 3: pki --
 // -- issue 4: serve --
 // -- issue 12: payload --
@@ -14,6 +15,7 @@ pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
         // -- issue 2: passwd --
         // -- issue 2: acl-check --
+        Command::AclCheck(args) => acl_check::run(args),
         // -- issue 3: pki --
         // -- issue 4: serve --
         // -- issue 12: payload --
