@@ -752,22 +752,22 @@ fn mqsec_answers(b: &Broker, cases: &[Case]) -> Vec<bool> {
         .collect()
 }
 
-/// Run every case through both; `differs` lists case indices where mqsec deliberately differs
-/// (Mosquitto allows, mqsec denies).
+/// Run every case through both; `differs` lists the client ids of cases where mqsec deliberately
+/// differs (Mosquitto allows, mqsec denies).
 fn differential(
     acl: &str,
     users: &[&str],
     anonymous: bool,
     admin_filters: &[&str],
     cases: &[Case],
-    differs: &[usize],
+    differs: &[&str],
 ) {
     let b = start_mosquitto(acl, users, anonymous);
     let mosq = mosquitto_answers(&b, cases, admin_filters);
     let ours = mqsec_answers(&b, cases);
     let mut report = String::new();
     for (i, c) in cases.iter().enumerate() {
-        let expected_ours = if differs.contains(&i) {
+        let expected_ours = if differs.contains(&c.client) {
             assert!(mosq[i], "case {i} was expected to be allowed by Mosquitto");
             false
         } else {
@@ -822,6 +822,8 @@ pattern write devices/%c/out
 pattern read devices/%c/in
 pattern readwrite users/%u/#
 pattern deny users/%u/private
+user a+b
+topic readwrite own/#
 ";
     let u = Some;
     let cases = [
@@ -833,6 +835,8 @@ pattern deny users/%u/private
         case(None, "dev3", "write", "devices/dev3/out"),
         case(None, "anon-w2", "write", "users/alice/x"),
         case(u("a+b"), "abw1", "write", "devices/abw1/out"),
+        // The own list is tried before the dangerous-identity gate.
+        case(u("a+b"), "abw2", "write", "own/x"),
         case(u("alice"), "c+1", "write", "users/alice/y"),
         case(u("alice"), "dev1", "read", "devices/dev1/in"),
         case(u("alice"), "a-r2", "read", "devices/dev2/in"),
@@ -849,7 +853,7 @@ pattern deny users/%u/private
         true,
         &[],
         &cases,
-        &[15],
+        &["slash-w1"],
     );
 }
 
@@ -890,6 +894,10 @@ topic deny data/secret
 topic read shared/locked
 topic read rw/x
 topic write rw/x
+user quirk
+topic read
+user alice
+topic write merged/x
 ";
     let u = Some;
     let cases = [
@@ -903,8 +911,13 @@ topic write rw/x
         case(u("bob"), "bo-r1", "read", "shared/locked"),
         case(u("bob"), "bo-r2", "read", "shared/x"),
         case(u("alice"), "al-r3", "read", "rw/x"),
+        // `topic read` with no topic: topic "read", readwrite.
+        case(u("quirk"), "qu-w1", "write", "read"),
+        case(u("quirk"), "qu-r1", "read", "rw/x"),
+        // A second `user alice` block extends the first.
+        case(u("alice"), "al-w5", "write", "merged/x"),
     ];
-    differential(acl, &["alice", "bob"], false, &[], &cases, &[]);
+    differential(acl, &["alice", "bob", "quirk"], false, &[], &cases, &[]);
 }
 
 #[test]
@@ -944,5 +957,57 @@ topic readwrite $SYS/#
         &["$app/#", "$SYS/test/#"],
         &cases,
         &[],
+    );
+}
+
+#[test]
+fn the_worked_example_in_the_help_is_true() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acl.conf"),
+        "user admin\ntopic readwrite #\nuser sensor_001\ntopic write sensors/001/#\ntopic read commands/001\n",
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "acl-check",
+            "acl.conf",
+            "--username",
+            "sensor_001",
+            "--access",
+            "write",
+            "sensors/001/temp",
+            "sensors/002/temp",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let help = stdout(&mqsec(&["acl-check", "--help"]));
+    for line in out.lines() {
+        assert!(
+            help.contains(&format!("  {line}\n")),
+            "help does not show {line:?}"
+        );
+    }
+    let o = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "acl-check",
+            "acl.conf",
+            "--username",
+            "admin",
+            "--access",
+            "subscribe",
+            "$SYS/#",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v = &json_lines(&o)[0];
+    assert_eq!(
+        (v["allowed"].clone(), v["reason"].clone()),
+        (Value::Bool(false), Value::from("default deny"))
     );
 }

@@ -56,7 +56,7 @@ MQSEC EXTENSIONS (Mosquitto refuses to load a file that uses them, so it can nev
       retain=false: retained publishes and retained deliveries are denied.
   role NAME                    starts a named rule set: following topic lines belong to the role
   roles NAME[,NAME...]         in a user block: the user gets these roles; before the first user \
-line: anonymous clients get them
+or role line: anonymous clients get them
 A user's roles' rules join the user's own list after the user's own rules, in assignment order \
 (file roles lines, then roles from the client's token or --role); deny rules of roles are denies \
 of that list, tried before any allow.
@@ -79,12 +79,15 @@ Examples:
   #   topic write sensors/001/#
   #   topic read commands/001
   $ mqsec acl-check acl.conf --username sensor_001 --access write sensors/001/temp sensors/002/temp
-  ALLOW write sensors/001/temp  acl.conf:5  topic write sensors/001/#
+  ALLOW write sensors/001/temp  acl.conf:4  topic write sensors/001/#
   DENY  write sensors/002/temp  default deny
   (exit 1: one query was denied)
 
   $ mqsec acl-check acl.conf --username admin --access subscribe '$SYS/#' --json
-  {{\"topic\":\"$SYS/#\",\"access\":\"subscribe\",\"allowed\":false,\"rule\":null,...}}
+  {{\"access\":\"subscribe\",\"allowed\":false,\"client_id\":\"\",\"max_qos\":null,\"qos\":0,
+   \"reason\":\"default deny\",\"retain\":false,\"roles\":[],\"rule\":null,\"rule_text\":null,
+   \"topic\":\"$SYS/#\",\"username\":\"admin\"}}
+  (one line; `#` does not reach $SYS topics)
 
   # CI batch: one JSON object per line (username and client_id optional; qos, retain, roles too)
   #   {{\"username\":\"sensor_001\",\"client_id\":\"s1\",\"access\":\"write\",\"topic\":\"sensors/001/t\"}}
