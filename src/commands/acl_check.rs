@@ -65,7 +65,7 @@ LINT (--lint)
   error: malformed lines; a deny rule that wipes out its own block (the trailing `topic deny #` \
 trap); # granted to every client or to anonymous clients; a wildcard write pattern without \
 %u/%c; `topic read` with no topic.
-  warning: rules shadowed by earlier ones; a literal write pattern without %u/%c; users or roles \
+  warning: rules shadowed by earlier ones; a pattern deny that a user's own allow overrides; a literal write pattern without %u/%c; users or roles \
 without rules; %u/%c in a topic line (literal there).";
 
 fn after_help() -> String {

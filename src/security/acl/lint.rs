@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::filter::{covers, Lv};
+use super::filter::{covers, intersect, Lv};
 use super::parse::{self, StmtKind};
 use super::{compile, Owner, Rule};
 
@@ -254,6 +254,40 @@ pub fn lint(text: &str, file_name: &str) -> Vec<Finding> {
                     break;
                 }
             }
+        }
+    }
+    // A pattern deny is tried after every user's own list, so a user's allow wins over it —
+    // the opposite of what most authors expect.
+    for d in rules.iter().filter(|r| r.is_pattern() && r.is_deny()) {
+        let dl = d.filter.literal();
+        let mut overridden: Vec<String> = Vec::new();
+        for (owner, list) in &lists {
+            if *owner == Owner::Everyone {
+                continue;
+            }
+            if let Some(a) = list
+                .iter()
+                .find(|a| !a.is_deny() && intersect(&dl, &a.filter.literal()).is_some())
+            {
+                overridden.push(format!("{} (line {})", owner_name(owner), a.line()));
+            }
+        }
+        if !overridden.is_empty() {
+            let more = overridden.len().saturating_sub(3);
+            overridden.truncate(3);
+            let mut who = overridden.join(", ");
+            if more > 0 {
+                who.push_str(&format!(" and {more} more"));
+            }
+            push(
+                d.line(),
+                Severity::Warning,
+                "pattern-deny-overridden",
+                format!(
+                    "`{}` does not restrict {who}: a user's own rules are tried before any pattern, so their allow wins; put a `topic deny` in that block instead",
+                    d.text()
+                ),
+            );
         }
     }
     out.sort_by(|a, b| (a.line, a.code).cmp(&(b.line, b.code)));

@@ -467,6 +467,17 @@ topic bad x
         codes.contains(&(12, "syntax", Severity::Error)),
         "{codes:?}"
     );
+    let f = lint(
+        "pattern deny shared/locked\npattern read shared/#\nuser a\ntopic read shared/+\n",
+        "o.acl",
+    );
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].line, f[0].code), (1, "pattern-deny-overridden"));
+    assert!(
+        f[0].message.contains("user \"a\" (line 4)"),
+        "{}",
+        f[0].message
+    );
     // A clean file lints clean.
     assert!(lint(
         "user a\ntopic read a/#\npattern write devices/%c/#\n",
