@@ -704,7 +704,7 @@ fn mosquitto_answers(b: &Broker, cases: &[Case], admin_filters: &[&str]) -> Vec<
         .map(|(i, c)| {
             let mut s = Command::new("mosquitto_sub");
             client_args(&mut s, b, c.user, c.client);
-            s.args(["-t", c.topic, "-C", "1", "-W", "2"]);
+            s.args(["-t", c.topic, "-C", "1", "-W", "3"]);
             (
                 i,
                 Guard(

@@ -246,12 +246,18 @@ pub fn run(args: AclCheckArgs) -> CmdResult {
         }
         out.push('\n');
     }
-    print!("{out}");
+    emit(&out);
     Ok(if all_allowed {
         Outcome::Success
     } else {
         Outcome::Negative
     })
+}
+
+/// Write the whole report; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(out: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
 }
 
 fn check_topic(access: Access, topic: &str) -> Result<(), String> {
@@ -338,8 +344,16 @@ fn text_line(out: &mut String, q: &Query, d: &Decision, show_who: bool) {
     if d.rule.is_some() && d.reason != acl::Reason::Granted {
         let _ = write!(out, "  ({})", d.reason);
     }
-    if d.allowed && d.max_qos < 2 && q.access != Access::Write {
-        let _ = write!(out, "  (delivered at QoS <= {})", d.max_qos);
+    if d.allowed && d.max_qos < 2 {
+        match q.access {
+            Access::Read => {
+                let _ = write!(out, "  (delivered at QoS <= {})", d.max_qos);
+            }
+            Access::Subscribe => {
+                let _ = write!(out, "  (granted QoS <= {})", d.max_qos);
+            }
+            Access::Write => {}
+        }
     }
 }
 
@@ -394,7 +408,7 @@ fn run_lint(args: &AclCheckArgs) -> CmdResult {
             findings.len() - errors
         );
     }
-    print!("{out}");
+    emit(&out);
     Ok(if errors > 0 {
         Outcome::Negative
     } else {
