@@ -149,6 +149,24 @@ fn patterns_substitute_and_skip() {
 }
 
 #[test]
+fn patterns_apply_to_everyone_wherever_they_stand() {
+    let a = acl("user u\ntopic read u/#\npattern read common/%c\nuser v\ntopic read v/#\n");
+    let v = Identity::with_username("cv", "v");
+    assert_eq!(ask(&a, &v, Access::Read, "common/cv"), (true, Some(3)));
+    let anon = Identity::anonymous("ca");
+    assert_eq!(ask(&a, &anon, Access::Read, "common/ca"), (true, Some(3)));
+    assert!(!allowed(&a, &anon, Access::Read, "common/cv"));
+}
+
+#[test]
+fn a_topic_with_spaces_needs_the_access_word() {
+    let e = Acl::parse("topic my topic\n", "s.acl").unwrap_err();
+    assert!(e.to_string().starts_with("s.acl:1: invalid access \"my\""), "{e}");
+    let a = acl("user u\ntopic read my topic/x\n");
+    assert!(allowed(&a, &user("u"), Access::Read, "my topic/x"));
+}
+
+#[test]
 fn wildcard_identities_are_denied_when_patterns_exist() {
     let a = acl("pattern read public/#\nuser a+b\ntopic read own/#\n");
     let bad = Identity::with_username("c", "a+b");
