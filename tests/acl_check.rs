@@ -420,6 +420,8 @@ fn mosquitto_refuses_files_that_use_extensions() {
 
 // ---------------------------------------------------------------------------------------------
 // Differential test: the same ACL files in a real Mosquitto, real clients, same answers.
+// Only read (delivery) and write (publish) are compared: Mosquitto's acl_file never checks
+// SUBSCRIBE (its SUBACK grants any filter), while mqsec deliberately does.
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

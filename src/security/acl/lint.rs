@@ -128,11 +128,13 @@ pub fn lint(text: &str, file_name: &str) -> Vec<Finding> {
     }
 
     let mut lists: Vec<(Owner, Vec<&Rule>)> = Vec::new();
+    let mut list_index: HashMap<&Owner, usize> = HashMap::new();
     for r in rules {
-        match lists.iter_mut().find(|(o, _)| o == r.owner()) {
-            Some((_, v)) => v.push(r),
-            None => lists.push((r.owner().clone(), vec![r])),
-        }
+        let i = *list_index.entry(r.owner()).or_insert_with(|| {
+            lists.push((r.owner().clone(), Vec::new()));
+            lists.len() - 1
+        });
+        lists[i].1.push(r);
     }
 
     for r in rules {

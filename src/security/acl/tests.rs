@@ -161,7 +161,10 @@ fn patterns_apply_to_everyone_wherever_they_stand() {
 #[test]
 fn a_topic_with_spaces_needs_the_access_word() {
     let e = Acl::parse("topic my topic\n", "s.acl").unwrap_err();
-    assert!(e.to_string().starts_with("s.acl:1: invalid access \"my\""), "{e}");
+    assert!(
+        e.to_string().starts_with("s.acl:1: invalid access \"my\""),
+        "{e}"
+    );
     let a = acl("user u\ntopic read my topic/x\n");
     assert!(allowed(&a, &user("u"), Access::Read, "my topic/x"));
 }
