@@ -36,7 +36,8 @@ stop the search.
 containing / when a pattern uses %u (or %c), because the value would span several levels and \
 reach another client's tree (Mosquitto 2.0.11 substitutes it; mqsec refuses).
   3. The patterns, deny patterns first, same way. A %u pattern is skipped for a client without \
-a username; %u/%c each match exactly one whole topic level and never an empty value.
+a username; %u/%c each match exactly one whole topic level; an empty value never lets an allow \
+pattern match (deny patterns still apply).
   4. Otherwise: default deny.
 A user deny beats any pattern allow, but a pattern deny does not beat a user allow. A filter \
 starting with + or # never matches a $ topic (`#` does not grant $SYS/...). Writes to $SYS/... \

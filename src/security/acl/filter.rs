@@ -43,12 +43,17 @@ pub(crate) struct Filter {
 pub(crate) struct Subst<'a> {
     pub user: Option<&'a str>,
     pub client: &'a str,
+    /// Whether a placeholder may take an empty value. Allow patterns: no (an empty value would
+    /// grant a tree that belongs to nobody in particular); deny patterns: yes, as in Mosquitto, so
+    /// a deny never covers less than Mosquitto's does.
+    pub empty_ok: bool,
 }
 
 impl Subst<'_> {
     pub const NONE: Subst<'static> = Subst {
         user: None,
         client: "",
+        empty_ok: false,
     };
 }
 
@@ -188,8 +193,8 @@ impl Filter {
                         for p in pieces.iter() {
                             match p {
                                 Piece::Lit(t) => out.push_str(t),
-                                Piece::User => out.push_str(non_empty(s.user?)?),
-                                Piece::Client => out.push_str(non_empty(s.client)?),
+                                Piece::User => out.push_str(usable(s.user?, s.empty_ok)?),
+                                Piece::Client => out.push_str(usable(s.client, s.empty_ok)?),
                             }
                         }
                         Lv::Lit(Cow::Owned(out))
@@ -232,8 +237,8 @@ impl Filter {
     }
 }
 
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
+fn usable(s: &str, empty_ok: bool) -> Option<&str> {
+    (empty_ok || !s.is_empty()).then_some(s)
 }
 
 fn split_pieces(level: &str) -> Vec<Piece> {
@@ -275,11 +280,11 @@ fn subst_matches(pieces: &[Piece], level: &str, s: &Subst) -> bool {
         let v: &str = match p {
             Piece::Lit(l) => l,
             Piece::User => match s.user {
-                Some(u) if !u.is_empty() => u,
+                Some(u) if s.empty_ok || !u.is_empty() => u,
                 _ => return false,
             },
             Piece::Client => {
-                if s.client.is_empty() {
+                if s.client.is_empty() && !s.empty_ok {
                     return false;
                 }
                 s.client
@@ -419,6 +424,7 @@ mod tests {
         let s = |u| Subst {
             user: Some(u),
             client: "c1",
+            empty_ok: false,
         };
         assert!(p.matches("sensors/alice/t", &s("alice")));
         assert!(!p.matches("sensors/bob/t", &s("alice")));
@@ -433,7 +439,8 @@ mod tests {
             "sensors/alice",
             &Subst {
                 user: None,
-                client: "alice"
+                client: "alice",
+                empty_ok: false,
             }
         ));
         // A literal '%' that is not a placeholder stays literal.

@@ -11,7 +11,8 @@
 //!    and so is one containing `/` when a pattern uses that placeholder (mqsec: a value with `/`
 //!    would span several topic levels and reach into another client's tree);
 //! 3. the patterns, deny patterns first, same way; a `%u` pattern is skipped for a client without
-//!    a username, and a placeholder never matches an empty value;
+//!    a username, and an empty value never lets an allow pattern match (deny patterns substitute
+//!    it, as Mosquitto does, so they never cover less than Mosquitto's);
 //! 4. otherwise denied.
 //!
 //! A decision never does I/O, never scans other users' rules (users and roles are hash-indexed),
@@ -413,6 +414,11 @@ impl Acl {
         let s = Subst {
             user: id.username.as_deref(),
             client: &id.client_id,
+            empty_ok: false,
+        };
+        let s_deny = Subst {
+            empty_ok: true,
+            ..s
         };
         let lists = self.own_lists(id);
         for list in lists.clone() {
@@ -439,7 +445,7 @@ impl Acl {
         }
         for &i in self.patterns.denies.iter() {
             let r = &self.rules[i as usize];
-            if Self::pattern_applies(r, id) && r.filter.matches(topic, &s) {
+            if Self::pattern_applies(r, id) && r.filter.matches(topic, &s_deny) {
                 return Decision::deny(Some(r), Reason::DenyRule);
             }
         }
@@ -463,6 +469,11 @@ impl Acl {
         let s = Subst {
             user: id.username.as_deref(),
             client: &id.client_id,
+            empty_ok: false,
+        };
+        let s_deny = Subst {
+            empty_ok: true,
+            ..s
         };
         let lists = self.own_lists(id);
         let mut denies: Vec<(&Rule, Vec<Lv>)> = Vec::new();
@@ -495,7 +506,7 @@ impl Acl {
                 if !Self::pattern_applies(r, id) {
                     continue;
                 }
-                if let Some(d) = r.filter.resolve(&s) {
+                if let Some(d) = r.filter.resolve(&s_deny) {
                     if covers(&d, &f) {
                         return Decision::deny(Some(r), Reason::DenyRule);
                     }

@@ -170,6 +170,27 @@ fn a_topic_with_spaces_needs_the_access_word() {
 }
 
 #[test]
+fn empty_values_never_grant_but_still_deny() {
+    let a = acl("pattern deny users/%u/private\npattern read users/%u/#\npattern read users/#\n");
+    let empty = Identity::with_username("c", "");
+    // Mosquitto substitutes "" into the deny pattern; so does mqsec, so the deny holds...
+    assert_eq!(
+        ask(&a, &empty, Access::Read, "users//private"),
+        (false, Some(1))
+    );
+    // ...while an allow pattern never matches an empty value.
+    assert_eq!(ask(&a, &empty, Access::Read, "users//x"), (true, Some(3)));
+    let b = acl("pattern read users/%u/#\n");
+    assert!(!allowed(&b, &empty, Access::Read, "users//x"));
+    assert!(!allowed(&b, &empty, Access::Subscribe, "users//#"));
+    let sub = a.decide(
+        &empty,
+        &AclRequest::new(Access::Subscribe, "users//private"),
+    );
+    assert_eq!((sub.allowed, sub.rule.map(Rule::line)), (false, Some(1)));
+}
+
+#[test]
 fn wildcard_identities_are_denied_when_patterns_exist() {
     let a = acl("pattern read public/#\nuser a+b\ntopic read own/#\n");
     let bad = Identity::with_username("c", "a+b");
