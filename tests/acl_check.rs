@@ -861,14 +861,15 @@ topic readwrite own/#
 
 #[test]
 fn differential_anonymous_list() {
-    let acl = "\
-topic read public/#
-topic write public/anon
-user admin
-topic readwrite #
-user alice
-topic read alice/#
-";
+    // Untidy but valid spacing (leading and repeated spaces, trailing blanks, CRLF) and a topic
+    // with a space: both must read it the same way.
+    let acl = "   topic read public/#\n\
+topic  write   public/anon  \r\n\
+user admin\n\
+topic readwrite #\n\
+user   alice \n\
+topic read alice/#\n\
+topic read sp ace/#\n";
     let u = Some;
     let cases = [
         case(None, "an-w1", "write", "public/anon"),
@@ -879,6 +880,8 @@ topic read alice/#
         case(u("alice"), "al-r1", "read", "public/x"),
         case(u("alice"), "al-r2", "read", "alice/x"),
         case(u("bob"), "bo-r1", "read", "public/x"),
+        case(u("alice"), "al-r3", "read", "sp ace/x"),
+        case(u("alice"), "al-r4", "read", "sp/x"),
     ];
     differential(acl, &["alice", "bob"], true, &[], &cases, &[]);
 }
