@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
+            [CompletionResult]::new('acl-check', 'acl-check', [CompletionResultType]::ParameterValue, 'Check topics against an ACL file, or lint it')
             [CompletionResult]::new('gen-ca', 'gen-ca', [CompletionResultType]::ParameterValue, 'Create a root or intermediate certificate authority')
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
@@ -140,6 +141,25 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;passwd;help;help' {
+            break
+        }
+        'mqsec;acl-check' {
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'The client''s username; omit it for an anonymous client')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'The client''s username; omit it for an anonymous client')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'The client id (%c in patterns); empty by default, and then %c patterns never match')
+            [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'The client id (%c in patterns); empty by default, and then %c patterns never match')
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'What the client wants to do')
+            [CompletionResult]::new('--access', '--access', [CompletionResultType]::ParameterName, 'What the client wants to do')
+            [CompletionResult]::new('--qos', '--qos', [CompletionResultType]::ParameterName, 'QoS of the publish or delivery (checked against max_qos=)')
+            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Extra role for the client, as a token would grant it (repeatable)')
+            [CompletionResult]::new('--queries', '--queries', [CompletionResultType]::ParameterName, 'JSON lines of queries: {"username", "client_id", "access", "topic", "qos", "retain", "roles"}')
+            [CompletionResult]::new('--retain', '--retain', [CompletionResultType]::ParameterName, 'The message is retained (checked against retain=false)')
+            [CompletionResult]::new('--lint', '--lint', [CompletionResultType]::ParameterName, 'Lint the file instead of answering queries (exit 1 on error-level findings)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per line instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'mqsec;gen-ca' {
@@ -266,6 +286,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
         }
         'mqsec;help' {
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
+            [CompletionResult]::new('acl-check', 'acl-check', [CompletionResultType]::ParameterValue, 'Check topics against an ACL file, or lint it')
             [CompletionResult]::new('gen-ca', 'gen-ca', [CompletionResultType]::ParameterValue, 'Create a root or intermediate certificate authority')
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
@@ -303,6 +324,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help;passwd;import' {
+            break
+        }
+        'mqsec;help;acl-check' {
             break
         }
         'mqsec;help;gen-ca' {

@@ -16,6 +16,9 @@ _mqsec() {
             ",$1")
                 cmd="mqsec"
                 ;;
+            mqsec,acl-check)
+                cmd="mqsec__subcmd__acl__subcmd__check"
+                ;;
             mqsec,decrypt-payload)
                 cmd="mqsec__subcmd__decrypt__subcmd__payload"
                 ;;
@@ -48,6 +51,9 @@ _mqsec() {
                 ;;
             mqsec,verify-payload)
                 cmd="mqsec__subcmd__verify__subcmd__payload"
+                ;;
+            mqsec__subcmd__help,acl-check)
+                cmd="mqsec__subcmd__help__subcmd__acl__subcmd__check"
                 ;;
             mqsec__subcmd__help,decrypt-payload)
                 cmd="mqsec__subcmd__help__subcmd__decrypt__subcmd__payload"
@@ -149,12 +155,62 @@ _mqsec() {
 
     case "${cmd}" in
         mqsec)
-            opts="-h -V --help --version passwd gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload help"
+            opts="-h -V --help --version passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__acl__subcmd__check)
+            opts="-u -i -a -h -V --username --client-id --access --qos --retain --role --queries --lint --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --access)
+                    COMPREPLY=($(compgen -W "read write subscribe" -- "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -W "read write subscribe" -- "${cur}"))
+                    return 0
+                    ;;
+                --qos)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -371,8 +427,22 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help)
-            opts="passwd gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload help"
+            opts="passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__acl__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -23,6 +23,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
+            cand acl-check 'Check topics against an ACL file, or lint it'
             cand gen-ca 'Create a root or intermediate certificate authority'
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
@@ -122,6 +123,24 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;passwd;help;import'= {
         }
         &'mqsec;passwd;help;help'= {
+        }
+        &'mqsec;acl-check'= {
+            cand -u 'The client''s username; omit it for an anonymous client'
+            cand --username 'The client''s username; omit it for an anonymous client'
+            cand -i 'The client id (%c in patterns); empty by default, and then %c patterns never match'
+            cand --client-id 'The client id (%c in patterns); empty by default, and then %c patterns never match'
+            cand -a 'What the client wants to do'
+            cand --access 'What the client wants to do'
+            cand --qos 'QoS of the publish or delivery (checked against max_qos=)'
+            cand --role 'Extra role for the client, as a token would grant it (repeatable)'
+            cand --queries 'JSON lines of queries: {"username", "client_id", "access", "topic", "qos", "retain", "roles"}'
+            cand --retain 'The message is retained (checked against retain=false)'
+            cand --lint 'Lint the file instead of answering queries (exit 1 on error-level findings)'
+            cand --json 'One JSON object per line instead of text'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'mqsec;gen-ca'= {
             cand --out 'Directory to write the CA into (created 0700 if missing)'
@@ -238,6 +257,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;help'= {
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
+            cand acl-check 'Check topics against an ACL file, or lint it'
             cand gen-ca 'Create a root or intermediate certificate authority'
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
@@ -268,6 +288,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;passwd;check'= {
         }
         &'mqsec;help;passwd;import'= {
+        }
+        &'mqsec;help;acl-check'= {
         }
         &'mqsec;help;gen-ca'= {
         }

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes (the same for every subcommand):
   0  success / allowed / match
-  1  a negative answer: denied, password mismatch, findings at or above --fail-on
+  1  a negative answer: denied, password mismatch, lint problems, audit findings at or above --fail-on
   2  usage or input error (bad arguments, unreadable or malformed files)";
 
 #[derive(Debug, Parser)]
@@ -33,6 +33,7 @@ pub enum Command {
     /// Manage password files: add, delete, list, verify, check, import.
     Passwd(crate::commands::passwd::PasswdArgs),
     // -- issue 2: acl-check --
+    AclCheck(crate::commands::acl_check::AclCheckArgs),
     // -- issue 3: pki --
     /// Create a root or intermediate certificate authority.
     GenCa(crate::commands::pki::GenCaArgs),

@@ -6,6 +6,7 @@ use crate::exit::CmdResult;
 // -- issue 2: passwd --
 pub mod passwd;
 // -- issue 2: acl-check --
+pub mod acl_check;
 // -- issue 3: pki --
 pub mod pki;
 // -- issue 4: serve --
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> CmdResult {
         // -- issue 2: passwd --
         Command::Passwd(args) => passwd::run(args),
         // -- issue 2: acl-check --
+        Command::AclCheck(args) => acl_check::run(args),
         // -- issue 3: pki --
         Command::GenCa(a) => pki::run_gen_ca(a),
         Command::GenServerCert(a) => pki::run_gen_server_cert(a),
