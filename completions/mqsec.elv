@@ -23,6 +23,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
+            cand audit 'Probe MQTT brokers for TLS, certificate and access-control weaknesses'
             cand version 'Print the version and build details'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -115,6 +116,25 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;passwd;help;help'= {
         }
+        &'mqsec;audit'= {
+            cand --format 'Output format. JSON and SARIF never show a progress bar'
+            cand --fail-on 'Exit 1 when any finding is at or above this severity'
+            cand --timeout 'Seconds allowed for each connect and each read of every probe'
+            cand --warn-days 'Report a certificate that expires within this many days'
+            cand --cafile 'Trust these CA certificates (PEM) instead of the system roots'
+            cand --also 'Also try this port of the same host (plaintext MQTT beside TLS); repeatable'
+            cand --ws 'Audit MQTT over WebSocket at this path (wss:// when the port speaks TLS)'
+            cand --username 'Audit what this identity can do; password from MQSEC_PASSWORD or --password-stdin'
+            cand --wordlist 'Try `user:password` lines from FILE (rate-limited; stops at the first success)'
+            cand --wordlist-delay-ms 'Milliseconds between two wordlist attempts'
+            cand --password-stdin 'Read the password for --username from one line of standard input'
+            cand --active 'Allow probes that publish (with --username or anonymous access)'
+            cand --show-payloads 'Show retained message payloads (off: only topic names are reported)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;version'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -123,6 +143,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;help'= {
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
+            cand audit 'Probe MQTT brokers for TLS, certificate and access-control weaknesses'
             cand version 'Print the version and build details'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -145,6 +166,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;passwd;check'= {
         }
         &'mqsec;help;passwd;import'= {
+        }
+        &'mqsec;help;audit'= {
         }
         &'mqsec;help;version'= {
         }

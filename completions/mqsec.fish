@@ -27,6 +27,7 @@ end
 complete -c mqsec -n "__fish_mqsec_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mqsec -n "__fish_mqsec_needs_command" -s V -l version -d 'Print version'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "audit" -d 'Probe MQTT brokers for TLS, certificate and access-control weaknesses'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "version" -d 'Print the version and build details'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -s h -l help -d 'Print help'
@@ -75,11 +76,33 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subc
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "check" -d 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on'
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "import" -d 'Hash a clear-text `USER:PASSWORD` file into a new password file'
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l format -d 'Output format. JSON and SARIF never show a progress bar' -r -f -a "table\t''
+json\t''
+sarif\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l fail-on -d 'Exit 1 when any finding is at or above this severity' -r -f -a "info\t''
+low\t''
+medium\t''
+high\t''
+critical\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l timeout -d 'Seconds allowed for each connect and each read of every probe' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l warn-days -d 'Report a certificate that expires within this many days' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l cafile -d 'Trust these CA certificates (PEM) instead of the system roots' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l also -d 'Also try this port of the same host (plaintext MQTT beside TLS); repeatable' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l ws -d 'Audit MQTT over WebSocket at this path (wss:// when the port speaks TLS)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l username -d 'Audit what this identity can do; password from MQSEC_PASSWORD or --password-stdin' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l wordlist -d 'Try `user:password` lines from FILE (rate-limited; stops at the first success)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l wordlist-delay-ms -d 'Milliseconds between two wordlist attempts' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l password-stdin -d 'Read the password for --username from one line of standard input'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l active -d 'Allow probes that publish (with --username or anonymous access)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l show-payloads -d 'Show retained message payloads (off: only topic names are reported)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -s V -l version -d 'Print version'
 complete -c mqsec -n "__fish_mqsec_using_subcommand version" -s h -l help -d 'Print help'
 complete -c mqsec -n "__fish_mqsec_using_subcommand version" -s V -l version -d 'Print version'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd version help" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd version help" -f -a "version" -d 'Print the version and build details'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd version help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd audit version help" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd audit version help" -f -a "audit" -d 'Probe MQTT brokers for TLS, certificate and access-control weaknesses'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd audit version help" -f -a "version" -d 'Print the version and build details'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd audit version help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "add" -d 'Add a user, or replace their password. Creates FILE (mode 0600) if missing'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "delete" -d 'Remove a user. Exit 1 (file unchanged) when the user is not in the file'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "list" -d 'List users with their hash scheme and a warning for weak or legacy hashes'

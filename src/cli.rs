@@ -37,6 +37,7 @@ pub enum Command {
     // -- issue 4: serve --
     // -- issue 12: payload --
     // -- issue 13: audit --
+    Audit(crate::commands::audit::AuditArgs),
     /// Print the version and build details.
     #[command(after_help = EXIT_CODES_HELP)]
     Version,

@@ -10,6 +10,7 @@ pub mod passwd;
 // -- issue 4: serve --
 // -- issue 12: payload --
 // -- issue 13: audit --
+pub mod audit;
 
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> CmdResult {
         // -- issue 4: serve --
         // -- issue 12: payload --
         // -- issue 13: audit --
+        Command::Audit(args) => audit::run(args),
         Command::Version => {
             println!("mqsec {}", env!("CARGO_PKG_VERSION"));
             Ok(Outcome::Success)
