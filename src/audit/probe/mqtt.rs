@@ -827,12 +827,19 @@ async fn oversized(
         })
         .collect();
     let n = filters.len();
-    conn.send(&Packet::Subscribe(Subscribe {
-        packet_id: 7,
-        filters,
-        properties: Properties::default(),
-    }))
-    .await?;
+    match conn
+        .send(&Packet::Subscribe(Subscribe {
+            packet_id: 7,
+            filters,
+            properties: Properties::default(),
+        }))
+        .await
+    {
+        Ok(()) => {}
+        // The broker closed the connection while the packet was still arriving: refused.
+        Err(ProbeError::Io(_)) | Err(ProbeError::WebSocket(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    }
     let advertised = match ack.max_packet_size {
         Some(m) => format!("the broker advertised Maximum Packet Size {m}"),
         None => "the broker advertised no Maximum Packet Size".to_string(),
