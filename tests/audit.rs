@@ -429,6 +429,34 @@ fn anonymous_plaintext_broker_with_open_topics() {
     );
     assert!(shown.stdout.contains("4711"));
 
+    // An open broker admits any password: the wordlist is not run (it would "find" every line),
+    // and an identity given with --username is audited beside the anonymous session.
+    let wl = dir.path().join("wl.txt");
+    std::fs::write(&wl, "admin:admin\n").unwrap();
+    let o = audit(
+        &[
+            &target,
+            "--format",
+            "json",
+            "--timeout",
+            "3",
+            "--wordlist",
+            wl.to_str().unwrap(),
+            "--username",
+            "bob",
+        ],
+        &[("MQSEC_PASSWORD", "whatever")],
+        None,
+    );
+    let r = json(&o);
+    assert!(!ids(&r).contains(&"weak-credentials".to_string()));
+    let nt = r["not_tested"].as_array().unwrap();
+    let reason = nt.iter().find(|n| n["id"] == "weak-credentials").unwrap()["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("accepts any"), "{reason}");
+    assert_eq!(finding(&r, "identity-read-access")["severity"], "medium");
+
     // Table: findings and a one-line summary; no critical finding, so --fail-on critical passes.
     let t = audit(
         &[&target, "--fail-on", "critical", "--timeout", "3"],
@@ -811,6 +839,62 @@ fn legacy_tls_and_weak_suites_agree_with_sslscan() {
         .unwrap()
         .contains("rsa"));
     assert_agrees_with_sslscan(&r, p10);
+    drop(s);
+
+    // Anonymous DH beside ECDHE, from a TLS peer that never answers MQTT: TLS findings are made,
+    // the MQTT checks end in "not tested" within the timeout instead of hanging.
+    let padh = free_port();
+    let child = Command::new("openssl")
+        .args(["s_server", "-quiet", "-tls1_2", "-accept"])
+        .arg(padh.to_string())
+        .args([
+            "-cipher",
+            "ECDHE-RSA-AES128-GCM-SHA256:ADH-AES128-GCM-SHA256:@SECLEVEL=0",
+        ])
+        .arg("-cert")
+        .arg(&rsa.0)
+        .arg("-key")
+        .arg(&rsa.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("s_server_adh.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut adh = Proc {
+        child,
+        log: d.join("s_server_adh.log"),
+    };
+    wait_ports(&mut adh, &[padh]);
+    let o = audit(
+        &[
+            &format!("127.0.0.1:{padh}"),
+            "--format",
+            "json",
+            "--timeout",
+            "1",
+        ],
+        &[],
+        None,
+    );
+    assert!(o.elapsed < Duration::from_secs(15), "{:?}", o.elapsed);
+    let r = json(&o);
+    assert_eq!(r["reachable"], true);
+    let anon = finding(&r, "tls-cipher-anonymous");
+    assert_eq!(anon["severity"], "high");
+    assert!(anon["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("ADH-AES128-GCM-SHA256"));
+    let reason = r["not_tested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "anonymous-access")
+        .unwrap_or_else(|| panic!("{r:#}"))["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("timed out"), "{reason}");
+    assert_agrees_with_sslscan(&r, padh);
 }
 
 #[test]

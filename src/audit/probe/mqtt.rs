@@ -462,7 +462,26 @@ pub async fn audit_mqtt(
         None => sink.skip(&["weak-credentials"], "opt-in: pass --wordlist FILE"),
         Some((path, entries)) => {
             progress("MQTT: wordlist");
-            sink.ran(&["weak-credentials"]);
+            // A broker that admits any user name and password would make every wordlist line a
+            // "success": try random credentials first.
+            let random = Credentials {
+                username: random_id("mqsec-audit-nobody"),
+                password: zeroize::Zeroizing::new(random_id("pw")),
+            };
+            let any_accepted = matches!(
+                mqtt_connect(target, &transport, &random_id("mqsec-audit"), Some(&random), t).await,
+                Ok((_, ref a)) if a.accepted
+            );
+            if any_accepted {
+                sink.skip(
+                    &["weak-credentials"],
+                    "the broker accepts any user name and password (a random pair was accepted)",
+                );
+            }
+            let entries: &[Credentials] = if any_accepted { &[] } else { entries };
+            if !any_accepted {
+                sink.ran(&["weak-credentials"]);
+            }
             for (i, cred) in entries.iter().enumerate() {
                 if i > 0 {
                     tokio::time::sleep(opts.wordlist_delay).await;
@@ -592,6 +611,21 @@ pub async fn audit_mqtt(
         }
     }
     drop(conn);
+    // Anonymous access was the session above; the audited identity may read more (or less).
+    if let Some(mut idc) = identity_conn.take() {
+        let who = opts
+            .credentials
+            .as_ref()
+            .map(|c| format!("user {:?}", c.username))
+            .unwrap_or_default();
+        match subscribe_and_listen(&mut idc, &["#", "$SYS/#"]).await {
+            Ok(heard) => report_identity_reads(&heard, &who, sink),
+            Err(e) => sink.skip(
+                &["identity-read-access"],
+                &format!("subscribing as {who} failed: {e}"),
+            ),
+        }
+    }
 
     progress("MQTT: client id takeover");
     match takeover(target, &transport, session_creds.as_ref(), t).await {
@@ -622,7 +656,7 @@ pub async fn audit_mqtt(
                 &["identity-can-publish"],
                 "opt-in: pass --active to test publishing",
             );
-        } else if identity_conn.is_some() || session_creds.is_some() {
+        } else {
             progress("MQTT: publishing (--active)");
             match publish_probe(target, &transport, cred, t).await {
                 Ok(Some(evidence)) => {
@@ -723,37 +757,47 @@ fn report_reads(heard: &Heard, as_whom: &str, opts: &Options, sink: &mut Sink, i
         sink.add(finding("retained-messages-readable", evidence));
     }
     if identity {
-        sink.ran(&["identity-read-access"]);
-        let severity = if !normal.is_empty() {
-            Severity::Medium
-        } else if !sys.is_empty() {
-            Severity::Low
-        } else {
-            Severity::Info
-        };
-        let reads = if normal.is_empty() {
-            "no message through `#`".to_string()
-        } else {
-            format!(
-                "{} topics through `#` ({})",
-                normal.len(),
-                sample(&normal_topics, 5)
-            )
-        };
-        let sys_reads = if sys.is_empty() {
-            "no `$SYS` message".to_string()
-        } else {
-            format!("{} `$SYS` messages", sys.len())
-        };
-        sink.add(finding_at(
-            "identity-read-access",
-            severity,
-            format!(
-                "{as_whom} read {reads} and {sys_reads} within {} ms",
-                heard.elapsed_ms
-            ),
-        ));
+        report_identity_reads(heard, as_whom, sink);
     }
+}
+
+/// `--username`: what that identity read through `#` and `$SYS/#`.
+fn report_identity_reads(heard: &Heard, as_whom: &str, sink: &mut Sink) {
+    let (sys, normal): (Vec<&Publish>, Vec<&Publish>) = heard
+        .messages
+        .iter()
+        .partition(|p| p.topic.starts_with('$'));
+    let normal_topics: Vec<String> = normal.iter().map(|p| p.topic.clone()).collect();
+    sink.ran(&["identity-read-access"]);
+    let severity = if !normal.is_empty() {
+        Severity::Medium
+    } else if !sys.is_empty() {
+        Severity::Low
+    } else {
+        Severity::Info
+    };
+    let reads = if normal.is_empty() {
+        "no message through `#`".to_string()
+    } else {
+        format!(
+            "{} topics through `#` ({})",
+            normal.len(),
+            sample(&normal_topics, 5)
+        )
+    };
+    let sys_reads = if sys.is_empty() {
+        "no `$SYS` message".to_string()
+    } else {
+        format!("{} `$SYS` messages", sys.len())
+    };
+    sink.add(finding_at(
+        "identity-read-access",
+        severity,
+        format!(
+            "{as_whom} read {reads} and {sys_reads} within {} ms",
+            heard.elapsed_ms
+        ),
+    ));
 }
 
 /// Connect twice with one client id; a takeover is the first connection being dropped.
