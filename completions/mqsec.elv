@@ -23,8 +23,11 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
-            cand audit 'Probe MQTT brokers for TLS, certificate and access-control weaknesses'
-            cand version 'Print the version and build details'
+            cand gen-ca 'Create a root or intermediate certificate authority'
+            cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
+            cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
+            cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;passwd'= {
@@ -116,6 +119,63 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;passwd;help;help'= {
         }
+        &'mqsec;gen-ca'= {
+            cand --out 'Directory to write the CA into (created 0700 if missing)'
+            cand --cn 'Common name of the CA [default: "mqsec Root CA <random>"]'
+            cand --days 'Validity in days'
+            cand --key-type 'Key type of the CA key'
+            cand --ca 'Parent CA directory (with --intermediate)'
+            cand --path-len 'How many intermediate levels may follow below this CA [default: 1 for a root, the parent''s minus one for an intermediate]'
+            cand --intermediate 'Make an intermediate CA signed by the CA in --ca'
+            cand --force 'Replace an existing CA in DIR (its index and CRL are reset)'
+            cand --json 'Print JSON instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;gen-server-cert'= {
+            cand --ca 'CA directory (made by gen-ca)'
+            cand --out 'Directory to write NAME.crt and NAME.key into (created 0700 if missing)'
+            cand --name 'File name and common name of the certificate'
+            cand --dns 'DNS name the server is reached by (repeatable)'
+            cand --ip 'IP address the server is reached by (repeatable)'
+            cand --days 'Validity in days (at most 397 without --allow-long-validity)'
+            cand --key-type 'Key type of the new key'
+            cand --allow-long-validity 'Allow --days above 397 (devices that cannot be re-provisioned); never beyond the CA''s end'
+            cand --force 'Replace existing NAME.crt/NAME.key'
+            cand --json 'Print JSON instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;gen-client-cert'= {
+            cand --ca 'CA directory (made by gen-ca)'
+            cand --out 'Directory to write CN.crt and CN.key into (created 0700 if missing)'
+            cand --name 'Common name: the device''s identity (username with use_identity_as_username) and file name'
+            cand --days 'Validity in days (at most 397 without --allow-long-validity)'
+            cand --key-type 'Key type of the new key'
+            cand --p12 'Also write CN.p12, a password-protected PKCS#12 bundle (password from prompt or stdin)'
+            cand --allow-long-validity 'Allow --days above 397 (devices that cannot be re-provisioned); never beyond the CA''s end'
+            cand --force 'Replace existing NAME.crt/NAME.key'
+            cand --json 'Print JSON instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;gen-crl'= {
+            cand --ca 'CA directory (made by gen-ca)'
+            cand --revoke 'Revoke the certificate in this PEM file (repeatable; it must be issued by this CA)'
+            cand --revoke-serial 'Revoke by serial number in hex, as printed at issuance (repeatable; colons allowed)'
+            cand --crl-days 'Days until the CRL''s nextUpdate (re-run gen-crl before then)'
+            cand --json 'Print JSON instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;audit'= {
             cand --format 'Output format. JSON and SARIF never show a progress bar'
             cand --fail-on 'Exit 1 when any finding is at or above this severity'
@@ -135,16 +195,13 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'mqsec;version'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'mqsec;help'= {
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
-            cand audit 'Probe MQTT brokers for TLS, certificate and access-control weaknesses'
-            cand version 'Print the version and build details'
+            cand gen-ca 'Create a root or intermediate certificate authority'
+            cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
+            cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
+            cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;help;passwd'= {
@@ -167,9 +224,15 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;help;passwd;import'= {
         }
-        &'mqsec;help;audit'= {
+        &'mqsec;help;gen-ca'= {
         }
-        &'mqsec;help;version'= {
+        &'mqsec;help;gen-server-cert'= {
+        }
+        &'mqsec;help;gen-client-cert'= {
+        }
+        &'mqsec;help;gen-crl'= {
+        }
+        &'mqsec;help;audit'= {
         }
         &'mqsec;help;help'= {
         }

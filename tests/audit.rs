@@ -1232,9 +1232,12 @@ fn silent_and_closed_ports_end_with_exit_2_within_the_timeout() {
     ] {
         let o = audit(&bad, &[], None);
         assert_eq!(o.code, 2, "{bad:?}: {}", o.stderr);
-        if o.stderr.starts_with("mqsec: error:") {
-            assert_eq!(o.stderr.trim().lines().count(), 1, "{bad:?}: {}", o.stderr);
-        }
+        assert!(
+            o.stderr.starts_with("mqsec: error:"),
+            "{bad:?}: {}",
+            o.stderr
+        );
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{bad:?}: {}", o.stderr);
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = holder.join();
