@@ -385,4 +385,109 @@ mod tests {
         assert!(f[3].evidence.contains("TLSv1.1: ADH-AES128-SHA"));
         assert!(cipher_findings(&[(TLS12, vec![0xC02F, 0xCCA8])]).is_empty());
     }
+
+    /// A fake legacy server: speaks only SSLv3 and TLS 1.2, only RC4, 3DES, export-RC4 and one
+    /// ECDHE-AEAD suite; refuses the rest with the alerts a real stack sends. This is the SSLv3 and
+    /// RC4 coverage OpenSSL 3 can no longer provide as a live peer.
+    async fn fake_legacy_server(listener: tokio::net::TcpListener) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const SUITES: [u16; 4] = [0x0005, 0x000A, 0x0003, 0xC02F];
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut n = 0;
+                // Record header + the whole ClientHello record.
+                while n < 5 || n < 5 + u16::from_be_bytes([buf[3], buf[4]]) as usize {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                }
+                let version = u16::from_be_bytes([buf[9], buf[10]]);
+                let sid = buf[43] as usize;
+                let p = 44 + sid;
+                let len = u16::from_be_bytes([buf[p], buf[p + 1]]) as usize;
+                let offered: Vec<u16> = buf[p + 2..p + 2 + len]
+                    .chunks(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect();
+                let alert = |d: u8| vec![21u8, 3, 1, 0, 2, 2, d];
+                let reply = if version != SSL3 && version != TLS12 {
+                    alert(70)
+                } else if let Some(c) = offered.iter().find(|c| SUITES.contains(c)) {
+                    let mut body = version.to_be_bytes().to_vec();
+                    body.extend_from_slice(&[9u8; 32]);
+                    body.push(0);
+                    body.extend_from_slice(&c.to_be_bytes());
+                    body.push(0);
+                    let mut hs = vec![2u8, 0, 0, body.len() as u8];
+                    hs.extend_from_slice(&body);
+                    hs.extend_from_slice(&[14, 0, 0, 0]);
+                    let mut rec = vec![22u8, 3, (version & 0xff) as u8];
+                    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+                    rec.extend_from_slice(&hs);
+                    rec
+                } else {
+                    alert(40)
+                };
+                let _ = s.write_all(&reply).await;
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn legacy_protocols_and_suites_from_a_fake_server() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(fake_legacy_server(listener));
+        let target = Target::parse(&format!("127.0.0.1:{port}")).unwrap();
+        let opts = Options {
+            timeout: Duration::from_secs(2),
+            warn_days: 30,
+            trust: Trust {
+                roots: Arc::new(rustls::RootCertStore::empty()),
+                pinned: Arc::new(Vec::new()),
+                source: "test".into(),
+            },
+            also: vec![],
+            ws_path: None,
+            credentials: None,
+            active: false,
+            wordlist: None,
+            wordlist_delay: Duration::ZERO,
+            show_payloads: false,
+            now: 0,
+        };
+        let mut sink = Sink::default();
+        let progress: Progress = Arc::new(|_: &str| {});
+        let (summary, required) = audit_tls(&target, &opts, &mut sink, &progress).await;
+        server.abort();
+        assert!(!required);
+        assert_eq!(summary.protocols, vec!["SSLv3", "TLSv1.2"]);
+        assert_eq!(
+            summary.ciphers["SSLv3"],
+            vec![
+                "EXP-RC4-MD5",
+                "RC4-SHA",
+                "DES-CBC3-SHA",
+                "ECDHE-RSA-AES128-GCM-SHA256"
+            ]
+        );
+        let ids: Vec<&str> = sink.findings.iter().map(|f| f.id.as_str()).collect();
+        for id in [
+            "ssl-v3-enabled",
+            "tls-cipher-export",
+            "tls-cipher-weak-encryption",
+            "tls-cipher-no-forward-secrecy",
+        ] {
+            assert!(ids.contains(&id), "{id} missing from {ids:?}");
+        }
+        assert!(!ids.contains(&"tls-v1-0-enabled") && !ids.contains(&"tls-v1-1-enabled"));
+        assert!(!ids.contains(&"tls-cipher-null"));
+        // No certificate was presented: the certificate checks are not tested, not passed.
+        assert!(sink.not_tested.iter().any(|n| n.id == "cert-expired"));
+    }
 }
