@@ -456,6 +456,21 @@ fn anonymous_plaintext_broker_with_open_topics() {
         .unwrap();
     assert!(reason.contains("accepts any"), "{reason}");
     assert_eq!(finding(&r, "identity-read-access")["severity"], "medium");
+    // Without --active nothing is published.
+    assert!(!ids(&r).contains(&"identity-can-publish".to_string()));
+    let o = audit(
+        &[&target, "--format", "json", "--timeout", "3", "--active"],
+        &[],
+        None,
+    );
+    let ev = finding(&json(&o), "identity-can-publish")["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ev.starts_with("an anonymous client published to \"mqsec-audit/"),
+        "{ev}"
+    );
 
     // Table: findings and a one-line summary; no critical finding, so --fail-on critical passes.
     let t = audit(

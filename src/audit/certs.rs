@@ -33,8 +33,6 @@ pub enum TrustError {
         index: usize,
         reason: String,
     },
-    #[error("no system root certificates could be loaded; pass --cafile")]
-    NoSystemRoots,
 }
 
 /// Where trust comes from.
@@ -80,18 +78,22 @@ impl Trust {
         })
     }
 
-    pub fn system() -> Result<Trust, TrustError> {
+    /// The system roots. A machine without any (a bare container) still audits: every chain is then
+    /// reported untrusted, and the evidence says why.
+    pub fn system() -> Trust {
         let loaded = rustls_native_certs::load_native_certs();
         let mut roots = RootCertStore::empty();
         let (added, _ignored) = roots.add_parsable_certificates(loaded.certs);
-        if added == 0 {
-            return Err(TrustError::NoSystemRoots);
-        }
-        Ok(Trust {
+        let source = if added == 0 {
+            "the system roots (none found on this machine; pass --cafile)".to_string()
+        } else {
+            "the system roots".to_string()
+        };
+        Trust {
             roots: Arc::new(roots),
             pinned: Arc::new(Vec::new()),
-            source: "the system roots".to_string(),
-        })
+            source,
+        }
     }
 }
 

@@ -137,8 +137,8 @@ pub static CHECKS: &[Check] = &[
       "set `max_packet_size` (e.g. 262144) and `message_size_limit` on the broker"),
     c("identity-read-access", Info, "mqtt", "What the audited identity can read",
       "tighten the `acl_file` entries for that user if it reads more than it needs"),
-    c("identity-can-publish", Medium, "mqtt", "The audited identity can publish to an arbitrary topic",
-      "limit writes with `topic write ...` entries for that user in the `acl_file`"),
+    c("identity-can-publish", Medium, "mqtt", "The audited identity (or an anonymous client) can publish to an arbitrary topic",
+      "limit writes with `topic write ...` entries for that user in the `acl_file` (and `allow_anonymous false`)"),
 ];
 
 pub fn catalogue(id: &str) -> Option<&'static Check> {

@@ -153,10 +153,9 @@ pub fn run(args: AuditArgs) -> CmdResult {
         }
     }
     let trust = match &args.cafile {
-        Some(p) => Trust::from_cafile(p),
+        Some(p) => Trust::from_cafile(p).map_err(|e| CliError::input(e.to_string()))?,
         None => Trust::system(),
-    }
-    .map_err(|e| CliError::input(e.to_string()))?;
+    };
     let credentials = match &args.username {
         None => None,
         Some(u) => {

@@ -546,6 +546,7 @@ pub async fn audit_mqtt(
             }
         }
     }
+    let identity_accepted = identity_conn.is_some();
     sink.ran(&["credentials-over-plaintext"]);
     if !plaintext_creds_evidence.is_empty() {
         sink.add(finding(
@@ -650,15 +651,17 @@ pub async fn audit_mqtt(
         Err(e) => sink.skip(&["oversized-packet-accepted"], &e.to_string()),
     }
 
-    if let Some(cred) = &opts.credentials {
-        if !opts.active {
-            sink.skip(
-                &["identity-can-publish"],
-                "opt-in: pass --active to test publishing",
-            );
-        } else {
+    if !opts.active {
+        sink.skip(
+            &["identity-can-publish"],
+            "opt-in: pass --active to test publishing",
+        );
+    } else {
+        // The audited identity when it was accepted, else the anonymous session.
+        let publisher = opts.credentials.as_ref().filter(|_| identity_accepted);
+        if publisher.is_some() || anonymous_ok {
             progress("MQTT: publishing (--active)");
-            match publish_probe(target, &transport, cred, t).await {
+            match publish_probe(target, &transport, publisher, t).await {
                 Ok(Some(evidence)) => {
                     sink.ran(&["identity-can-publish"]);
                     sink.add(finding("identity-can-publish", evidence));
@@ -908,11 +911,15 @@ async fn oversized(
 async fn publish_probe(
     target: &Target,
     transport: &Transport,
-    cred: &Credentials,
+    cred: Option<&Credentials>,
     t: Duration,
 ) -> Result<Option<String>, ProbeError> {
+    let who = match cred {
+        Some(c) => format!("user {:?}", c.username),
+        None => "an anonymous client".to_string(),
+    };
     let (mut conn, ack) =
-        mqtt_connect(target, transport, &random_id("mqsec-audit"), Some(cred), t).await?;
+        mqtt_connect(target, transport, &random_id("mqsec-audit"), cred, t).await?;
     if !ack.accepted {
         return Err(ProbeError::Mqtt(format!(
             "connect refused: {}",
@@ -937,8 +944,7 @@ async fn publish_probe(
         match conn.recv_until(deadline).await {
             Ok(Some(Packet::Publish(p))) if p.topic == topic => {
                 return Ok(Some(format!(
-                    "user {:?} published to {topic:?}, a topic no deployment grants on purpose, and it was delivered",
-                    cred.username
+                    "{who} published to {topic:?}, a topic no deployment grants on purpose, and it was delivered"
                 )))
             }
             Ok(Some(_)) => continue,

@@ -76,7 +76,6 @@ pub fn render(reports: &[TargetReport]) -> String {
             "tool": {"driver": {
                 "name": "mqsec",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/mqsec/mqsec",
                 "rules": rules
             }},
             "invocations": [{
