@@ -49,6 +49,13 @@ impl Target {
         if host.is_empty() {
             return Err(TargetError::EmptyHost(s.to_string()));
         }
+        // A URL or a pasted line is not a host name: say so instead of failing DNS later.
+        if host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
+        {
+            return Err(TargetError::Shape(s.to_string()));
+        }
         let port: u16 = port
             .parse()
             .ok()
@@ -111,6 +118,15 @@ mod tests {
         let t = Target::parse("[::1]:8883").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 8883));
         assert_eq!(t.to_string(), "[::1]:8883");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_round_trips(s in "\\PC{0,40}") {
+            if let Ok(t) = Target::parse(&s) {
+                proptest::prop_assert_eq!(Target::parse(&t.to_string()), Ok(t));
+            }
+        }
     }
 
     #[test]

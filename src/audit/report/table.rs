@@ -17,9 +17,12 @@ pub fn render(reports: &[TargetReport]) -> String {
         }
         if let Some(tls) = &r.tls {
             out.push_str(&format!("TLS protocols: {}\n", tls.protocols.join(", ")));
+            for (version, suites) in &tls.ciphers {
+                out.push_str(&format!("  {version} suites: {}\n", suites.join(", ")));
+            }
             if let Some(c) = &tls.certificate {
                 out.push_str(&format!(
-                    "certificate: {} (issuer {}, {} , valid {} .. {})\n",
+                    "certificate: {} (issuer {}, {}, valid {} .. {})\n",
                     c.subject, c.issuer, c.key, c.not_before, c.not_after
                 ));
             }
