@@ -1238,6 +1238,38 @@ fn silent_and_closed_ports_end_with_exit_2_within_the_timeout() {
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("cannot connect"), "{}", o.stderr);
 
+    // Targets run concurrently: three silent ones (each costs a TLS wait and an MQTT wait of
+    // --timeout 2, so 12 s one after another) plus a closed one end together, all reported.
+    let silent_t = format!("127.0.0.1:{sport}");
+    let closed_t = format!("127.0.0.1:{closed}");
+    let o = audit(
+        &[
+            &silent_t,
+            &silent_t,
+            &silent_t,
+            &closed_t,
+            "--timeout",
+            "2",
+            "--format",
+            "json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(o.code, 2);
+    assert!(
+        o.elapsed < Duration::from_secs(9),
+        "not concurrent: {:?}",
+        o.elapsed
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    validate_schema(tmp.path(), &o);
+    let r = json(&o);
+    let targets = r["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 4);
+    assert!(targets.iter().all(|t| t["reachable"] == false));
+    assert_eq!(targets[3]["target"], closed_t.as_str());
+
     for bad in [
         vec!["broker-without-port"],
         vec!["127.0.0.1:1883", "--fail-on", "severe"],
