@@ -213,8 +213,8 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password for --username from one line of standard input')
             [CompletionResult]::new('--active', '--active', [CompletionResultType]::ParameterName, 'Allow probes that publish (with --username or anonymous access)')
             [CompletionResult]::new('--show-payloads', '--show-payloads', [CompletionResultType]::ParameterName, 'Show retained message payloads (off: only topic names are reported)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break

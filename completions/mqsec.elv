@@ -190,8 +190,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand --password-stdin 'Read the password for --username from one line of standard input'
             cand --active 'Allow probes that publish (with --username or anonymous access)'
             cand --show-payloads 'Show retained message payloads (off: only topic names are reported)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }

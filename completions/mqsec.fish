@@ -154,7 +154,7 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l wordlist-delay-ms 
 complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l password-stdin -d 'Read the password for --username from one line of standard input'
 complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l active -d 'Allow probes that publish (with --username or anonymous access)'
 complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l show-payloads -d 'Show retained message payloads (off: only topic names are reported)'
-complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -s V -l version -d 'Print version'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl audit help" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl audit help" -f -a "gen-ca" -d 'Create a root or intermediate certificate authority'

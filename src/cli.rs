@@ -46,5 +46,6 @@ pub enum Command {
     // -- issue 12: payload --
     // -- issue 13: audit --
     /// Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF).
+    #[command(long_about = crate::audit::checks::help_text())]
     Audit(crate::commands::audit::AuditArgs),
 }

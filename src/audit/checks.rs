@@ -141,6 +141,24 @@ pub static CHECKS: &[Check] = &[
       "limit writes with `topic write ...` entries for that user in the `acl_file` (and `allow_anonymous false`)"),
 ];
 
+/// The catalogue as text for `mqsec audit --help` and the man page.
+pub fn help_text() -> String {
+    let mut out = String::from(
+        "Probe MQTT brokers like an auditor: TLS protocols and suites, the certificate, and MQTT \
+         access control, over TCP, TLS or WebSocket. Read-only unless --active or --wordlist.\n\n\
+         Checks (stable ids; default severity):\n",
+    );
+    for c in CHECKS {
+        out.push_str(&format!(
+            "  {} ({}): {}\n",
+            c.id,
+            c.severity.as_str(),
+            c.title
+        ));
+    }
+    out
+}
+
 pub fn catalogue(id: &str) -> Option<&'static Check> {
     CHECKS.iter().find(|c| c.id == id)
 }
