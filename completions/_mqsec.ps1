@@ -30,6 +30,11 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
             [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
+            [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a payload key file, or add a key to one (rotation)')
+            [CompletionResult]::new('encrypt-payload', 'encrypt-payload', [CompletionResultType]::ParameterValue, 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic')
+            [CompletionResult]::new('decrypt-payload', 'decrypt-payload', [CompletionResultType]::ParameterValue, 'Decrypt and authenticate an envelope; nothing is written unless it verifies')
+            [CompletionResult]::new('sign-payload', 'sign-payload', [CompletionResultType]::ParameterValue, 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)')
+            [CompletionResult]::new('verify-payload', 'verify-payload', [CompletionResultType]::ParameterValue, 'Verify a signed envelope and write its payload; nothing is written unless it verifies')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -199,6 +204,67 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mqsec;keygen' {
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'The key file to write (created mode 0600, replaced atomically)')
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'The new key''s id: 1-32 of A-Z a-z 0-9 . _ - (default: 16 random hex characters)')
+            [CompletionResult]::new('--add', '--add', [CompletionResultType]::ParameterName, 'Append a new key to an existing file; it becomes the key that encrypts')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing file (its keys are lost: old envelopes will no longer open)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;encrypt-payload' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Key file (see `mqsec keygen`); its newest key is used')
+            [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)')
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'Read the payload from FILE instead of stdin')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the envelope to FILE (atomically) instead of stdout')
+            [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'Write the envelope as one line of standard padded base64 (plus a newline)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;decrypt-payload' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Key file (see `mqsec keygen`); the envelope''s key id picks the key')
+            [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'The topic the envelope must be bound to (required exactly when it was sealed with one)')
+            [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future')
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'Read the envelope from FILE instead of stdin')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the payload to FILE (atomically, mode 0600) instead of stdout')
+            [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'The input is base64 (one line; surrounding whitespace ignored)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;sign-payload' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Key file (see `mqsec keygen`); its newest key is used')
+            [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)')
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'Read the payload from FILE instead of stdin')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the envelope to FILE (atomically) instead of stdout')
+            [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'Write the envelope as one line of standard padded base64 (plus a newline)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;verify-payload' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Key file (see `mqsec keygen`); the envelope''s key id picks the key')
+            [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'The topic the envelope must be bound to (required exactly when it was sealed with one)')
+            [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future')
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'Read the envelope from FILE instead of stdin')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the payload to FILE (atomically, mode 0600) instead of stdout')
+            [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'The input is base64 (one line; surrounding whitespace ignored)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mqsec;audit' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format. JSON and SARIF never show a progress bar')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 when any finding is at or above this severity')
@@ -225,6 +291,11 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
             [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
+            [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a payload key file, or add a key to one (rotation)')
+            [CompletionResult]::new('encrypt-payload', 'encrypt-payload', [CompletionResultType]::ParameterValue, 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic')
+            [CompletionResult]::new('decrypt-payload', 'decrypt-payload', [CompletionResultType]::ParameterValue, 'Decrypt and authenticate an envelope; nothing is written unless it verifies')
+            [CompletionResult]::new('sign-payload', 'sign-payload', [CompletionResultType]::ParameterValue, 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)')
+            [CompletionResult]::new('verify-payload', 'verify-payload', [CompletionResultType]::ParameterValue, 'Verify a signed envelope and write its payload; nothing is written unless it verifies')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -266,6 +337,21 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help;gen-crl' {
+            break
+        }
+        'mqsec;help;keygen' {
+            break
+        }
+        'mqsec;help;encrypt-payload' {
+            break
+        }
+        'mqsec;help;decrypt-payload' {
+            break
+        }
+        'mqsec;help;sign-payload' {
+            break
+        }
+        'mqsec;help;verify-payload' {
             break
         }
         'mqsec;help;audit' {

@@ -19,6 +19,12 @@ _mqsec() {
             mqsec,audit)
                 cmd="mqsec__subcmd__audit"
                 ;;
+            mqsec,decrypt-payload)
+                cmd="mqsec__subcmd__decrypt__subcmd__payload"
+                ;;
+            mqsec,encrypt-payload)
+                cmd="mqsec__subcmd__encrypt__subcmd__payload"
+                ;;
             mqsec,gen-ca)
                 cmd="mqsec__subcmd__gen__subcmd__ca"
                 ;;
@@ -34,11 +40,26 @@ _mqsec() {
             mqsec,help)
                 cmd="mqsec__subcmd__help"
                 ;;
+            mqsec,keygen)
+                cmd="mqsec__subcmd__keygen"
+                ;;
             mqsec,passwd)
                 cmd="mqsec__subcmd__passwd"
                 ;;
+            mqsec,sign-payload)
+                cmd="mqsec__subcmd__sign__subcmd__payload"
+                ;;
+            mqsec,verify-payload)
+                cmd="mqsec__subcmd__verify__subcmd__payload"
+                ;;
             mqsec__subcmd__help,audit)
                 cmd="mqsec__subcmd__help__subcmd__audit"
+                ;;
+            mqsec__subcmd__help,decrypt-payload)
+                cmd="mqsec__subcmd__help__subcmd__decrypt__subcmd__payload"
+                ;;
+            mqsec__subcmd__help,encrypt-payload)
+                cmd="mqsec__subcmd__help__subcmd__encrypt__subcmd__payload"
                 ;;
             mqsec__subcmd__help,gen-ca)
                 cmd="mqsec__subcmd__help__subcmd__gen__subcmd__ca"
@@ -55,8 +76,17 @@ _mqsec() {
             mqsec__subcmd__help,help)
                 cmd="mqsec__subcmd__help__subcmd__help"
                 ;;
+            mqsec__subcmd__help,keygen)
+                cmd="mqsec__subcmd__help__subcmd__keygen"
+                ;;
             mqsec__subcmd__help,passwd)
                 cmd="mqsec__subcmd__help__subcmd__passwd"
+                ;;
+            mqsec__subcmd__help,sign-payload)
+                cmd="mqsec__subcmd__help__subcmd__sign__subcmd__payload"
+                ;;
+            mqsec__subcmd__help,verify-payload)
+                cmd="mqsec__subcmd__help__subcmd__verify__subcmd__payload"
                 ;;
             mqsec__subcmd__help__subcmd__passwd,add)
                 cmd="mqsec__subcmd__help__subcmd__passwd__subcmd__add"
@@ -125,7 +155,7 @@ _mqsec() {
 
     case "${cmd}" in
         mqsec)
-            opts="-h -V --help --version passwd gen-ca gen-server-cert gen-client-cert gen-crl audit help"
+            opts="-h -V --help --version passwd gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -182,6 +212,70 @@ _mqsec() {
                     return 0
                     ;;
                 --wordlist-delay-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__decrypt__subcmd__payload)
+            opts="-h -V --key --topic --max-age --in --out --base64 --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__encrypt__subcmd__payload)
+            opts="-h -V --key --topic --in --out --base64 --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -337,7 +431,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help)
-            opts="passwd gen-ca gen-server-cert gen-client-cert gen-crl audit help"
+            opts="passwd gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -351,6 +445,34 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__decrypt__subcmd__payload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__encrypt__subcmd__payload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -421,6 +543,20 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__keygen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -525,6 +661,56 @@ _mqsec() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__sign__subcmd__payload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__verify__subcmd__payload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__keygen)
+            opts="-h -V --out --id --add --force --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -772,6 +958,70 @@ _mqsec() {
                     return 0
                     ;;
                 --parallelism)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__sign__subcmd__payload)
+            opts="-h -V --key --topic --in --out --base64 --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__verify__subcmd__payload)
+            opts="-h -V --key --topic --max-age --in --out --base64 --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -27,6 +27,11 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand keygen 'Create a payload key file, or add a key to one (rotation)'
+            cand encrypt-payload 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
+            cand decrypt-payload 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
+            cand sign-payload 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
+            cand verify-payload 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
             cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -176,6 +181,62 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mqsec;keygen'= {
+            cand --out 'The key file to write (created mode 0600, replaced atomically)'
+            cand --id 'The new key''s id: 1-32 of A-Z a-z 0-9 . _ - (default: 16 random hex characters)'
+            cand --add 'Append a new key to an existing file; it becomes the key that encrypts'
+            cand --force 'Replace an existing file (its keys are lost: old envelopes will no longer open)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;encrypt-payload'= {
+            cand --key 'Key file (see `mqsec keygen`); its newest key is used'
+            cand --topic 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)'
+            cand --in 'Read the payload from FILE instead of stdin'
+            cand --out 'Write the envelope to FILE (atomically) instead of stdout'
+            cand --base64 'Write the envelope as one line of standard padded base64 (plus a newline)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;decrypt-payload'= {
+            cand --key 'Key file (see `mqsec keygen`); the envelope''s key id picks the key'
+            cand --topic 'The topic the envelope must be bound to (required exactly when it was sealed with one)'
+            cand --max-age 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future'
+            cand --in 'Read the envelope from FILE instead of stdin'
+            cand --out 'Write the payload to FILE (atomically, mode 0600) instead of stdout'
+            cand --base64 'The input is base64 (one line; surrounding whitespace ignored)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;sign-payload'= {
+            cand --key 'Key file (see `mqsec keygen`); its newest key is used'
+            cand --topic 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)'
+            cand --in 'Read the payload from FILE instead of stdin'
+            cand --out 'Write the envelope to FILE (atomically) instead of stdout'
+            cand --base64 'Write the envelope as one line of standard padded base64 (plus a newline)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;verify-payload'= {
+            cand --key 'Key file (see `mqsec keygen`); the envelope''s key id picks the key'
+            cand --topic 'The topic the envelope must be bound to (required exactly when it was sealed with one)'
+            cand --max-age 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future'
+            cand --in 'Read the envelope from FILE instead of stdin'
+            cand --out 'Write the payload to FILE (atomically, mode 0600) instead of stdout'
+            cand --base64 'The input is base64 (one line; surrounding whitespace ignored)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;audit'= {
             cand --format 'Output format. JSON and SARIF never show a progress bar'
             cand --fail-on 'Exit 1 when any finding is at or above this severity'
@@ -201,6 +262,11 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand keygen 'Create a payload key file, or add a key to one (rotation)'
+            cand encrypt-payload 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
+            cand decrypt-payload 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
+            cand sign-payload 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
+            cand verify-payload 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
             cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -231,6 +297,16 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;gen-client-cert'= {
         }
         &'mqsec;help;gen-crl'= {
+        }
+        &'mqsec;help;keygen'= {
+        }
+        &'mqsec;help;encrypt-payload'= {
+        }
+        &'mqsec;help;decrypt-payload'= {
+        }
+        &'mqsec;help;sign-payload'= {
+        }
+        &'mqsec;help;verify-payload'= {
         }
         &'mqsec;help;audit'= {
         }

@@ -44,6 +44,16 @@ pub enum Command {
     GenCrl(crate::commands::pki::GenCrlArgs),
     // -- issue 4: serve --
     // -- issue 12: payload --
+    /// Create a payload key file, or add a key to one (rotation).
+    Keygen(crate::commands::payload::KeygenArgs),
+    /// Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic.
+    EncryptPayload(crate::commands::payload::EncryptArgs),
+    /// Decrypt and authenticate an envelope; nothing is written unless it verifies.
+    DecryptPayload(crate::commands::payload::DecryptArgs),
+    /// Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable).
+    SignPayload(crate::commands::payload::SignArgs),
+    /// Verify a signed envelope and write its payload; nothing is written unless it verifies.
+    VerifyPayload(crate::commands::payload::VerifyArgs),
     // -- issue 13: audit --
     /// Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF).
     #[command(long_about = crate::audit::checks::help_text())]

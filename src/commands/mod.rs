@@ -10,6 +10,7 @@ pub mod passwd;
 pub mod pki;
 // -- issue 4: serve --
 // -- issue 12: payload --
+pub mod payload;
 // -- issue 13: audit --
 pub mod audit;
 
@@ -25,6 +26,11 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::GenCrl(a) => pki::run_gen_crl(a),
         // -- issue 4: serve --
         // -- issue 12: payload --
+        Command::Keygen(a) => payload::keygen(a),
+        Command::EncryptPayload(a) => payload::encrypt(a),
+        Command::DecryptPayload(a) => payload::decrypt(a),
+        Command::SignPayload(a) => payload::sign(a),
+        Command::VerifyPayload(a) => payload::verify(a),
         // -- issue 13: audit --
         Command::Audit(args) => audit::run(args),
     }
