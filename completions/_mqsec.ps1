@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('decrypt-payload', 'decrypt-payload', [CompletionResultType]::ParameterValue, 'Decrypt and authenticate an envelope; nothing is written unless it verifies')
             [CompletionResult]::new('sign-payload', 'sign-payload', [CompletionResultType]::ParameterValue, 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)')
             [CompletionResult]::new('verify-payload', 'verify-payload', [CompletionResultType]::ParameterValue, 'Verify a signed envelope and write its payload; nothing is written unless it verifies')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -284,6 +285,26 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mqsec;audit' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format. JSON and SARIF never show a progress bar')
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 when any finding is at or above this severity')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each connect and each read of every probe')
+            [CompletionResult]::new('--warn-days', '--warn-days', [CompletionResultType]::ParameterName, 'Report a certificate that expires within this many days')
+            [CompletionResult]::new('--cafile', '--cafile', [CompletionResultType]::ParameterName, 'Trust these CA certificates (PEM) instead of the system roots')
+            [CompletionResult]::new('--also', '--also', [CompletionResultType]::ParameterName, 'Also try this port of the same host (plaintext MQTT beside TLS); repeatable')
+            [CompletionResult]::new('--ws', '--ws', [CompletionResultType]::ParameterName, 'Audit MQTT over WebSocket at this path (wss:// when the port speaks TLS)')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Audit what this identity can do; password from MQSEC_PASSWORD or --password-stdin')
+            [CompletionResult]::new('--wordlist', '--wordlist', [CompletionResultType]::ParameterName, 'Try `user:password` lines from FILE (rate-limited; stops at the first success)')
+            [CompletionResult]::new('--wordlist-delay-ms', '--wordlist-delay-ms', [CompletionResultType]::ParameterName, 'Milliseconds between two wordlist attempts')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password for --username from one line of standard input')
+            [CompletionResult]::new('--active', '--active', [CompletionResultType]::ParameterName, 'Allow probes that publish (with --username or anonymous access)')
+            [CompletionResult]::new('--show-payloads', '--show-payloads', [CompletionResultType]::ParameterName, 'Show retained message payloads (off: only topic names are reported)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mqsec;help' {
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
             [CompletionResult]::new('acl-check', 'acl-check', [CompletionResultType]::ParameterValue, 'Check topics against an ACL file, or lint it')
@@ -296,6 +317,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('decrypt-payload', 'decrypt-payload', [CompletionResultType]::ParameterValue, 'Decrypt and authenticate an envelope; nothing is written unless it verifies')
             [CompletionResult]::new('sign-payload', 'sign-payload', [CompletionResultType]::ParameterValue, 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)')
             [CompletionResult]::new('verify-payload', 'verify-payload', [CompletionResultType]::ParameterValue, 'Verify a signed envelope and write its payload; nothing is written unless it verifies')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -354,6 +376,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help;verify-payload' {
+            break
+        }
+        'mqsec;help;audit' {
             break
         }
         'mqsec;help;help' {

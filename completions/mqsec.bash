@@ -19,6 +19,9 @@ _mqsec() {
             mqsec,acl-check)
                 cmd="mqsec__subcmd__acl__subcmd__check"
                 ;;
+            mqsec,audit)
+                cmd="mqsec__subcmd__audit"
+                ;;
             mqsec,decrypt-payload)
                 cmd="mqsec__subcmd__decrypt__subcmd__payload"
                 ;;
@@ -54,6 +57,9 @@ _mqsec() {
                 ;;
             mqsec__subcmd__help,acl-check)
                 cmd="mqsec__subcmd__help__subcmd__acl__subcmd__check"
+                ;;
+            mqsec__subcmd__help,audit)
+                cmd="mqsec__subcmd__help__subcmd__audit"
                 ;;
             mqsec__subcmd__help,decrypt-payload)
                 cmd="mqsec__subcmd__help__subcmd__decrypt__subcmd__payload"
@@ -155,7 +161,7 @@ _mqsec() {
 
     case "${cmd}" in
         mqsec)
-            opts="-h -V --help --version passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload help"
+            opts="-h -V --help --version passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -208,6 +214,60 @@ _mqsec() {
                     return 0
                     ;;
                 --queries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__audit)
+            opts="-h -V --format --fail-on --timeout --warn-days --cafile --also --ws --username --password-stdin --active --wordlist --wordlist-delay-ms --show-payloads --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "table json sarif" -- "${cur}"))
+                    return 0
+                    ;;
+                --fail-on)
+                    COMPREPLY=($(compgen -W "info low medium high critical" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --warn-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cafile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --also)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ws)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wordlist)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wordlist-delay-ms)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -427,7 +487,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help)
-            opts="passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload help"
+            opts="passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -441,6 +501,20 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help__subcmd__acl__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__audit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -33,6 +33,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand decrypt-payload 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
             cand sign-payload 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
             cand verify-payload 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
+            cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;passwd'= {
@@ -255,6 +256,25 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mqsec;audit'= {
+            cand --format 'Output format. JSON and SARIF never show a progress bar'
+            cand --fail-on 'Exit 1 when any finding is at or above this severity'
+            cand --timeout 'Seconds allowed for each connect and each read of every probe'
+            cand --warn-days 'Report a certificate that expires within this many days'
+            cand --cafile 'Trust these CA certificates (PEM) instead of the system roots'
+            cand --also 'Also try this port of the same host (plaintext MQTT beside TLS); repeatable'
+            cand --ws 'Audit MQTT over WebSocket at this path (wss:// when the port speaks TLS)'
+            cand --username 'Audit what this identity can do; password from MQSEC_PASSWORD or --password-stdin'
+            cand --wordlist 'Try `user:password` lines from FILE (rate-limited; stops at the first success)'
+            cand --wordlist-delay-ms 'Milliseconds between two wordlist attempts'
+            cand --password-stdin 'Read the password for --username from one line of standard input'
+            cand --active 'Allow probes that publish (with --username or anonymous access)'
+            cand --show-payloads 'Show retained message payloads (off: only topic names are reported)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;help'= {
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
             cand acl-check 'Check topics against an ACL file, or lint it'
@@ -267,6 +287,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand decrypt-payload 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
             cand sign-payload 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
             cand verify-payload 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
+            cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;help;passwd'= {
@@ -308,6 +329,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;sign-payload'= {
         }
         &'mqsec;help;verify-payload'= {
+        }
+        &'mqsec;help;audit'= {
         }
         &'mqsec;help;help'= {
         }

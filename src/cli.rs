@@ -56,4 +56,7 @@ pub enum Command {
     /// Verify a signed envelope and write its payload; nothing is written unless it verifies.
     VerifyPayload(crate::commands::payload::VerifyArgs),
     // -- issue 13: audit --
+    /// Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF).
+    #[command(long_about = crate::audit::checks::help_text())]
+    Audit(crate::commands::audit::AuditArgs),
 }

@@ -13,6 +13,7 @@ pub mod pki;
 // -- issue 12: payload --
 pub mod payload;
 // -- issue 13: audit --
+pub mod audit;
 
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
@@ -33,5 +34,6 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::SignPayload(a) => payload::sign(a),
         Command::VerifyPayload(a) => payload::verify(a),
         // -- issue 13: audit --
+        Command::Audit(args) => audit::run(args),
     }
 }
