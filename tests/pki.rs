@@ -276,6 +276,21 @@ fn openssl_accepts_chains_purposes_and_rejects_revoked() {
         "sensor-1",
     ]);
     assert_eq!(cli["chain_length"], 2);
+    // Default validity, notBefore to notAfter: 10 years for a CA, 397 days for a leaf (the
+    // back-dated hour included, never more).
+    let span = |c: &Value| {
+        let t = |k: &str| {
+            time::OffsetDateTime::parse(
+                c["certificate"][k].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+        t("not_after") - t("not_before")
+    };
+    assert_eq!(span(&r), time::Duration::days(3650));
+    assert_eq!(span(&srv), time::Duration::days(397));
+    assert_eq!(span(&cli), time::Duration::days(397));
     ok_json(&[
         "gen-client-cert",
         "--ca",
@@ -1015,6 +1030,12 @@ fn bad_input_exits_2_and_writes_nothing() {
     let new_out = p(t, "new-out");
     let missing = p(t, "no-such-ca");
     let nope = p(t, "nope.crt");
+    // An output that cannot be written even with --force (a directory where the certificate
+    // goes): the key already written is removed again and the CA index does not grow.
+    let blocked = p(t, "blocked");
+    std::fs::create_dir_all(format!("{blocked}/d.crt")).unwrap();
+    let blocked_ca = p(t, "blocked-ca");
+    std::fs::create_dir_all(format!("{blocked_ca}/ca.crt")).unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![
@@ -1188,6 +1209,31 @@ fn bad_input_exits_2_and_writes_nothing() {
         (
             vec!["gen-crl", "--ca", &ca, "--revoke", &nope],
             "nope.crt: No such file",
+        ),
+        (
+            vec![
+                "gen-client-cert",
+                "--ca",
+                &ca,
+                "--out",
+                &blocked,
+                "--name",
+                "d",
+                "--force",
+            ],
+            "blocked/d.crt: Is a directory",
+        ),
+        (
+            vec![
+                "gen-ca",
+                "--out",
+                &blocked_ca,
+                "--intermediate",
+                "--ca",
+                &ca,
+                "--force",
+            ],
+            "blocked-ca/ca.crt: Is a directory",
         ),
     ];
     let before = snapshot(t);
