@@ -36,6 +36,15 @@ fn usage_errors_are_one_line_with_exit_2() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("mqsec: error: "), "{args:?}: {err}");
     }
+    // The one line still names what is missing.
+    let out = mqsec(&["gen-client-cert", "--ca", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not provided: --out <DIR>, --name <CN>"),
+        "{err}"
+    );
 }
 
 /// Every leaf subcommand documents a worked example and the exit codes in its help.
