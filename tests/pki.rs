@@ -1281,6 +1281,54 @@ fn bad_input_exits_2_and_writes_nothing() {
     // Never beyond the CA's own end.
     let note = j["notes"][0].as_str().unwrap_or_default();
     assert!(note.is_empty() || note.contains("shortened"), "{note}");
+
+    // Without --json: the same facts for a person, and the serial gen-crl then reports.
+    let o = mqsec(
+        &[
+            "gen-client-cert",
+            "--ca",
+            &ca,
+            "--out",
+            &out,
+            "--name",
+            "texty",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    for field in [
+        "subject:     CN=texty",
+        "issuer:      CN=",
+        "serial:      ",
+        "sha256:      ",
+        "validity:    ",
+        "usage:       clientAuth",
+    ] {
+        assert!(shown.contains(field), "{field:?} missing: {shown}");
+    }
+    let serial = shown
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("serial:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let o = mqsec(
+        &[
+            "gen-crl",
+            "--ca",
+            &ca,
+            "--revoke",
+            &format!("{out}/texty.crt"),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains(&format!("revoked:     {serial} CN=texty")),
+        "{shown}"
+    );
 }
 
 #[test]
