@@ -563,24 +563,60 @@ fn mosquitto_enforces_mqsec_certificates_and_crl() {
     }
     ok_json(&["gen-crl", "--ca", &ca]);
 
+    // Give the broker its files as the README does: a 0755 directory, public files 0644, the key
+    // 0600 and owned by `mosquitto`, the user Mosquitto started as root drops to before it
+    // reads them (as any other user it keeps its own, and owns the copies anyway).
+    let as_root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        == "0";
+    let certs = t.join("certs");
+    let install = |owner: bool, mode: &str, files: &[&str]| {
+        let mut c = Command::new("install");
+        c.args(["-m", mode]);
+        if owner && as_root {
+            c.args(["-o", "mosquitto"]);
+        }
+        c.args(files).arg(format!("{}/", certs.display()));
+        assert!(c.status().unwrap().success(), "install {files:?}");
+    };
+    let install_crl = || install(false, "0644", &[&format!("{ca}/crl.pem")]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempdir() makes a 0700 directory the dropped user could not enter.
+        std::fs::set_permissions(t, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert!(Command::new("install")
+        .args(["-d", "-m", "0755"])
+        .arg(&certs)
+        .status()
+        .unwrap()
+        .success());
+    install(
+        false,
+        "0644",
+        &[&format!("{ca}/ca.crt"), &format!("{out}/broker.crt")],
+    );
+    install_crl();
+    install(true, "0600", &[&format!("{out}/broker.key")]);
+    let certs = certs.display();
+
     let port = free_port();
     let conf = t.join("mosquitto.conf");
     std::fs::write(
         &conf,
         format!(
             "listener {port} 127.0.0.1\n\
-             cafile {ca}/ca.crt\n\
-             certfile {out}/broker.crt\n\
-             keyfile {out}/broker.key\n\
+             cafile {certs}/ca.crt\n\
+             certfile {certs}/broker.crt\n\
+             keyfile {certs}/broker.key\n\
              require_certificate true\n\
              use_identity_as_username true\n\
-             crlfile {ca}/crl.pem\n\
+             crlfile {certs}/crl.pem\n\
              allow_anonymous false\n\
              persistence false\n\
              log_dest stderr\n\
-             log_type all\n\
-             # Tests run as root here; stay root so the 0700 CA directory stays readable.\n\
-             user root\n"
+             log_type all\n"
         ),
     )
     .unwrap();
@@ -655,6 +691,7 @@ fn mosquitto_enforces_mqsec_certificates_and_crl() {
         "--revoke",
         &format!("{out}/device-2.crt"),
     ]);
+    install_crl();
     let pid = broker.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-HUP", &pid])
