@@ -36,6 +36,14 @@ fn usage_errors_are_one_line_with_exit_2() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("mqsec: error: "), "{args:?}: {err}");
     }
+    // The one line still names what is missing.
+    let out = mqsec(&["passwd", "add"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("<FILE>") && err.contains("<USER>"), "{err}");
+    let out = mqsec(&["acl-check", "acl.conf", "-u", "a", "-a", "read"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("<TOPIC>"), "{err}");
 }
 
 /// Every leaf subcommand documents a worked example and the exit codes in its help.
