@@ -495,7 +495,7 @@ fn start_mosquitto(dir: &Path) -> (Guard, u16) {
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
     )
     .unwrap();
     let child = StdCommand::new("mosquitto")
