@@ -398,6 +398,17 @@ fn keygen_rotation_and_bad_key_files() {
     let o = mqsec(&["keygen", "--out", k, "--add", "--id", "2026-07"], b"");
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already holds a key with id '2026-07'"));
+    // A hand-edited file without a final newline: the new key still gets a line of its own.
+    let edited = dir.path().join("edited.keys");
+    let text = std::fs::read_to_string(&kf).unwrap();
+    mqsec::fsutil::atomic_write(&edited, text.trim_end().as_bytes(), 0o600).unwrap();
+    ok(&mqsec(
+        &["keygen", "--out", s(&edited), "--add", "--id", "2027-01"],
+        b"",
+    ));
+    let (ring, _) = KeyRing::load(&edited).unwrap();
+    assert_eq!(ring.len(), 3);
+    assert_eq!(ring.newest().id().as_str(), "2027-01");
     let missing = dir.path().join("missing");
     let o = mqsec(&["keygen", "--out", s(&missing), "--add"], b"");
     assert_eq!(o.status.code(), Some(2));

@@ -220,9 +220,13 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
                 path.display()
             )));
         }
-        let mut text = zeroize::Zeroizing::new(
+        let old = zeroize::Zeroizing::new(
             std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?,
         );
+        // Sized up front: growing a Zeroizing<Vec> would free the old buffer (all the keys)
+        // without wiping it.
+        let mut text = zeroize::Zeroizing::new(Vec::with_capacity(old.len() + 1 + line.len()));
+        text.extend_from_slice(&old);
         if !text.is_empty() && !text.ends_with(b"\n") {
             text.push(b'\n');
         }
@@ -235,7 +239,9 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
                 p.display()
             )));
         }
-        let mut text = zeroize::Zeroizing::new(KEY_FILE_HEADER.as_bytes().to_vec());
+        let mut text =
+            zeroize::Zeroizing::new(Vec::with_capacity(KEY_FILE_HEADER.len() + line.len()));
+        text.extend_from_slice(KEY_FILE_HEADER.as_bytes());
         text.extend_from_slice(line.as_bytes());
         (text, 1)
     };
