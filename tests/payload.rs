@@ -326,6 +326,16 @@ fn every_failure_exits_1_with_no_output() {
         &dec(&[k, "--topic", "a/b", "--base64"], b"not base64!\n"),
         "base64",
     );
+    // The form mixed up either way is named, with the flag that fixes it.
+    let b64 = format!("{}\n", payload::to_base64(&env));
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b"], b64.as_bytes()),
+        "looks like base64: add --base64",
+    );
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b", "--base64"], &env),
+        "raw envelope: leave out --base64",
+    );
     let signed = ok(&mqsec(
         &["sign-payload", "--key", k, "--topic", "a/b"],
         b"x",

@@ -305,18 +305,35 @@ fn open_command(a: OpenArgs, f: OpenFn) -> CmdResult {
         InputError::Io(_) => CliError::input(format!("envelope: {e}")),
     })?;
     let bytes = if a.base64 {
-        payload::from_base64(&raw)
-            .map_err(|e| CliError::with_code(format!("envelope rejected: {e}"), 1))?
+        payload::from_base64(&raw).map_err(|e| {
+            let hint = if raw.starts_with(&payload::envelope::MAGIC) {
+                " (this is a raw envelope: leave out --base64)"
+            } else {
+                ""
+            };
+            CliError::with_code(format!("envelope rejected: {e}{hint}"), 1)
+        })?
     } else {
         raw
     };
     let opened = f(&ring, a.topic.as_deref(), &bytes, a.max_age).map_err(|e| match e {
         OpenError::Topic(_) => CliError::input(e.to_string()),
+        OpenError::Format(payload::FormatError::BadMagic)
+            if bytes.trim_ascii_start().starts_with(BASE64_MAGIC) =>
+        {
+            CliError::with_code(
+                format!("envelope rejected: {e} (it looks like base64: add --base64)"),
+                1,
+            )
+        }
         _ => CliError::with_code(format!("envelope rejected: {e}"), 1),
     })?;
     write_output(a.out.as_deref(), &opened.payload, MODE_SECRET)?;
     Ok(Outcome::Success)
 }
+
+/// How the base64 form of every version-1 envelope begins (magic and version).
+const BASE64_MAGIC: &[u8] = b"iU1RUAE";
 
 fn key_file_error(e: KeyFileError) -> CliError {
     CliError::input(e.to_string())
