@@ -146,6 +146,49 @@ fn vectors_both_directions_library_and_cli() {
     assert!(String::from_utf8_lossy(ok(&out)).contains("vectors ok"));
 }
 
+/// The annotated tables in docs/payload-envelope.md section 8.1 are the vectors, offset by offset.
+#[test]
+fn spec_worked_examples_match_the_vectors() {
+    let doc = std::fs::read_to_string(root().join("docs/payload-envelope.md")).unwrap();
+    let vs = vectors();
+    let envelope_of =
+        |name: &str| hexd(&vs.iter().find(|v| v["name"] == name).unwrap()["envelope"]);
+    let mut tables = Vec::new();
+    for block in doc.split("```text\n").skip(1) {
+        let body = block.split("```").next().unwrap();
+        if !body.starts_with("0 ") {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        for line in body.lines() {
+            let (left, _field) = line.split_once('|').expect("offset bytes | field");
+            let mut tokens = left.split_whitespace();
+            let offset: usize = tokens.next().unwrap().parse().unwrap();
+            assert_eq!(offset, bytes.len(), "offset column of: {line}");
+            bytes.extend(tokens.map(|h| u8::from_str_radix(h, 16).unwrap()));
+        }
+        tables.push(bytes);
+    }
+    assert_eq!(
+        tables,
+        [envelope_of("aead-topic"), envelope_of("mac-topic")],
+        "section 8.1 tables"
+    );
+    // The associated data printed there: H (42 bytes) || u16be(16) || topic.
+    let mut aad = tables[0][..42].to_vec();
+    aad.extend([0x00, 0x10]);
+    aad.extend(b"sensors/001/temp");
+    let printed: String = doc
+        .split("(42 + 2 + 16 = 60 bytes)")
+        .nth(1)
+        .and_then(|rest| rest.split("subkey").next())
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(printed, hex::encode(aad));
+}
+
 #[test]
 fn python_and_mqsec_open_each_others_envelopes() {
     let dir = tempfile::tempdir().unwrap();
