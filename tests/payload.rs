@@ -462,6 +462,16 @@ fn keygen_rotation_and_bad_key_files() {
     let (ring, _) = KeyRing::load(&edited).unwrap();
     assert_eq!(ring.len(), 3);
     assert_eq!(ring.newest().id().as_str(), "2027-01");
+    // A key dated ahead of the clock does not keep sealing after --add.
+    let ahead = dir.path().join("ahead.keys");
+    let (_, b64) = text.trim_end().rsplit_once(' ').unwrap();
+    let future_line = format!("future 2099-01-01T00:00:00Z {b64}\n");
+    mqsec::fsutil::atomic_write(&ahead, future_line.as_bytes(), 0o600).unwrap();
+    let o = mqsec(&["keygen", "--out", s(&ahead), "--add", "--id", "now"], b"");
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("key 'future' is dated in the future"));
+    let env = ok(&mqsec(&["encrypt-payload", "--key", s(&ahead)], b"x")).to_vec();
+    assert_eq!(payload::parse(&env).unwrap().header.key_id, "now");
     let missing = dir.path().join("missing");
     let o = mqsec(&["keygen", "--out", s(&missing), "--add"], b"");
     assert_eq!(o.status.code(), Some(2));

@@ -196,11 +196,13 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
         Some(s) => KeyId::new(s).map_err(|e| CliError::input(format!("--id: {e}")))?,
         None => KeyId::random().map_err(|e| CliError::input(format!("random generator: {e}")))?,
     };
-    let key =
+    let mut key =
         Key::generate(id.clone()).map_err(|e| CliError::input(format!("random generator: {e}")))?;
-    let line = key
-        .to_line()
-        .map_err(|e| CliError::input(format!("cannot format the creation time: {e}")))?;
+    let to_line = |k: &Key| {
+        k.to_line()
+            .map_err(|e| CliError::input(format!("cannot format the creation time: {e}")))
+    };
+    let mut line = to_line(&key)?;
     let path = &args.out;
     let _lock =
         FileLock::acquire(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
@@ -219,6 +221,18 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
                 "{}: already holds a key with id '{id}'; choose another --id",
                 path.display()
             )));
+        }
+        // The newest CREATED seals. A key dated ahead of this clock (copied from a machine whose
+        // clock runs fast, or hand-edited) would keep sealing after the rotation; the new key takes
+        // its date instead (the later line wins a tie), so --add always does what it says.
+        let latest = ring.newest();
+        if latest.created() > key.created() {
+            eprintln!(
+                "mqsec: warning: key '{}' is dated in the future; the new key gets the same date so that it encrypts",
+                latest.id()
+            );
+            key = Key::from_bytes(id.clone(), latest.created(), key.secret());
+            line = to_line(&key)?;
         }
         let old = zeroize::Zeroizing::new(
             std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?,
