@@ -68,7 +68,9 @@ fn assert_rejected(o: &Output, why: &str) {
     assert!(o.stdout.is_empty(), "plaintext leaked on failure: {err}");
     assert_eq!(err.lines().count(), 1, "one line expected: {err}");
     assert!(
-        err.starts_with("mqsec: error: envelope rejected: ") && err.contains(why),
+        err.starts_with("mqsec: error: ")
+            && err.contains("envelope rejected: ")
+            && err.contains(why),
         "expected '{why}' in: {err}"
     );
 }
@@ -136,9 +138,13 @@ fn vectors_both_directions_library_and_cli() {
             args.extend(["--topic", t]);
         }
         assert_eq!(ok(&mqsec(&args, b"")), pt, "vector {name} via CLI");
-        // The same vector is too old for a 1-day window (its time is fixed in 2026-01).
+        // The same vector is too old for a 1-day window (its time is fixed in 2026-01); the
+        // message names the file.
         args.extend(["--max-age", "1d"]);
-        assert_rejected(&mqsec(&args, b""), "too old");
+        let o = mqsec(&args, b"");
+        assert_rejected(&o, "too old");
+        let named = format!("mqsec: error: {}: envelope rejected: ", ef.display());
+        assert!(String::from_utf8_lossy(&o.stderr).starts_with(&named));
     }
     // The independent implementation agrees with the committed vectors too.
     let vf = root().join("fixtures/payload/vectors.json");

@@ -313,9 +313,14 @@ fn open_command(a: OpenArgs, f: OpenFn) -> CmdResult {
     } else {
         MAX_ENVELOPE_LEN
     };
+    // Rejections name the file the envelope came from (stdin needs no name).
+    let from = a
+        .input
+        .as_deref()
+        .map_or(String::new(), |p| format!("{}: ", p.display()));
     // An oversized or undecodable envelope is a rejected envelope (exit 1), like a forged one.
     let raw = read_input(a.input.as_deref(), limit).map_err(|e| match e {
-        InputError::TooLarge(_) => CliError::with_code(format!("envelope rejected: {e}"), 1),
+        InputError::TooLarge(_) => CliError::with_code(format!("{from}envelope rejected: {e}"), 1),
         InputError::Io(_) => CliError::input(format!("envelope: {e}")),
     })?;
     let bytes = if a.base64 {
@@ -325,7 +330,7 @@ fn open_command(a: OpenArgs, f: OpenFn) -> CmdResult {
             } else {
                 ""
             };
-            CliError::with_code(format!("envelope rejected: {e}{hint}"), 1)
+            CliError::with_code(format!("{from}envelope rejected: {e}{hint}"), 1)
         })?
     } else {
         raw
@@ -336,11 +341,11 @@ fn open_command(a: OpenArgs, f: OpenFn) -> CmdResult {
             if bytes.trim_ascii_start().starts_with(BASE64_MAGIC) =>
         {
             CliError::with_code(
-                format!("envelope rejected: {e} (it looks like base64: add --base64)"),
+                format!("{from}envelope rejected: {e} (it looks like base64: add --base64)"),
                 1,
             )
         }
-        _ => CliError::with_code(format!("envelope rejected: {e}"), 1),
+        _ => CliError::with_code(format!("{from}envelope rejected: {e}"), 1),
     })?;
     write_output(a.out.as_deref(), &opened.payload, MODE_SECRET)?;
     Ok(Outcome::Success)
