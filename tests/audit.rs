@@ -1291,6 +1291,107 @@ fn silent_and_closed_ports_end_with_exit_2_within_the_timeout() {
     let _ = holder.join();
 }
 
+/// Run `mqsec audit ARGS` on a pseudo-terminal (Python's `pty.spawn`), as a user at a shell would:
+/// (exit code, everything the terminal showed).
+fn audit_on_tty(args: &[&str]) -> (i32, String) {
+    let script = "import os, pty, sys\n\
+                  sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))";
+    let mut child = Command::new("python3")
+        .args(["-c", script, BIN, "audit"])
+        .args(args)
+        .env_remove("MQSEC_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mqsec audit {args:?} on a terminal did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn ipv6_target_and_progress_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let Ok(l6) = TcpListener::bind("[::1]:0") else {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    };
+    let port = l6.local_addr().unwrap().port();
+    drop(l6);
+    let log = dir.path().join("v6.log");
+    let conf = dir.path().join("v6.conf");
+    std::fs::write(
+        &conf,
+        format!("user root\nlog_dest stderr\nlistener {port} ::1\nallow_anonymous true\n"),
+    )
+    .unwrap();
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("mosquitto is installed");
+    let mut m = Proc { child, log };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("::1", port)).is_err() {
+        if let Ok(Some(status)) = m.child.try_wait() {
+            panic!(
+                "mosquitto exited ({status}): {:?}",
+                std::fs::read_to_string(&m.log)
+            );
+        }
+        assert!(Instant::now() < deadline, "[::1]:{port} never opened");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let target = format!("[::1]:{port}");
+    let o = audit(&[&target, "--format", "json", "--timeout", "3"], &[], None);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let r = json(&o);
+    assert_eq!(r["target"], target.as_str());
+    assert_eq!(r["reachable"], true);
+    assert!(ids(&r).contains(&"anonymous-access".to_string()));
+    // Not a terminal: no progress bar, not even on stderr.
+    assert!(!o.stderr.contains('\u{1b}'), "{:?}", o.stderr);
+
+    // On a terminal the table comes with a progress spinner (cleared before the table) and the
+    // not-tested checks grouped by reason.
+    let (code, shown) = audit_on_tty(&[&target, "--timeout", "3"]);
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("\u{1b}[2K"), "no progress bar: {shown:?}");
+    // Which probe messages get drawn depends on timing; the spinner line naming the target does not.
+    assert!(
+        shown
+            .split("\u{1b}[2K")
+            .any(|seg| seg.trim_start().contains(&format!(" {target}: "))
+                && !seg.contains("summary:")),
+        "no spinner line for {target}: {shown:?}"
+    );
+    assert!(shown.contains("│ high     ┆ anonymous-access"), "{shown}");
+    assert!(
+        shown.contains("  the port does not speak TLS: cert-expired, "),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("summary: {target}: ")), "{shown}");
+    // JSON on a terminal is still only JSON.
+    let (code, shown) = audit_on_tty(&[&target, "--format", "json", "--timeout", "3"]);
+    assert_eq!(code, 1, "{shown}");
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    let v: Value = serde_json::from_str(&shown.replace("\r\n", "\n")).unwrap();
+    assert_eq!(v["target"], target.as_str());
+}
+
 #[test]
 fn tls_broker_that_never_sends_connack_ends_within_the_timeout() {
     // `openssl s_server` completes the TLS handshake and then relays only its (idle) stdin: TLS
