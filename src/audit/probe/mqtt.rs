@@ -693,8 +693,8 @@ fn report_reads(heard: &Heard, as_whom: &str, opts: &Options, sink: &mut Sink, i
                 "wildcard-subscription",
                 Severity::Low,
                 format!(
-                    "as {as_whom}: SUBACK granted `#` (code {:?}) but no message was delivered in {} ms (the broker may filter each delivery, as Mosquitto's acl_file does)",
-                    hash_granted, heard.elapsed_ms
+                    "as {as_whom}: SUBACK granted `#` (code 0x{:02X}) but no message was delivered in {} ms (no traffic then, or the broker filters each delivery, as Mosquitto's acl_file does)",
+                    hash_granted.unwrap_or_default(), heard.elapsed_ms
                 ),
             ));
         } else {

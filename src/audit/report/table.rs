@@ -7,7 +7,7 @@ use crate::audit::checks::NotTested;
 
 /// Table width when stdout is not a terminal (files, pipes, CI logs).
 const FILE_WIDTH: u16 = 140;
-/// Where the not-tested id lists wrap.
+/// Where the not-tested id and suite lists wrap.
 const NOT_TESTED_WIDTH: usize = 100;
 
 /// Not-tested checks grouped by reason, reasons in order of first appearance: twenty cert and
@@ -23,7 +23,7 @@ fn by_reason(not_tested: &[NotTested]) -> Vec<(&str, Vec<&str>)> {
     groups
 }
 
-/// `head` followed by comma-separated ids, continuation lines indented by four spaces.
+/// `head` followed by comma-separated names, continuation lines indented by four spaces.
 fn wrap_ids(head: &str, ids: &[&str], width: usize) -> String {
     let mut out = String::from(head);
     let mut line_len = head.chars().count();
@@ -61,7 +61,12 @@ pub fn render(reports: &[TargetReport]) -> String {
         if let Some(tls) = &r.tls {
             out.push_str(&format!("TLS protocols: {}\n", tls.protocols.join(", ")));
             for (version, suites) in &tls.ciphers {
-                out.push_str(&format!("  {version} suites: {}\n", suites.join(", ")));
+                let names: Vec<&str> = suites.iter().map(String::as_str).collect();
+                out.push_str(&wrap_ids(
+                    &format!("  {version} suites: "),
+                    &names,
+                    NOT_TESTED_WIDTH,
+                ));
             }
             if let Some(c) = &tls.certificate {
                 out.push_str(&format!(
@@ -89,7 +94,9 @@ pub fn render(reports: &[TargetReport]) -> String {
             out.push_str(&t.to_string());
             out.push('\n');
             out.push_str("remediation:\n");
-            for f in &r.findings {
+            // One line per check: the same check can fire on the target and an --also port.
+            let mut seen = std::collections::HashSet::new();
+            for f in r.findings.iter().filter(|f| seen.insert(f.id.as_str())) {
                 out.push_str(&format!("  {}: {}\n", f.id, f.remediation));
             }
         }
@@ -142,5 +149,39 @@ mod tests {
         for line in text.lines() {
             assert!(line.len() <= 21, "{line:?}");
         }
+    }
+
+    #[test]
+    fn one_remediation_line_per_check_and_wrapped_suites() {
+        use crate::audit::checks::finding;
+        let mut tls = crate::audit::report::TlsSummary::default();
+        let suites: Vec<String> = (0..12).map(|i| format!("SUITE-NUMBER-{i}")).collect();
+        tls.ciphers.insert("TLSv1.2".into(), suites);
+        let mut r = TargetReport {
+            target: "h:1".into(),
+            reachable: true,
+            error: None,
+            transport: Some("tls".into()),
+            tls: Some(tls),
+            checks_run: vec!["anonymous-access".into()],
+            not_tested: vec![],
+            findings: vec![
+                finding("anonymous-access", "over TLS"),
+                finding("anonymous-access", "--also port 2"),
+            ],
+            duration_ms: 1,
+        };
+        r.normalise();
+        let text = render(&[r]);
+        let remediations = text
+            .lines()
+            .filter(|l| l.starts_with("  anonymous-access: "))
+            .count();
+        assert_eq!(remediations, 1, "{text}");
+        assert!(text.contains("--also port 2"), "{text}");
+        for line in text.lines().filter(|l| l.contains("SUITE-NUMBER")) {
+            assert!(line.chars().count() <= NOT_TESTED_WIDTH, "{line}");
+        }
+        assert!(text.contains("SUITE-NUMBER-11"), "{text}");
     }
 }
