@@ -745,6 +745,15 @@ fn certificate_weaknesses_each_fire_on_their_own_broker() {
         None,
     );
     assert!(!ids(&json(&o)).contains(&"cert-expiring-soon".to_string()));
+    // The good certificate without --cafile: its private CA is not a system root.
+    let o = audit(
+        &[&targets[0], "--format", "json", "--timeout", "3"],
+        &[],
+        None,
+    );
+    let r = json(&o);
+    let ev = finding(&r, "cert-untrusted")["evidence"].as_str().unwrap();
+    assert!(ev.contains("not among the trusted roots"), "{ev}");
 }
 
 #[test]

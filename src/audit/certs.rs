@@ -526,6 +526,26 @@ mod tests {
     }
 
     #[test]
+    fn no_subject_alt_name() {
+        let (der, trust) = self_signed(&[], -1, 365);
+        let r = check_chain(std::slice::from_ref(&der), "test", &trust, 30, now());
+        assert!(ids(&r).contains(&"cert-no-san"), "{:?}", r.findings);
+        // The CN names the host: no mismatch on top.
+        assert!(
+            !ids(&r).contains(&"cert-hostname-mismatch"),
+            "{:?}",
+            r.findings
+        );
+        let r = check_chain(&[der], "broker.test", &trust, 30, now());
+        assert!(ids(&r).contains(&"cert-no-san"), "{:?}", r.findings);
+        assert!(
+            ids(&r).contains(&"cert-hostname-mismatch"),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
     fn wildcards() {
         assert!(dns_matches("*.example.com", "a.example.com"));
         assert!(!dns_matches("*.example.com", "a.b.example.com"));
