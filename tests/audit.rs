@@ -39,10 +39,14 @@ impl Drop for Proc {
 }
 
 fn wait_ports(p: &mut Proc, ports: &[u16]) {
+    wait_ports_on(p, "127.0.0.1", ports)
+}
+
+fn wait_ports_on(p: &mut Proc, host: &str, ports: &[u16]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     for port in ports {
         loop {
-            if TcpStream::connect(("127.0.0.1", *port)).is_ok() {
+            if TcpStream::connect((host, *port)).is_ok() {
                 break;
             }
             if let Ok(Some(status)) = p.child.try_wait() {
@@ -57,8 +61,15 @@ fn wait_ports(p: &mut Proc, ports: &[u16]) {
     }
 }
 
-/// Mosquitto with `conf` (listener blocks included by the caller).
+/// Mosquitto with `conf` (listener blocks included by the caller), listening on 127.0.0.1 `ports`.
 fn mosquitto(dir: &Path, name: &str, conf: &str, ports: &[u16]) -> Proc {
+    let mut p = spawn_mosquitto(dir, name, conf);
+    wait_ports(&mut p, ports);
+    p
+}
+
+/// Mosquitto started, not yet waited for.
+fn spawn_mosquitto(dir: &Path, name: &str, conf: &str) -> Proc {
     let path = dir.join(format!("{name}.conf"));
     // Running as root, Mosquitto would switch to the `mosquitto` user, which cannot read the
     // temporary directory.
@@ -71,9 +82,7 @@ fn mosquitto(dir: &Path, name: &str, conf: &str, ports: &[u16]) -> Proc {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("mosquitto is installed");
-    let mut p = Proc { child, log };
-    wait_ports(&mut p, ports);
-    p
+    Proc { child, log }
 }
 
 struct Out {
@@ -1338,32 +1347,12 @@ fn ipv6_target_and_progress_only_on_a_terminal() {
     };
     let port = l6.local_addr().unwrap().port();
     drop(l6);
-    let log = dir.path().join("v6.log");
-    let conf = dir.path().join("v6.conf");
-    std::fs::write(
-        &conf,
-        format!("user root\nlog_dest stderr\nlistener {port} ::1\nallow_anonymous true\n"),
-    )
-    .unwrap();
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("mosquitto is installed");
-    let mut m = Proc { child, log };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("::1", port)).is_err() {
-        if let Ok(Some(status)) = m.child.try_wait() {
-            panic!(
-                "mosquitto exited ({status}): {:?}",
-                std::fs::read_to_string(&m.log)
-            );
-        }
-        assert!(Instant::now() < deadline, "[::1]:{port} never opened");
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    let mut m = spawn_mosquitto(
+        dir.path(),
+        "v6",
+        &format!("listener {port} ::1\nallow_anonymous true\n"),
+    );
+    wait_ports_on(&mut m, "::1", &[port]);
     let target = format!("[::1]:{port}");
     let o = audit(&[&target, "--format", "json", "--timeout", "3"], &[], None);
     assert_eq!(o.code, 1, "{}", o.stderr);
@@ -1423,17 +1412,8 @@ fn tls_broker_that_never_sends_connack_ends_within_the_timeout() {
         .expect("openssl is installed");
     let mut server = Proc { child, log };
     wait_ports(&mut server, &[port]);
-    let o = audit(
-        &[
-            &format!("127.0.0.1:{port}"),
-            "--timeout",
-            "1",
-            "--format",
-            "json",
-        ],
-        &[],
-        None,
-    );
+    let target = format!("127.0.0.1:{port}");
+    let o = audit(&[&target, "--timeout", "1", "--format", "json"], &[], None);
     // TLS answered, so the target is reachable; the self-signed certificate is a high finding.
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.elapsed < Duration::from_secs(6), "{:?}", o.elapsed);
