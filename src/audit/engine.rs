@@ -241,9 +241,17 @@ async fn audit_tls(
                     raw_chain = certificates;
                 }
                 raw_cert_request |= cert_request;
-                let suites = tls_hello::enumerate_suites(target, v, t)
-                    .await
-                    .unwrap_or_default();
+                // A failed enumeration must leave the suite checks not tested, not passed.
+                let suites = match tls_hello::enumerate_suites(target, v, t).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        probe_errors.push(format!(
+                            "{} suite enumeration: {e}",
+                            tls_hello::version_name(v)
+                        ));
+                        Vec::new()
+                    }
+                };
                 suites_by_version.push((v, suites));
             }
             Ok(_) => {}

@@ -292,14 +292,22 @@ async fn subscribe_and_listen(conn: &mut Conn, filters: &[&str]) -> Result<Heard
     };
     conn.send(&Packet::Subscribe(sub)).await?;
     let start = Instant::now();
-    // Retained messages come right after the SUBACK; live ones need a short listen.
-    let cap = start + conn.timeout.min(Duration::from_millis(2000));
+    // Retained messages come right after the SUBACK; live ones need a short listen. The SUBACK
+    // itself gets the whole --timeout: a slow broker must not pass as one that grants nothing.
+    let suback_by = start + conn.timeout;
+    let listen = conn.timeout.min(Duration::from_millis(2000));
+    // Set when the SUBACK arrives: the end of the listening window.
+    let mut cap: Option<Instant> = None;
     let quiet = Duration::from_millis(400);
     let mut heard = Heard::default();
     loop {
-        let deadline = (Instant::now() + quiet).min(cap);
+        let deadline = match cap {
+            None => suback_by,
+            Some(cap) => (Instant::now() + quiet).min(cap),
+        };
         match conn.recv_until(deadline).await {
             Ok(Some(Packet::SubAck(ack))) => {
+                cap = cap.or(Some(Instant::now() + listen));
                 for (i, f) in filters.iter().enumerate() {
                     heard
                         .granted
@@ -312,10 +320,13 @@ async fn subscribe_and_listen(conn: &mut Conn, filters: &[&str]) -> Result<Heard
                 }
             }
             Ok(Some(_)) => {}
+            Err(ProbeError::Timeout(_)) if cap.is_none() => {
+                return Err(ProbeError::Timeout("waiting for the SUBACK"))
+            }
             Ok(None) | Err(ProbeError::Timeout(_)) => break,
             Err(e) => return Err(e),
         }
-        if Instant::now() >= cap {
+        if cap.is_some_and(|c| Instant::now() >= c) {
             break;
         }
     }
@@ -1024,5 +1035,57 @@ pub async fn audit_also(target: &Target, main_is_tls: bool, opts: &Options, sink
                 sink.add(finding("credentials-over-plaintext", evidence.join("; ")));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A broker that accepts CONNECT (v5) and answers SUBSCRIBE after `suback_delay`, or never.
+    async fn slow_broker(suback_delay: Option<Duration>) -> Target {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            s.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).await.unwrap();
+            let _ = s.read(&mut buf).await;
+            if let Some(d) = suback_delay {
+                tokio::time::sleep(d).await;
+                // SUBACK for packet id 1: no properties, QoS 0 granted twice.
+                let _ = s
+                    .write_all(&[0x90, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00])
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        Target::parse(&format!("127.0.0.1:{port}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_late_suback_is_waited_for_and_a_missing_one_is_not_a_pass() {
+        let t = Duration::from_millis(1500);
+        // Later than the 400 ms quiet window, within --timeout: `#` is granted.
+        let target = slow_broker(Some(Duration::from_millis(700))).await;
+        let (mut conn, ack) = mqtt_connect(&target, &Transport::Tcp, "c", None, t)
+            .await
+            .unwrap();
+        assert!(ack.accepted);
+        let heard = subscribe_and_listen(&mut conn, &["#", "$SYS/#"])
+            .await
+            .unwrap();
+        assert!(granted(heard.granted[0].1), "{:?}", heard.granted);
+
+        // No SUBACK at all: an error (the checks go to not tested), not "nothing granted".
+        let target = slow_broker(None).await;
+        let (mut conn, _) = mqtt_connect(&target, &Transport::Tcp, "c", None, t)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let r = subscribe_and_listen(&mut conn, &["#", "$SYS/#"]).await;
+        assert!(matches!(r, Err(ProbeError::Timeout(_))), "{r:?}");
+        assert!(started.elapsed() < t + Duration::from_millis(500));
     }
 }
