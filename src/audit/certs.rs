@@ -546,6 +546,38 @@ mod tests {
     }
 
     #[test]
+    fn curves_below_p256_are_weak() {
+        // rcgen cannot make P-192 keys; OpenSSL still can.
+        let dir = tempfile::tempdir().unwrap();
+        let (key, crt) = (dir.path().join("k.pem"), dir.path().join("c.der"));
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime192v1", "-nodes", "-days", "30"])
+            .args([
+                "-subj",
+                "/CN=x.test",
+                "-addext",
+                "subjectAltName=DNS:x.test",
+            ])
+            .args(["-outform", "DER", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let der = std::fs::read(&crt).unwrap();
+        let (_, trust) = self_signed(&["x.test"], -1, 10);
+        let r = check_chain(&[der], "x.test", &trust, 1, now());
+        let weak = r
+            .findings
+            .iter()
+            .find(|f| f.id == "cert-weak-key")
+            .unwrap_or_else(|| panic!("{:?}", r.findings));
+        assert!(weak.evidence.contains("P-192"), "{}", weak.evidence);
+    }
+
+    #[test]
     fn wildcards() {
         assert!(dns_matches("*.example.com", "a.example.com"));
         assert!(!dns_matches("*.example.com", "a.b.example.com"));
