@@ -132,6 +132,48 @@ fn audit(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
     }
 }
 
+/// Every check of the catalogue (as `mqsec audit --help` lists it) is either run or not tested,
+/// with a reason: none is silently left out (and so mistaken for passed).
+fn assert_every_check_accounted_for(report: &Value) {
+    let help = Command::new(BIN)
+        .args(["audit", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let catalogue: Vec<&str> = help
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_once(" ("))
+        .filter(|(id, rest)| {
+            !id.contains(' ')
+                && ["info", "low", "medium", "high", "critical"]
+                    .iter()
+                    .any(|s| rest.starts_with(&format!("{s}): ")))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    assert!(catalogue.len() >= 30, "{help}");
+    let run: Vec<&str> = report["checks_run"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let not_tested: Vec<&str> = report["not_tested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            assert!(!n["reason"].as_str().unwrap().is_empty(), "{n}");
+            n["id"].as_str().unwrap()
+        })
+        .collect();
+    for id in &catalogue {
+        let n = run.iter().chain(&not_tested).filter(|x| *x == id).count();
+        assert_eq!(n, 1, "{id}: run {run:?}, not tested {not_tested:?}");
+    }
+    assert_eq!(run.len() + not_tested.len(), catalogue.len());
+}
+
 fn json(o: &Out) -> Value {
     serde_json::from_str(&o.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", o.stdout, o.stderr))
@@ -384,6 +426,7 @@ fn anonymous_plaintext_broker_with_open_topics() {
     assert_eq!(o.code, 1, "{}", o.stderr);
     validate_schema(dir.path(), &o);
     let r = json(&o);
+    assert_every_check_accounted_for(&r);
     let found = ids(&r);
     for id in [
         "anonymous-access",
@@ -1068,6 +1111,7 @@ fn hardened_brokers_have_no_high_finding() {
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     validate_schema(d, &o);
     let r = json(&o);
+    assert_every_check_accounted_for(&r);
     assert!(worst_at_least_high(&r).is_empty(), "{r:#}");
     assert_eq!(
         r["tls"]["protocols"],
@@ -1100,6 +1144,7 @@ fn hardened_brokers_have_no_high_finding() {
     );
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     let r = json(&o);
+    assert_every_check_accounted_for(&r);
     eprintln!(
         "full audit of one TLS broker on loopback with --username --active: {} ms (wall {} ms)",
         r["duration_ms"],
@@ -1418,6 +1463,7 @@ fn tls_broker_that_never_sends_connack_ends_within_the_timeout() {
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.elapsed < Duration::from_secs(6), "{:?}", o.elapsed);
     let r = json(&o);
+    assert_every_check_accounted_for(&r);
     assert_eq!(r["transport"], "tls");
     assert!(ids(&r).contains(&"cert-self-signed".to_string()));
     let nt = r["not_tested"].as_array().unwrap();
