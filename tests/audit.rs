@@ -1145,6 +1145,21 @@ fn hardened_brokers_have_no_high_finding() {
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     let r = json(&o);
     assert_every_check_accounted_for(&r);
+    // One identity replacing its own connection is MQTT, not a takeover: not tested, no finding.
+    assert!(!ids(&r).contains(&"client-id-takeover".to_string()));
+    let takeover = r["not_tested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "client-id-takeover")
+        .unwrap();
+    assert!(
+        takeover["reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs anonymous access"),
+        "{takeover}"
+    );
     eprintln!(
         "full audit of one TLS broker on loopback with --username --active: {} ms (wall {} ms)",
         r["duration_ms"],

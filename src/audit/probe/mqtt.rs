@@ -639,17 +639,26 @@ pub async fn audit_mqtt(
         }
     }
 
-    progress("MQTT: client id takeover");
-    match takeover(target, &transport, session_creds.as_ref(), t).await {
-        Ok(Some(evidence)) => {
-            sink.ran(&["client-id-takeover"]);
-            sink.add(finding(
-                "client-id-takeover",
-                format!("as {as_whom}: {evidence}"),
-            ));
+    if session_creds.is_some() {
+        // MQTT requires a broker to let a client id replace its own earlier connection, so one
+        // identity kicking itself proves nothing; user A taking over user B's id needs two.
+        sink.skip(
+            &["client-id-takeover"],
+            "needs anonymous access: with one --username the probe could only replace that user's own connection, which MQTT requires brokers to allow",
+        );
+    } else {
+        progress("MQTT: client id takeover");
+        match takeover(target, &transport, t).await {
+            Ok(Some(evidence)) => {
+                sink.ran(&["client-id-takeover"]);
+                sink.add(finding(
+                    "client-id-takeover",
+                    format!("as {as_whom}: {evidence}"),
+                ));
+            }
+            Ok(None) => sink.ran(&["client-id-takeover"]),
+            Err(e) => sink.skip(&["client-id-takeover"], &e.to_string()),
         }
-        Ok(None) => sink.ran(&["client-id-takeover"]),
-        Err(e) => sink.skip(&["client-id-takeover"], &e.to_string()),
     }
 
     progress("MQTT: oversized packet");
@@ -814,22 +823,21 @@ fn report_identity_reads(heard: &Heard, as_whom: &str, sink: &mut Sink) {
     ));
 }
 
-/// Connect twice with one client id; a takeover is the first connection being dropped.
+/// Connect anonymously twice with one client id; a takeover is the first connection being dropped.
 async fn takeover(
     target: &Target,
     transport: &Transport,
-    creds: Option<&Credentials>,
     t: Duration,
 ) -> Result<Option<String>, ProbeError> {
     let id = random_id("mqsec-audit-takeover");
-    let (mut first, a) = mqtt_connect(target, transport, &id, creds, t).await?;
+    let (mut first, a) = mqtt_connect(target, transport, &id, None, t).await?;
     if !a.accepted {
         return Err(ProbeError::Mqtt(format!(
             "first connection refused: {}",
             a.describe()
         )));
     }
-    let (_second, b) = mqtt_connect(target, transport, &id, creds, t).await?;
+    let (_second, b) = mqtt_connect(target, transport, &id, None, t).await?;
     if !b.accepted {
         return Ok(None);
     }
