@@ -1081,3 +1081,33 @@ fn v5_retain_handling_retain_as_published_session_expiry_and_sys() {
         }
     }
 }
+
+#[test]
+fn keep_alive_times_out_at_one_and_a_half_and_sends_the_will() {
+    let b = Broker::start("");
+    let v = ProtocolVersion::V5;
+    let (mut w, _) = Raw::connect(b.port, v, "watch", Properties::default());
+    assert_eq!(w.subscribe("ka/#", QoS::AtMostOnce), vec![0]);
+    let mut c = Raw::open(b.port, v);
+    let mut cp = connect_packet(v, "sleepy", true, Properties::default());
+    cp.keep_alive = 1;
+    cp.will = Some(LastWill {
+        topic: "ka/sleepy".into(),
+        payload: Bytes::from_static(b"timed out"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    c.send(&Packet::Connect(Box::new(cp)));
+    assert_eq!(connack_code(&c.recv().unwrap()), 0);
+    // A PINGREQ within the keep alive keeps it open.
+    std::thread::sleep(Duration::from_millis(900));
+    c.send(&Packet::PingReq);
+    assert_eq!(c.recv(), Some(Packet::PingResp));
+    let t = Instant::now();
+    assert_eq!(disconnect_reason(c.recv()), 0x8D);
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(1400), "{waited:?}");
+    assert!(waited < Duration::from_millis(3500), "{waited:?}");
+    assert_eq!(publish_of(w.recv()).topic, "ka/sleepy");
+}

@@ -97,7 +97,6 @@ where
         out: Vec::with_capacity(0),
         done: Vec::new(),
         connect_expiry: 0,
-        keep_alive: 0,
         read_hint: INITIAL_READ,
     };
     c.limits.max_packet_size = c.ctx.broker.config.limits.max_packet_size;
@@ -137,7 +136,6 @@ struct Conn<S> {
     done: Vec<u64>,
     /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
     connect_expiry: u32,
-    keep_alive: u16,
     /// How much to read at once: grows while reads fill the buffer.
     read_hint: usize,
 }
@@ -485,6 +483,11 @@ where
         } else {
             cfg.limits.max_inflight_messages
         };
+        // Keep alive: 1.5 times the client's value, enforced by the broker's sweep.
+        self.ctl
+            .keep_alive_ms
+            .store(u64::from(keep_alive) * 1500, Ordering::Relaxed);
+        self.ctl.last_seen_ms.store(b.now_ms(), Ordering::Relaxed);
         let (old_ctl, old_will) = {
             let mut st = session.state.lock();
             st.epoch += 1;
@@ -541,7 +544,6 @@ where
         if cfg.logging.connection_messages {
             tracing::info!(client_id = ?self.client_id, peer = %self.ctx.peer, version = v.level(), keep_alive, clean_start = connect.clean_start, session_present = present, "client connected");
         }
-        self.keep_alive = keep_alive;
         b.save_session(&session);
         // Unacknowledged deliveries of a resumed session go first, flagged DUP.
         for o in session.resend_all() {
@@ -588,11 +590,6 @@ where
             return End::Abnormal;
         };
         // 1.5 times the keep alive, as the spec asks; 0 means no timeout.
-        let ka =
-            (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
-        let mut last_read = Instant::now();
-        let sleep = tokio::time::sleep(ka.unwrap_or(Duration::from_secs(3600)));
-        tokio::pin!(sleep);
         let ctl = self.ctl.clone();
         loop {
             if self.want_fill && self.wbuf.len() < WRITE_HIGH_WATER {
@@ -626,6 +623,11 @@ where
                         Some(v5::SERVER_SHUTTING_DOWN) => {
                             self.send_disconnect(v5::SERVER_SHUTTING_DOWN);
                             return End::Shutdown;
+                        }
+                        Some(v5::KEEP_ALIVE_TIMEOUT) => {
+                            tracing::debug!(client_id = ?self.client_id, "keep alive timeout");
+                            self.send_disconnect(v5::KEEP_ALIVE_TIMEOUT);
+                            return End::Abnormal;
                         }
                         Some(reason) => {
                             self.send_disconnect(reason);
@@ -662,7 +664,7 @@ where
                             } else if !streaming {
                                 self.read_hint = INITIAL_READ;
                             }
-                            last_read = Instant::now();
+                            self.ctl.last_seen_ms.store(self.ctx.broker.now_ms(), Ordering::Relaxed);
                             if let Some(end) = self.process_input() {
                                 return end;
                             }
@@ -673,16 +675,6 @@ where
                             }
                         }
                     }
-                }
-                _ = &mut sleep, if ka.is_some() => {
-                    let Some(ka) = ka else { continue };
-                    let deadline = last_read + ka;
-                    if Instant::now() >= deadline {
-                        tracing::debug!(client_id = ?self.client_id, "keep alive timeout");
-                        self.send_disconnect(v5::KEEP_ALIVE_TIMEOUT);
-                        return End::Abnormal;
-                    }
-                    sleep.as_mut().reset(deadline.into());
                 }
             }
         }

@@ -248,13 +248,23 @@ impl Broker {
         Ok(())
     }
 
-    /// Once a second: send delayed wills that are due, end expired offline sessions.
+    /// Milliseconds since the broker started: the clock of keep-alive bookkeeping.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Once a second: close connections whose keep alive ran out, send delayed wills that are
+    /// due, end expired offline sessions.
     pub fn housekeeping(&self, now: Instant) {
+        let now_ms = self.now_ms();
         let sessions: Vec<Arc<Session>> = self.sessions.lock().values().cloned().collect();
         for s in sessions {
             let (will, expired) = {
                 let mut st = s.state.lock();
-                if st.attached.is_some() {
+                if let Some(ctl) = &st.attached {
+                    if ctl.keep_alive_expired(now_ms) && ctl.kicked().is_none() {
+                        ctl.kick(super::codec::reason::v5::KEEP_ALIVE_TIMEOUT);
+                    }
                     continue;
                 }
                 let due = st.delayed_will.as_ref().is_some_and(|(t, _)| *t <= now);

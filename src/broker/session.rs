@@ -6,7 +6,7 @@
 //! each other.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,12 +129,23 @@ pub struct ConnCtl {
     pub notify: Notify,
     /// The v5 DISCONNECT reason to send; 0 = not kicked.
     pub reason: AtomicU8,
+    /// Keep alive × 1.5 in milliseconds (0 = none) and when the client was last heard from
+    /// (milliseconds since the broker started). The broker's once-a-second sweep checks them, so
+    /// a connection needs no timer of its own.
+    pub keep_alive_ms: AtomicU64,
+    pub last_seen_ms: AtomicU64,
 }
 
 impl ConnCtl {
     pub fn kick(&self, reason: u8) {
         self.reason.store(reason, Ordering::Release);
         self.notify.notify_one();
+    }
+
+    /// Whether the keep alive has run out at `now_ms`.
+    pub fn keep_alive_expired(&self, now_ms: u64) -> bool {
+        let ka = self.keep_alive_ms.load(Ordering::Relaxed);
+        ka > 0 && now_ms.saturating_sub(self.last_seen_ms.load(Ordering::Relaxed)) > ka
     }
 
     pub fn kicked(&self) -> Option<u8> {
