@@ -607,6 +607,9 @@ where
                 if self.rbuf.capacity() > 0 {
                     self.rbuf = BytesMut::new();
                 }
+                if self.wbuf.is_empty() && self.wbuf.capacity() > 0 && !self.want_fill {
+                    self.wbuf = BytesMut::new();
+                }
             } else if self.rbuf.capacity() - self.rbuf.len() < self.read_hint / 2 {
                 self.rbuf.reserve(self.read_hint.max(self.rbuf.len()));
             }
