@@ -46,7 +46,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A bound, not yet running broker (binding first lets callers report the real addresses).
 pub struct Server {
     broker: Arc<Broker>,
-    listeners: Vec<(tokio::net::TcpListener, Arc<ListenerRt>)>,
+    listeners: Vec<Bound>,
+}
+
+struct Bound {
+    tcp: tokio::net::TcpListener,
+    rt: Arc<ListenerRt>,
     upgrade: Option<Arc<dyn Upgrade>>,
 }
 
@@ -75,20 +80,33 @@ impl Server {
                     origin: l.origin.clone(),
                     source,
                 })?;
-                listeners.push((tcp, ListenerRt::new(lc.clone(), local)));
+                listeners.push(Bound {
+                    tcp,
+                    rt: ListenerRt::new(lc.clone(), local),
+                    upgrade: None,
+                });
             }
         }
         let broker = Arc::new(Broker::new(config, auth, store));
         broker.restore_sessions()?;
-        Ok(Server {
-            broker,
-            listeners,
-            upgrade: None,
-        })
+        Ok(Server { broker, listeners })
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|(_, rt)| rt.local).collect()
+        self.listeners.iter().map(|b| b.rt.local).collect()
+    }
+
+    /// Run every connection accepted on the listener(s) configured at `port` through `upgrade`
+    /// (TLS, WebSocket) before MQTT starts. Returns how many bound sockets it applies to.
+    pub fn set_upgrade(&mut self, port: u16, upgrade: Arc<dyn Upgrade>) -> usize {
+        let mut n = 0;
+        for b in &mut self.listeners {
+            if b.rt.config.port == port {
+                b.upgrade = Some(upgrade.clone());
+                n += 1;
+            }
+        }
+        n
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -101,12 +119,12 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
         let mut accept_tasks = Vec::new();
-        for (tcp, rt) in self.listeners {
+        for Bound { tcp, rt, upgrade } in self.listeners {
             tracing::info!(address = %rt.local, "listening");
             accept_tasks.push(tokio::spawn(listener::accept_loop(
                 tcp,
                 rt,
-                self.upgrade.clone(),
+                upgrade,
                 self.broker.clone(),
                 shutdown_rx.clone(),
                 alive_tx.clone(),
@@ -161,4 +179,118 @@ pub async fn termination_signal() -> Result<impl std::future::Future<Output = ()
             _ = int.recv() => {}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::auth::AllowAnonymous;
+    use crate::broker::codec::{
+        decode_packet_from_server, encode_packet, Connect, Limits, Packet, Properties,
+        ProtocolVersion,
+    };
+    use crate::broker::listener::{UpgradeFuture, Upgraded};
+    use crate::broker::store::MemoryStore;
+    use bytes::BytesMut;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A transport that expects a fixed preamble before MQTT and names the peer by it: the shape
+    /// of a TLS or WebSocket layer (handshake first, then a stream plus an identity).
+    struct Preamble;
+
+    impl Upgrade for Preamble {
+        fn upgrade(&self, mut tcp: TcpStream, _peer: SocketAddr) -> UpgradeFuture {
+            Box::pin(async move {
+                let mut hello = [0u8; 6];
+                tcp.read_exact(&mut hello).await?;
+                if &hello != b"HELLO\n" {
+                    return Err(std::io::Error::other("bad preamble"));
+                }
+                Ok(Upgraded {
+                    stream: Box::new(tcp),
+                    cert_subject: Some("CN=test".into()),
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn upgraded_listener_runs_mqtt_over_the_wrapped_stream() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cfg = crate::config::defaults::embedded();
+        cfg.listeners.truncate(1); // 127.0.0.1 only
+        cfg.listeners[0].port = port;
+        let mut server = Server::bind(
+            cfg,
+            Arc::new(AllowAnonymous {
+                clientid_prefixes: vec![],
+            }),
+            Arc::new(MemoryStore::new()),
+        )
+        .unwrap();
+        assert_eq!(server.set_upgrade(port, Arc::new(Preamble)), 1);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(server.run(async {
+            let _ = stop_rx.await;
+        }));
+
+        let connect = |id: &str| {
+            let mut out = BytesMut::new();
+            let c = Connect {
+                protocol: ProtocolVersion::V311,
+                clean_start: true,
+                keep_alive: 10,
+                client_id: id.into(),
+                will: None,
+                username: None,
+                password: None,
+                properties: Properties::default(),
+            };
+            encode_packet(
+                &Packet::Connect(Box::new(c)),
+                ProtocolVersion::V311,
+                &mut out,
+            )
+            .unwrap();
+            out
+        };
+        // With the preamble: CONNACK.
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(b"HELLO\n").await.unwrap();
+        s.write_all(&connect("up")).await.unwrap();
+        let mut buf = BytesMut::new();
+        let ack = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                if let Some(p) =
+                    decode_packet_from_server(&mut buf, ProtocolVersion::V311, &Limits::default())
+                        .unwrap()
+                {
+                    return p;
+                }
+                assert!(s.read_buf(&mut buf).await.unwrap() > 0);
+            }
+        })
+        .await
+        .unwrap();
+        assert!(matches!(ack, Packet::ConnAck(a) if a.code == 0));
+        // Without it: the transport refuses, MQTT never starts.
+        let mut bad = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        bad.write_all(&connect("raw")).await.unwrap();
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            bad.read_to_end(&mut rest),
+        )
+        .await
+        .unwrap()
+        .unwrap_or(0);
+        assert_eq!(n, 0, "no CONNACK without the transport handshake");
+        let _ = stop_tx.send(());
+        run.await.unwrap().unwrap();
+    }
 }
