@@ -35,6 +35,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const INITIAL_READ: usize = 512;
 /// What an idle connection reads at once (PINGREQ, small PUBLISH) without a heap buffer.
 const SMALL_READ: usize = 64;
+/// A full read at least this large makes the connection yield before reading on.
+const YIELD_AFTER_READ: usize = 8 * 1024;
 /// The largest read a streaming client gets.
 const MAX_READ: usize = 64 * 1024;
 /// Stop pulling deliveries into the write buffer beyond this; let the socket drain first.
@@ -671,7 +673,7 @@ where
                             if let Some(end) = self.process_input() {
                                 return end;
                             }
-                            if streaming {
+                            if streaming && spare >= YIELD_AFTER_READ {
                                 // A publisher streaming at full speed must not starve the
                                 // subscribers it feeds: let their writers run before reading on.
                                 tokio::task::yield_now().await;
