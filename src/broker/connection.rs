@@ -62,6 +62,14 @@ pub struct ConnContext {
     pub alive: Option<tokio::sync::mpsc::Sender<()>>,
 }
 
+/// What the connection keeps of its context after CONNECT.
+struct Ctx {
+    broker: Arc<Broker>,
+    listener: Arc<ListenerRt>,
+    peer: SocketAddr,
+    _alive: Option<tokio::sync::mpsc::Sender<()>>,
+}
+
 /// Why the main loop ended.
 enum End {
     /// Normal DISCONNECT (no will), or DISCONNECT 0x04 (`with_will`).
@@ -74,19 +82,30 @@ enum End {
     Shutdown,
 }
 
-pub async fn run<S>(stream: S, ctx: ConnContext)
+/// The whole life of one connection. Built as a plain function returning the future so that
+/// only the connection state is captured: an async fn would also keep its arguments (the stream
+/// and the context) in every idle connection's memory.
+pub fn run<S>(stream: S, ctx: ConnContext) -> impl std::future::Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (rd, wr) = tokio::io::split(stream);
+    let max_packet_size = ctx.broker.config.limits.max_packet_size;
+    let slot = ctx.listener.enter();
+    let cert_subject = ctx.cert_subject;
     let mut c = Conn {
         rd,
         wr,
         rbuf: BytesMut::new(),
         wbuf: BytesMut::new(),
-        ctx,
+        ctx: Ctx {
+            broker: ctx.broker,
+            listener: ctx.listener,
+            peer: ctx.peer,
+            _alive: ctx.alive,
+        },
         version: ProtocolVersion::V311,
-        limits: CodecLimits { max_packet_size: 0 },
+        limits: CodecLimits { max_packet_size },
         session: None,
         epoch: 0,
         ctl: Arc::new(ConnCtl::default()),
@@ -96,24 +115,30 @@ where
         client_alias_max: 0,
         client_max_packet: None,
         want_fill: true,
-        out: Vec::with_capacity(0),
-        done: Vec::new(),
         connect_expiry: 0,
         read_hint: INITIAL_READ,
     };
-    c.limits.max_packet_size = c.ctx.broker.config.limits.max_packet_size;
-    let _slot = c.ctx.listener.enter();
-    let over_limit = _slot.is_none();
-    match tokio::time::timeout(CONNECT_TIMEOUT, Box::pin(c.handshake(over_limit))).await {
-        Ok(Ok(())) => {}
-        Ok(Err(())) | Err(_) => {
-            c.close().await;
-            return;
+    // What only CONNECT needs travels boxed (8 bytes kept in the future, not 32).
+    let pre = Box::new((slot.is_none(), cert_subject));
+    async move {
+        let _slot = slot;
+        let (over_limit, cert_subject) = *pre;
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Box::pin(c.handshake(over_limit, cert_subject)),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(())) | Err(_) => {
+                c.close().await;
+                return;
+            }
         }
+        let end = c.main_loop().await;
+        c.finish(end);
+        c.close().await;
     }
-    let end = c.main_loop().await;
-    c.finish(end);
-    c.close().await;
 }
 
 struct Conn<S> {
@@ -121,7 +146,7 @@ struct Conn<S> {
     wr: WriteHalf<S>,
     rbuf: BytesMut,
     wbuf: BytesMut,
-    ctx: ConnContext,
+    ctx: Ctx,
     version: ProtocolVersion,
     limits: CodecLimits,
     session: Option<Arc<Session>>,
@@ -134,8 +159,6 @@ struct Conn<S> {
     client_alias_max: u16,
     client_max_packet: Option<u32>,
     want_fill: bool,
-    out: Vec<Outbound>,
-    done: Vec<u64>,
     /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
     connect_expiry: u32,
     /// How much to read at once: grows while reads fill the buffer.
@@ -228,7 +251,11 @@ where
     }
 
     /// Read and answer CONNECT. Err: close now (a refusal is already in the write buffer).
-    async fn handshake(&mut self, over_limit: bool) -> Result<(), ()> {
+    async fn handshake(
+        &mut self,
+        over_limit: bool,
+        cert_subject: Option<String>,
+    ) -> Result<(), ()> {
         let connect = loop {
             match decode_packet(&mut self.rbuf, None, &self.limits) {
                 Ok(Some(Packet::Connect(c))) => break c,
@@ -355,7 +382,7 @@ where
                 let cid = client_id.clone();
                 let peer = self.ctx.peer;
                 let l2 = listener.clone();
-                let subj = self.ctx.cert_subject.clone();
+                let subj = cert_subject.clone();
                 match tokio::task::spawn_blocking(move || {
                     auth.connect(&ConnectInfo {
                         connect: &conn2,
@@ -376,7 +403,7 @@ where
                     client_id: &client_id,
                     peer: self.ctx.peer,
                     listener: &listener,
-                    cert_subject: self.ctx.cert_subject.as_deref(),
+                    cert_subject: cert_subject.as_deref(),
                 })
             }
         };
@@ -711,14 +738,16 @@ where
 
     /// Take what the session has ready and encode it. False: this connection was replaced.
     fn fill(&mut self, session: &Arc<Session>) -> bool {
-        let mut out = std::mem::take(&mut self.out);
+        // Locals, not fields: the connection future (the memory of every idle connection)
+        // stays smaller, and a batch costs one allocation.
+        let mut out = Vec::new();
+        let mut done = Vec::new();
         loop {
             out.clear();
-            self.done.clear();
-            if !session.take_ready(self.epoch, BATCH, &mut out, &mut self.done) {
+            if !session.take_ready(self.epoch, BATCH, &mut out, &mut done) {
                 return false;
             }
-            for seq in self.done.drain(..) {
+            for seq in done.drain(..) {
                 self.ctx.broker.store.message_done(&self.client_id, seq);
             }
             let n = out.len();
@@ -736,7 +765,6 @@ where
                 break;
             }
         }
-        self.out = out;
         true
     }
 
@@ -1290,7 +1318,7 @@ mod tests {
             };
             let f = run(a, ctx);
             let size = std::mem::size_of_val(&f);
-            assert!(size <= 1024, "connection future is {size} bytes");
+            assert!(size <= 640, "connection future is {size} bytes");
         });
     }
 }
