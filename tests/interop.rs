@@ -596,6 +596,54 @@ fn python(kind: Kind, scenario: &str, versions: &[&str]) {
     }
 }
 
+/// The load generator's scenarios (tiny sizes) against a broker: the harness itself works and a
+/// broker survives each scenario.
+fn loadgen_smoke(kind: Kind) {
+    use mqsec::loadgen::compare::{run_one, Scenario};
+    use mqsec::loadgen::process::BrokerKind;
+    use mqsec::loadgen::report::Report;
+    use mqsec::loadgen::Settings;
+    let broker = match kind {
+        Kind::Mosquitto => BrokerKind::Mosquitto,
+        Kind::Mqsec => BrokerKind::Mqsec {
+            binary: env!("CARGO_BIN_EXE_mqsec").into(),
+        },
+    };
+    let s = Settings {
+        duration: Duration::from_millis(300),
+        warmup: Duration::from_millis(100),
+        pairs: 2,
+        fanout: 5,
+        latency_rate: 500,
+        idle: 100,
+        connects: 100,
+        ..Settings::quick()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut report = Report::default();
+    for sc in Scenario::ALL {
+        rt.block_on(run_one(&broker, sc, &s, &mut report))
+            .unwrap_or_else(|e| panic!("{kind:?} loadgen {}: {e}", sc.name()));
+    }
+    let name = broker.name();
+    for f in &report.figures {
+        let v = if name == "mqsec" {
+            f.mqsec
+        } else {
+            f.mosquitto
+        };
+        // 100 connections may fit in pages the broker already holds: RSS growth may be 0.
+        let floor_ok = |x: f64| x > 0.0 || (f.name.starts_with("RSS") && x == 0.0);
+        assert!(
+            v.is_some_and(|x| x.is_finite() && floor_ok(x)),
+            "{kind:?}: figure {} = {v:?}; notes: {:?}",
+            f.name,
+            report.notes
+        );
+    }
+    assert_eq!(report.figures.len(), 10, "{:#?}", report.figures);
+}
+
 /// One test per broker for each scenario: Mosquitto always, mqsec once `serve` exists.
 macro_rules! both {
     ($name:ident, $body:expr) => {
@@ -637,4 +685,5 @@ both!(paho_shared_subscription, |k| python(
     "shared",
     &["311", "5"]
 ));
+both!(loadgen_smoke, loadgen_smoke);
 both!(paho_v5_properties, |k| python(k, "properties", &["5"]));
