@@ -25,11 +25,173 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version and build details')
+            [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
+            [CompletionResult]::new('gen-ca', 'gen-ca', [CompletionResultType]::ParameterValue, 'Create a root or intermediate certificate authority')
+            [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
+            [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
+            [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
-        'mqsec;version' {
+        'mqsec;passwd' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a user, or replace their password. Creates FILE (mode 0600) if missing')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Remove a user. Exit 1 (file unchanged) when the user is not in the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List users with their hash scheme and a warning for weak or legacy hashes')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check a user''s password. Exit 0 on a match, 1 on a mismatch or an unknown user')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Hash a clear-text `USER:PASSWORD` file into a new password file')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mqsec;passwd;add' {
+            [CompletionResult]::new('--memory-kib', '--memory-kib', [CompletionResultType]::ParameterName, 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)')
+            [CompletionResult]::new('--iterations', '--iterations', [CompletionResultType]::ParameterName, 'argon2id iterations (time cost)')
+            [CompletionResult]::new('--parallelism', '--parallelism', [CompletionResultType]::ParameterName, 'argon2id parallelism (lanes)')
+            [CompletionResult]::new('--allow-weak-params', '--allow-weak-params', [CompletionResultType]::ParameterName, 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;delete' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;list' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON array of {line, user, scheme, params, warning}')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;verify' {
+            [CompletionResult]::new('--memory-kib', '--memory-kib', [CompletionResultType]::ParameterName, 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)')
+            [CompletionResult]::new('--iterations', '--iterations', [CompletionResultType]::ParameterName, 'argon2id iterations (time cost)')
+            [CompletionResult]::new('--parallelism', '--parallelism', [CompletionResultType]::ParameterName, 'argon2id parallelism (lanes)')
+            [CompletionResult]::new('--upgrade', '--upgrade', [CompletionResultType]::ParameterName, 'On a match, rewrite a legacy or weaker hash as argon2id (the file is locked and updated)')
+            [CompletionResult]::new('--allow-weak-params', '--allow-weak-params', [CompletionResultType]::ParameterName, 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;check' {
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Lowest severity that makes the exit code 1')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object {file, users, findings: [{line, severity, message}]}')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;import' {
+            [CompletionResult]::new('--memory-kib', '--memory-kib', [CompletionResultType]::ParameterName, 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)')
+            [CompletionResult]::new('--iterations', '--iterations', [CompletionResultType]::ParameterName, 'argon2id iterations (time cost)')
+            [CompletionResult]::new('--parallelism', '--parallelism', [CompletionResultType]::ParameterName, 'argon2id parallelism (lanes)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace OUT if it exists')
+            [CompletionResult]::new('--allow-weak-params', '--allow-weak-params', [CompletionResultType]::ParameterName, 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;passwd;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a user, or replace their password. Creates FILE (mode 0600) if missing')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Remove a user. Exit 1 (file unchanged) when the user is not in the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List users with their hash scheme and a warning for weak or legacy hashes')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check a user''s password. Exit 0 on a match, 1 on a mismatch or an unknown user')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Hash a clear-text `USER:PASSWORD` file into a new password file')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mqsec;passwd;help;add' {
+            break
+        }
+        'mqsec;passwd;help;delete' {
+            break
+        }
+        'mqsec;passwd;help;list' {
+            break
+        }
+        'mqsec;passwd;help;verify' {
+            break
+        }
+        'mqsec;passwd;help;check' {
+            break
+        }
+        'mqsec;passwd;help;import' {
+            break
+        }
+        'mqsec;passwd;help;help' {
+            break
+        }
+        'mqsec;gen-ca' {
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory to write the CA into (created 0700 if missing)')
+            [CompletionResult]::new('--cn', '--cn', [CompletionResultType]::ParameterName, 'Common name of the CA [default: "mqsec Root CA <random>"]')
+            [CompletionResult]::new('--days', '--days', [CompletionResultType]::ParameterName, 'Validity in days')
+            [CompletionResult]::new('--key-type', '--key-type', [CompletionResultType]::ParameterName, 'Key type of the CA key')
+            [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Parent CA directory (with --intermediate)')
+            [CompletionResult]::new('--path-len', '--path-len', [CompletionResultType]::ParameterName, 'How many intermediate levels may follow below this CA [default: 1 for a root, the parent''s minus one for an intermediate]')
+            [CompletionResult]::new('--intermediate', '--intermediate', [CompletionResultType]::ParameterName, 'Make an intermediate CA signed by the CA in --ca')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing CA in DIR (its index and CRL are reset)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;gen-server-cert' {
+            [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'CA directory (made by gen-ca)')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory to write NAME.crt and NAME.key into (created 0700 if missing)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'File name and common name of the certificate')
+            [CompletionResult]::new('--dns', '--dns', [CompletionResultType]::ParameterName, 'DNS name the server is reached by (repeatable)')
+            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'IP address the server is reached by (repeatable)')
+            [CompletionResult]::new('--days', '--days', [CompletionResultType]::ParameterName, 'Validity in days (at most 397 without --allow-long-validity)')
+            [CompletionResult]::new('--key-type', '--key-type', [CompletionResultType]::ParameterName, 'Key type of the new key')
+            [CompletionResult]::new('--allow-long-validity', '--allow-long-validity', [CompletionResultType]::ParameterName, 'Allow --days above 397 (devices that cannot be re-provisioned); never beyond the CA''s end')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace existing NAME.crt/NAME.key')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;gen-client-cert' {
+            [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'CA directory (made by gen-ca)')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory to write CN.crt and CN.key into (created 0700 if missing)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Common name: the device''s identity (username with use_identity_as_username) and file name')
+            [CompletionResult]::new('--days', '--days', [CompletionResultType]::ParameterName, 'Validity in days (at most 397 without --allow-long-validity)')
+            [CompletionResult]::new('--key-type', '--key-type', [CompletionResultType]::ParameterName, 'Key type of the new key')
+            [CompletionResult]::new('--p12', '--p12', [CompletionResultType]::ParameterName, 'Also write CN.p12, a password-protected PKCS#12 bundle (password from prompt or stdin)')
+            [CompletionResult]::new('--allow-long-validity', '--allow-long-validity', [CompletionResultType]::ParameterName, 'Allow --days above 397 (devices that cannot be re-provisioned); never beyond the CA''s end')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace existing NAME.crt/NAME.key')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;gen-crl' {
+            [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'CA directory (made by gen-ca)')
+            [CompletionResult]::new('--revoke', '--revoke', [CompletionResultType]::ParameterName, 'Revoke the certificate in this PEM file (repeatable; it must be issued by this CA)')
+            [CompletionResult]::new('--revoke-serial', '--revoke-serial', [CompletionResultType]::ParameterName, 'Revoke by serial number in hex, as printed at issuance (repeatable; colons allowed)')
+            [CompletionResult]::new('--crl-days', '--crl-days', [CompletionResultType]::ParameterName, 'Days until the CRL''s nextUpdate (re-run gen-crl before then)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -37,11 +199,51 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help' {
-            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version and build details')
+            [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
+            [CompletionResult]::new('gen-ca', 'gen-ca', [CompletionResultType]::ParameterValue, 'Create a root or intermediate certificate authority')
+            [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
+            [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
+            [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
-        'mqsec;help;version' {
+        'mqsec;help;passwd' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a user, or replace their password. Creates FILE (mode 0600) if missing')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Remove a user. Exit 1 (file unchanged) when the user is not in the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List users with their hash scheme and a warning for weak or legacy hashes')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check a user''s password. Exit 0 on a match, 1 on a mismatch or an unknown user')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Hash a clear-text `USER:PASSWORD` file into a new password file')
+            break
+        }
+        'mqsec;help;passwd;add' {
+            break
+        }
+        'mqsec;help;passwd;delete' {
+            break
+        }
+        'mqsec;help;passwd;list' {
+            break
+        }
+        'mqsec;help;passwd;verify' {
+            break
+        }
+        'mqsec;help;passwd;check' {
+            break
+        }
+        'mqsec;help;passwd;import' {
+            break
+        }
+        'mqsec;help;gen-ca' {
+            break
+        }
+        'mqsec;help;gen-server-cert' {
+            break
+        }
+        'mqsec;help;gen-client-cert' {
+            break
+        }
+        'mqsec;help;gen-crl' {
             break
         }
         'mqsec;help;help' {

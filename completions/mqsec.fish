@@ -26,9 +26,123 @@ end
 
 complete -c mqsec -n "__fish_mqsec_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mqsec -n "__fish_mqsec_needs_command" -s V -l version -d 'Print version'
-complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "version" -d 'Print the version and build details'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-ca" -d 'Create a root or intermediate certificate authority'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-server-cert" -d 'Issue a TLS server certificate (for a broker) signed by a CA'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-client-cert" -d 'Issue a TLS client certificate (for a device) signed by a CA'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-crl" -d 'Revoke certificates and write the CA\'s CRL (Mosquitto\'s crlfile)'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mqsec -n "__fish_mqsec_using_subcommand version" -s h -l help -d 'Print help'
-complete -c mqsec -n "__fish_mqsec_using_subcommand version" -s V -l version -d 'Print version'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from version help" -f -a "version" -d 'Print the version and build details'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from version help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -f -a "add" -d 'Add a user, or replace their password. Creates FILE (mode 0600) if missing'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -f -a "delete" -d 'Remove a user. Exit 1 (file unchanged) when the user is not in the file'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -f -a "list" -d 'List users with their hash scheme and a warning for weak or legacy hashes'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -f -a "verify" -d 'Check a user\'s password. Exit 0 on a match, 1 on a mismatch or an unknown user'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -f -a "check" -d 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -f -a "import" -d 'Hash a clear-text `USER:PASSWORD` file into a new password file'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from add" -l memory-kib -d 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from add" -l iterations -d 'argon2id iterations (time cost)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from add" -l parallelism -d 'argon2id parallelism (lanes)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from add" -l allow-weak-params -d 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from list" -l json -d 'One JSON array of {line, user, scheme, params, warning}'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from verify" -l memory-kib -d 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from verify" -l iterations -d 'argon2id iterations (time cost)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from verify" -l parallelism -d 'argon2id parallelism (lanes)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from verify" -l upgrade -d 'On a match, rewrite a legacy or weaker hash as argon2id (the file is locked and updated)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from verify" -l allow-weak-params -d 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from check" -l fail-on -d 'Lowest severity that makes the exit code 1' -r -f -a "warning\t''
+error\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from check" -l json -d 'One JSON object {file, users, findings: [{line, severity, message}]}'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from import" -l memory-kib -d 'argon2id memory cost in KiB (OWASP minimum: 19456 with 2 iterations)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from import" -l iterations -d 'argon2id iterations (time cost)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from import" -l parallelism -d 'argon2id parallelism (lanes)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from import" -l force -d 'Replace OUT if it exists'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from import" -l allow-weak-params -d 'Accept parameters below the OWASP minimum. For tests only: such hashes are cheap to crack'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a user, or replace their password. Creates FILE (mode 0600) if missing'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Remove a user. Exit 1 (file unchanged) when the user is not in the file'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "list" -d 'List users with their hash scheme and a warning for weak or legacy hashes'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check a user\'s password. Exit 0 on a match, 1 on a mismatch or an unknown user'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "check" -d 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "import" -d 'Hash a clear-text `USER:PASSWORD` file into a new password file'
+complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l out -d 'Directory to write the CA into (created 0700 if missing)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l cn -d 'Common name of the CA [default: "mqsec Root CA <random>"]' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l days -d 'Validity in days' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l key-type -d 'Key type of the CA key' -r -f -a "ecdsa-p256\t''
+ecdsa-p384\t''
+ed25519\t''
+rsa-2048\t''
+rsa-3072\t''
+rsa-4096\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l ca -d 'Parent CA directory (with --intermediate)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l path-len -d 'How many intermediate levels may follow below this CA [default: 1 for a root, the parent\'s minus one for an intermediate]' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l intermediate -d 'Make an intermediate CA signed by the CA in --ca'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l force -d 'Replace an existing CA in DIR (its index and CRL are reset)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l json -d 'Print JSON instead of text'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l ca -d 'CA directory (made by gen-ca)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l out -d 'Directory to write NAME.crt and NAME.key into (created 0700 if missing)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l name -d 'File name and common name of the certificate' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l dns -d 'DNS name the server is reached by (repeatable)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l ip -d 'IP address the server is reached by (repeatable)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l days -d 'Validity in days (at most 397 without --allow-long-validity)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l key-type -d 'Key type of the new key' -r -f -a "ecdsa-p256\t''
+ecdsa-p384\t''
+ed25519\t''
+rsa-2048\t''
+rsa-3072\t''
+rsa-4096\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l allow-long-validity -d 'Allow --days above 397 (devices that cannot be re-provisioned); never beyond the CA\'s end'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l force -d 'Replace existing NAME.crt/NAME.key'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l json -d 'Print JSON instead of text'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l ca -d 'CA directory (made by gen-ca)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l out -d 'Directory to write CN.crt and CN.key into (created 0700 if missing)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l name -d 'Common name: the device\'s identity (username with use_identity_as_username) and file name' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l days -d 'Validity in days (at most 397 without --allow-long-validity)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l key-type -d 'Key type of the new key' -r -f -a "ecdsa-p256\t''
+ecdsa-p384\t''
+ed25519\t''
+rsa-2048\t''
+rsa-3072\t''
+rsa-4096\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l p12 -d 'Also write CN.p12, a password-protected PKCS#12 bundle (password from prompt or stdin)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l allow-long-validity -d 'Allow --days above 397 (devices that cannot be re-provisioned); never beyond the CA\'s end'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l force -d 'Replace existing NAME.crt/NAME.key'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l json -d 'Print JSON instead of text'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l ca -d 'CA directory (made by gen-ca)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l revoke -d 'Revoke the certificate in this PEM file (repeatable; it must be issued by this CA)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l revoke-serial -d 'Revoke by serial number in hex, as printed at issuance (repeatable; colons allowed)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l crl-days -d 'Days until the CRL\'s nextUpdate (re-run gen-crl before then)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l json -d 'Print JSON instead of text'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "gen-ca" -d 'Create a root or intermediate certificate authority'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "gen-server-cert" -d 'Issue a TLS server certificate (for a broker) signed by a CA'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "gen-client-cert" -d 'Issue a TLS client certificate (for a device) signed by a CA'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "gen-crl" -d 'Revoke certificates and write the CA\'s CRL (Mosquitto\'s crlfile)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "add" -d 'Add a user, or replace their password. Creates FILE (mode 0600) if missing'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "delete" -d 'Remove a user. Exit 1 (file unchanged) when the user is not in the file'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "list" -d 'List users with their hash scheme and a warning for weak or legacy hashes'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "verify" -d 'Check a user\'s password. Exit 0 on a match, 1 on a mismatch or an unknown user'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "check" -d 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "import" -d 'Hash a clear-text `USER:PASSWORD` file into a new password file'

@@ -30,12 +30,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // -- issue 2: passwd --
+    /// Manage password files: add, delete, list, verify, check, import.
+    Passwd(crate::commands::passwd::PasswdArgs),
     // -- issue 2: acl-check --
     // -- issue 3: pki --
+    /// Create a root or intermediate certificate authority.
+    GenCa(crate::commands::pki::GenCaArgs),
+    /// Issue a TLS server certificate (for a broker) signed by a CA.
+    GenServerCert(crate::commands::pki::GenServerCertArgs),
+    /// Issue a TLS client certificate (for a device) signed by a CA.
+    GenClientCert(crate::commands::pki::GenClientCertArgs),
+    /// Revoke certificates and write the CA's CRL (Mosquitto's crlfile).
+    GenCrl(crate::commands::pki::GenCrlArgs),
     // -- issue 4: serve --
     // -- issue 12: payload --
     // -- issue 13: audit --
-    /// Print the version and build details.
-    #[command(after_help = EXIT_CODES_HELP)]
-    Version,
 }

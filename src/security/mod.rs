@@ -2,4 +2,5 @@
 
 pub mod identity;
 // -- issue 2: passwd --
+pub mod passwd;
 // -- issue 2: acl-check --
