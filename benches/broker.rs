@@ -1,5 +1,5 @@
 //! mqsec vs Mosquitto on this machine: `cargo bench --bench broker [-- --quick] [--json]
-//! [--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle]`.
+//! [--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle] [--mqsec-bin PATH]`.
 //!
 //! Cargo builds the `mqsec` binary with the bench (release) profile for bench targets and hands
 //! its path over as `CARGO_BIN_EXE_mqsec`; `mosquitto` comes from PATH. The brokers run one
@@ -12,7 +12,7 @@ use mqsec::loadgen::process::{raise_nofile, BrokerKind};
 use mqsec::loadgen::Settings;
 
 const USAGE: &str = "usage: cargo bench --bench broker -- [--quick] [--json] \
-[--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle]";
+[--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle] [--mqsec-bin PATH]";
 
 fn main() -> ExitCode {
     let mut settings = Settings::full();
@@ -36,6 +36,20 @@ fn main() -> ExitCode {
             // cargo bench passes --bench to every bench binary.
             "--bench" => {}
             "--quick" => settings = Settings::quick(),
+            // Another mqsec build (e.g. a branch under review) instead of this tree's.
+            "--mqsec-bin" => match args.next() {
+                Some(path) => {
+                    for k in kinds.iter_mut() {
+                        if let BrokerKind::Mqsec { binary } = k {
+                            *binary = path.clone().into();
+                        }
+                    }
+                }
+                None => {
+                    eprintln!("--mqsec-bin needs a path\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "--json" => json = true,
             "--only" => match args.next().as_deref() {
                 Some("mqsec") => kinds.retain(|k| k.name() == "mqsec"),

@@ -367,6 +367,16 @@ async fn measure(
     let cpu1 = cpu();
     tasks.check().await?;
     stop.store(true, Ordering::Relaxed);
+    // Each subscriber may receive each publication at most once: more means duplicates (or
+    // a miscount here), and no throughput figure should be built on that.
+    // Received first: whatever was received had been counted as sent before.
+    let received = sum(delivered);
+    let ceiling = sum(sent) * (delivered.len() / sent.len().max(1)) as u64;
+    if received > ceiling {
+        return Err(LoadError::Protocol(format!(
+            "subscribers received {received} messages, more than the {ceiling} published to them"
+        )));
+    }
     let delivered = d1 - d0;
     Ok(Throughput {
         delivered_per_s: delivered as f64 / dt,
