@@ -3,7 +3,8 @@
 //! [--quick] [--duration SECS] [--v5] [--pid BROKER_PID]`.
 //!
 //! Prints one JSON line per scenario. `--pid` (the broker's process id) adds the broker's CPU time
-//! per message and enables the idle-connections scenario (VmRSS); the side-by-side comparison is `cargo bench --bench broker`.
+//! per message and enables the idle-connections scenario (VmRSS). The side-by-side comparison
+//! is `cargo bench --bench broker`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
