@@ -26,10 +26,17 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
+            [CompletionResult]::new('acl-check', 'acl-check', [CompletionResultType]::ParameterValue, 'Check topics against an ACL file, or lint it')
             [CompletionResult]::new('gen-ca', 'gen-ca', [CompletionResultType]::ParameterValue, 'Create a root or intermediate certificate authority')
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
             [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
+            [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a payload key file, or add a key to one (rotation)')
+            [CompletionResult]::new('encrypt-payload', 'encrypt-payload', [CompletionResultType]::ParameterValue, 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic')
+            [CompletionResult]::new('decrypt-payload', 'decrypt-payload', [CompletionResultType]::ParameterValue, 'Decrypt and authenticate an envelope; nothing is written unless it verifies')
+            [CompletionResult]::new('sign-payload', 'sign-payload', [CompletionResultType]::ParameterValue, 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)')
+            [CompletionResult]::new('verify-payload', 'verify-payload', [CompletionResultType]::ParameterValue, 'Verify a signed envelope and write its payload; nothing is written unless it verifies')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -137,6 +144,25 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
         'mqsec;passwd;help;help' {
             break
         }
+        'mqsec;acl-check' {
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'The client''s username; omit it for an anonymous client')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'The client''s username; omit it for an anonymous client')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'The client id (%c in patterns); empty by default, and then %c patterns never match')
+            [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'The client id (%c in patterns); empty by default, and then %c patterns never match')
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'What the client wants to do')
+            [CompletionResult]::new('--access', '--access', [CompletionResultType]::ParameterName, 'What the client wants to do')
+            [CompletionResult]::new('--qos', '--qos', [CompletionResultType]::ParameterName, 'QoS of the publish or delivery (checked against max_qos=)')
+            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Extra role for the client, as a token would grant it (repeatable)')
+            [CompletionResult]::new('--queries', '--queries', [CompletionResultType]::ParameterName, 'JSON lines of queries: {"username", "client_id", "access", "topic", "qos", "retain", "roles"}')
+            [CompletionResult]::new('--retain', '--retain', [CompletionResultType]::ParameterName, 'The message is retained (checked against retain=false)')
+            [CompletionResult]::new('--lint', '--lint', [CompletionResultType]::ParameterName, 'Lint the file instead of answering queries (exit 1 on error-level findings)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per line instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mqsec;gen-ca' {
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory to write the CA into (created 0700 if missing)')
             [CompletionResult]::new('--cn', '--cn', [CompletionResultType]::ParameterName, 'Common name of the CA [default: "mqsec Root CA <random>"]')
@@ -198,12 +224,100 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mqsec;keygen' {
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'The key file to write (created mode 0600, replaced atomically)')
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'The new key''s id: 1-32 of A-Z a-z 0-9 . _ - (default: 16 random hex characters)')
+            [CompletionResult]::new('--add', '--add', [CompletionResultType]::ParameterName, 'Append a new key to an existing file; it becomes the key that encrypts')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing file (its keys are lost: old envelopes will no longer open)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;encrypt-payload' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Key file (see `mqsec keygen`); its newest key is used')
+            [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)')
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'Read the payload from FILE instead of stdin')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the envelope to FILE (atomically) instead of stdout')
+            [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'Write the envelope as one line of standard padded base64 (plus a newline)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;decrypt-payload' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Key file (see `mqsec keygen`); the envelope''s key id picks the key')
+            [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'The topic the envelope must be bound to (required exactly when it was sealed with one)')
+            [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future')
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'Read the envelope from FILE instead of stdin')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the payload to FILE (atomically, mode 0600) instead of stdout')
+            [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'The input is base64 (one line; surrounding whitespace ignored)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;sign-payload' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Key file (see `mqsec keygen`); its newest key is used')
+            [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)')
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'Read the payload from FILE instead of stdin')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the envelope to FILE (atomically) instead of stdout')
+            [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'Write the envelope as one line of standard padded base64 (plus a newline)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;verify-payload' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Key file (see `mqsec keygen`); the envelope''s key id picks the key')
+            [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'The topic the envelope must be bound to (required exactly when it was sealed with one)')
+            [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future')
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'Read the envelope from FILE instead of stdin')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the payload to FILE (atomically, mode 0600) instead of stdout')
+            [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'The input is base64 (one line; surrounding whitespace ignored)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;audit' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format. JSON and SARIF never show a progress bar')
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 when any finding is at or above this severity')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each connect and each read of every probe')
+            [CompletionResult]::new('--warn-days', '--warn-days', [CompletionResultType]::ParameterName, 'Report a certificate that expires within this many days')
+            [CompletionResult]::new('--cafile', '--cafile', [CompletionResultType]::ParameterName, 'Trust these CA certificates (PEM) instead of the system roots')
+            [CompletionResult]::new('--also', '--also', [CompletionResultType]::ParameterName, 'Also try this port of the same host (plaintext MQTT beside TLS); repeatable')
+            [CompletionResult]::new('--ws', '--ws', [CompletionResultType]::ParameterName, 'Audit MQTT over WebSocket at this path (wss:// when the port speaks TLS)')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Audit what this identity can do; password from MQSEC_PASSWORD or --password-stdin')
+            [CompletionResult]::new('--wordlist', '--wordlist', [CompletionResultType]::ParameterName, 'Try `user:password` lines from FILE (rate-limited; stops at the first success)')
+            [CompletionResult]::new('--wordlist-delay-ms', '--wordlist-delay-ms', [CompletionResultType]::ParameterName, 'Milliseconds between two wordlist attempts')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password for --username from one line of standard input')
+            [CompletionResult]::new('--active', '--active', [CompletionResultType]::ParameterName, 'Allow probes that publish (with --username or anonymous access)')
+            [CompletionResult]::new('--show-payloads', '--show-payloads', [CompletionResultType]::ParameterName, 'Show retained message payloads (off: only topic names are reported)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mqsec;help' {
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
+            [CompletionResult]::new('acl-check', 'acl-check', [CompletionResultType]::ParameterValue, 'Check topics against an ACL file, or lint it')
             [CompletionResult]::new('gen-ca', 'gen-ca', [CompletionResultType]::ParameterValue, 'Create a root or intermediate certificate authority')
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
             [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
+            [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a payload key file, or add a key to one (rotation)')
+            [CompletionResult]::new('encrypt-payload', 'encrypt-payload', [CompletionResultType]::ParameterValue, 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic')
+            [CompletionResult]::new('decrypt-payload', 'decrypt-payload', [CompletionResultType]::ParameterValue, 'Decrypt and authenticate an envelope; nothing is written unless it verifies')
+            [CompletionResult]::new('sign-payload', 'sign-payload', [CompletionResultType]::ParameterValue, 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)')
+            [CompletionResult]::new('verify-payload', 'verify-payload', [CompletionResultType]::ParameterValue, 'Verify a signed envelope and write its payload; nothing is written unless it verifies')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -234,6 +348,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
         'mqsec;help;passwd;import' {
             break
         }
+        'mqsec;help;acl-check' {
+            break
+        }
         'mqsec;help;gen-ca' {
             break
         }
@@ -244,6 +361,24 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help;gen-crl' {
+            break
+        }
+        'mqsec;help;keygen' {
+            break
+        }
+        'mqsec;help;encrypt-payload' {
+            break
+        }
+        'mqsec;help;decrypt-payload' {
+            break
+        }
+        'mqsec;help;sign-payload' {
+            break
+        }
+        'mqsec;help;verify-payload' {
+            break
+        }
+        'mqsec;help;audit' {
             break
         }
         'mqsec;help;help' {

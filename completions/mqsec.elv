@@ -23,10 +23,17 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
+            cand acl-check 'Check topics against an ACL file, or lint it'
             cand gen-ca 'Create a root or intermediate certificate authority'
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand keygen 'Create a payload key file, or add a key to one (rotation)'
+            cand encrypt-payload 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
+            cand decrypt-payload 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
+            cand sign-payload 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
+            cand verify-payload 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
+            cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;passwd'= {
@@ -118,6 +125,24 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;passwd;help;help'= {
         }
+        &'mqsec;acl-check'= {
+            cand -u 'The client''s username; omit it for an anonymous client'
+            cand --username 'The client''s username; omit it for an anonymous client'
+            cand -i 'The client id (%c in patterns); empty by default, and then %c patterns never match'
+            cand --client-id 'The client id (%c in patterns); empty by default, and then %c patterns never match'
+            cand -a 'What the client wants to do'
+            cand --access 'What the client wants to do'
+            cand --qos 'QoS of the publish or delivery (checked against max_qos=)'
+            cand --role 'Extra role for the client, as a token would grant it (repeatable)'
+            cand --queries 'JSON lines of queries: {"username", "client_id", "access", "topic", "qos", "retain", "roles"}'
+            cand --retain 'The message is retained (checked against retain=false)'
+            cand --lint 'Lint the file instead of answering queries (exit 1 on error-level findings)'
+            cand --json 'One JSON object per line instead of text'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;gen-ca'= {
             cand --out 'Directory to write the CA into (created 0700 if missing)'
             cand --cn 'Common name of the CA [default: "mqsec Root CA <random>"]'
@@ -175,12 +200,94 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mqsec;keygen'= {
+            cand --out 'The key file to write (created mode 0600, replaced atomically)'
+            cand --id 'The new key''s id: 1-32 of A-Z a-z 0-9 . _ - (default: 16 random hex characters)'
+            cand --add 'Append a new key to an existing file; it becomes the key that encrypts'
+            cand --force 'Replace an existing file (its keys are lost: old envelopes will no longer open)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;encrypt-payload'= {
+            cand --key 'Key file (see `mqsec keygen`); its newest key is used'
+            cand --topic 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)'
+            cand --in 'Read the payload from FILE instead of stdin'
+            cand --out 'Write the envelope to FILE (atomically) instead of stdout'
+            cand --base64 'Write the envelope as one line of standard padded base64 (plus a newline)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;decrypt-payload'= {
+            cand --key 'Key file (see `mqsec keygen`); the envelope''s key id picks the key'
+            cand --topic 'The topic the envelope must be bound to (required exactly when it was sealed with one)'
+            cand --max-age 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future'
+            cand --in 'Read the envelope from FILE instead of stdin'
+            cand --out 'Write the payload to FILE (atomically, mode 0600) instead of stdout'
+            cand --base64 'The input is base64 (one line; surrounding whitespace ignored)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;sign-payload'= {
+            cand --key 'Key file (see `mqsec keygen`); its newest key is used'
+            cand --topic 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)'
+            cand --in 'Read the payload from FILE instead of stdin'
+            cand --out 'Write the envelope to FILE (atomically) instead of stdout'
+            cand --base64 'Write the envelope as one line of standard padded base64 (plus a newline)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;verify-payload'= {
+            cand --key 'Key file (see `mqsec keygen`); the envelope''s key id picks the key'
+            cand --topic 'The topic the envelope must be bound to (required exactly when it was sealed with one)'
+            cand --max-age 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future'
+            cand --in 'Read the envelope from FILE instead of stdin'
+            cand --out 'Write the payload to FILE (atomically, mode 0600) instead of stdout'
+            cand --base64 'The input is base64 (one line; surrounding whitespace ignored)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;audit'= {
+            cand --format 'Output format. JSON and SARIF never show a progress bar'
+            cand --fail-on 'Exit 1 when any finding is at or above this severity'
+            cand --timeout 'Seconds allowed for each connect and each read of every probe'
+            cand --warn-days 'Report a certificate that expires within this many days'
+            cand --cafile 'Trust these CA certificates (PEM) instead of the system roots'
+            cand --also 'Also try this port of the same host (plaintext MQTT beside TLS); repeatable'
+            cand --ws 'Audit MQTT over WebSocket at this path (wss:// when the port speaks TLS)'
+            cand --username 'Audit what this identity can do; password from MQSEC_PASSWORD or --password-stdin'
+            cand --wordlist 'Try `user:password` lines from FILE (rate-limited; stops at the first success)'
+            cand --wordlist-delay-ms 'Milliseconds between two wordlist attempts'
+            cand --password-stdin 'Read the password for --username from one line of standard input'
+            cand --active 'Allow probes that publish (with --username or anonymous access)'
+            cand --show-payloads 'Show retained message payloads (off: only topic names are reported)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;help'= {
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
+            cand acl-check 'Check topics against an ACL file, or lint it'
             cand gen-ca 'Create a root or intermediate certificate authority'
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand keygen 'Create a payload key file, or add a key to one (rotation)'
+            cand encrypt-payload 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
+            cand decrypt-payload 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
+            cand sign-payload 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
+            cand verify-payload 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
+            cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;help;passwd'= {
@@ -203,6 +310,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         }
         &'mqsec;help;passwd;import'= {
         }
+        &'mqsec;help;acl-check'= {
+        }
         &'mqsec;help;gen-ca'= {
         }
         &'mqsec;help;gen-server-cert'= {
@@ -210,6 +319,18 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;gen-client-cert'= {
         }
         &'mqsec;help;gen-crl'= {
+        }
+        &'mqsec;help;keygen'= {
+        }
+        &'mqsec;help;encrypt-payload'= {
+        }
+        &'mqsec;help;decrypt-payload'= {
+        }
+        &'mqsec;help;sign-payload'= {
+        }
+        &'mqsec;help;verify-payload'= {
+        }
+        &'mqsec;help;audit'= {
         }
         &'mqsec;help;help'= {
         }

@@ -27,10 +27,17 @@ end
 complete -c mqsec -n "__fish_mqsec_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mqsec -n "__fish_mqsec_needs_command" -s V -l version -d 'Print version'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "acl-check" -d 'Check topics against an ACL file, or lint it'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-ca" -d 'Create a root or intermediate certificate authority'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-server-cert" -d 'Issue a TLS server certificate (for a broker) signed by a CA'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-client-cert" -d 'Issue a TLS client certificate (for a device) signed by a CA'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-crl" -d 'Revoke certificates and write the CA\'s CRL (Mosquitto\'s crlfile)'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "keygen" -d 'Create a payload key file, or add a key to one (rotation)'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "encrypt-payload" -d 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "decrypt-payload" -d 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "sign-payload" -d 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "verify-payload" -d 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "audit" -d 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -s h -l help -d 'Print help'
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and not __fish_seen_subcommand_from add delete list verify check import help" -s V -l version -d 'Print version'
@@ -78,6 +85,19 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subc
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "check" -d 'Lint a password file. Exit 1 when it finds a problem at or above --fail-on'
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "import" -d 'Hash a clear-text `USER:PASSWORD` file into a new password file'
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -s u -l username -d 'The client\'s username; omit it for an anonymous client' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -s i -l client-id -d 'The client id (%c in patterns); empty by default, and then %c patterns never match' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -s a -l access -d 'What the client wants to do' -r -f -a "read\t''
+write\t''
+subscribe\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -l qos -d 'QoS of the publish or delivery (checked against max_qos=)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -l role -d 'Extra role for the client, as a token would grant it (repeatable)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -l queries -d 'JSON lines of queries: {"username", "client_id", "access", "topic", "qos", "retain", "roles"}' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -l retain -d 'The message is retained (checked against retain=false)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -l lint -d 'Lint the file instead of answering queries (exit 1 on error-level findings)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -l json -d 'One JSON object per line instead of text'
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -s V -l version -d 'Print version'
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l out -d 'Directory to write the CA into (created 0700 if missing)' -r -F
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l cn -d 'Common name of the CA [default: "mqsec Root CA <random>"]' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-ca" -l days -d 'Validity in days' -r
@@ -134,12 +154,76 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l crl-days -d 'Day
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l json -d 'Print JSON instead of text'
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -s h -l help -d 'Print help'
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -s V -l version -d 'Print version'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "gen-ca" -d 'Create a root or intermediate certificate authority'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "gen-server-cert" -d 'Issue a TLS server certificate (for a broker) signed by a CA'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "gen-client-cert" -d 'Issue a TLS client certificate (for a device) signed by a CA'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "gen-crl" -d 'Revoke certificates and write the CA\'s CRL (Mosquitto\'s crlfile)'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd gen-ca gen-server-cert gen-client-cert gen-crl help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand keygen" -l out -d 'The key file to write (created mode 0600, replaced atomically)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand keygen" -l id -d 'The new key\'s id: 1-32 of A-Z a-z 0-9 . _ - (default: 16 random hex characters)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand keygen" -l add -d 'Append a new key to an existing file; it becomes the key that encrypts'
+complete -c mqsec -n "__fish_mqsec_using_subcommand keygen" -l force -d 'Replace an existing file (its keys are lost: old envelopes will no longer open)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand keygen" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand keygen" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand encrypt-payload" -l key -d 'Key file (see `mqsec keygen`); its newest key is used' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand encrypt-payload" -l topic -d 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand encrypt-payload" -l in -d 'Read the payload from FILE instead of stdin' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand encrypt-payload" -l out -d 'Write the envelope to FILE (atomically) instead of stdout' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand encrypt-payload" -l base64 -d 'Write the envelope as one line of standard padded base64 (plus a newline)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand encrypt-payload" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand encrypt-payload" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand decrypt-payload" -l key -d 'Key file (see `mqsec keygen`); the envelope\'s key id picks the key' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand decrypt-payload" -l topic -d 'The topic the envelope must be bound to (required exactly when it was sealed with one)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand decrypt-payload" -l max-age -d 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand decrypt-payload" -l in -d 'Read the envelope from FILE instead of stdin' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand decrypt-payload" -l out -d 'Write the payload to FILE (atomically, mode 0600) instead of stdout' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand decrypt-payload" -l base64 -d 'The input is base64 (one line; surrounding whitespace ignored)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand decrypt-payload" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand decrypt-payload" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand sign-payload" -l key -d 'Key file (see `mqsec keygen`); its newest key is used' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand sign-payload" -l topic -d 'Bind the envelope to this MQTT topic (the receiver must give the same --topic)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand sign-payload" -l in -d 'Read the payload from FILE instead of stdin' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand sign-payload" -l out -d 'Write the envelope to FILE (atomically) instead of stdout' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand sign-payload" -l base64 -d 'Write the envelope as one line of standard padded base64 (plus a newline)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand sign-payload" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand sign-payload" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand verify-payload" -l key -d 'Key file (see `mqsec keygen`); the envelope\'s key id picks the key' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand verify-payload" -l topic -d 'The topic the envelope must be bound to (required exactly when it was sealed with one)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand verify-payload" -l max-age -d 'Refuse envelopes older than this (30s, 5m, 2h, 1d) or more than 5 minutes in the future' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand verify-payload" -l in -d 'Read the envelope from FILE instead of stdin' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand verify-payload" -l out -d 'Write the payload to FILE (atomically, mode 0600) instead of stdout' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand verify-payload" -l base64 -d 'The input is base64 (one line; surrounding whitespace ignored)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand verify-payload" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand verify-payload" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l format -d 'Output format. JSON and SARIF never show a progress bar' -r -f -a "table\t''
+json\t''
+sarif\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l fail-on -d 'Exit 1 when any finding is at or above this severity' -r -f -a "info\t''
+low\t''
+medium\t''
+high\t''
+critical\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l timeout -d 'Seconds allowed for each connect and each read of every probe' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l warn-days -d 'Report a certificate that expires within this many days' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l cafile -d 'Trust these CA certificates (PEM) instead of the system roots' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l also -d 'Also try this port of the same host (plaintext MQTT beside TLS); repeatable' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l ws -d 'Audit MQTT over WebSocket at this path (wss:// when the port speaks TLS)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l username -d 'Audit what this identity can do; password from MQSEC_PASSWORD or --password-stdin' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l wordlist -d 'Try `user:password` lines from FILE (rate-limited; stops at the first success)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l wordlist-delay-ms -d 'Milliseconds between two wordlist attempts' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l password-stdin -d 'Read the password for --username from one line of standard input'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l active -d 'Allow probes that publish (with --username or anonymous access)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -l show-payloads -d 'Show retained message payloads (off: only topic names are reported)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mqsec -n "__fish_mqsec_using_subcommand audit" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "acl-check" -d 'Check topics against an ACL file, or lint it'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "gen-ca" -d 'Create a root or intermediate certificate authority'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "gen-server-cert" -d 'Issue a TLS server certificate (for a broker) signed by a CA'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "gen-client-cert" -d 'Issue a TLS client certificate (for a device) signed by a CA'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "gen-crl" -d 'Revoke certificates and write the CA\'s CRL (Mosquitto\'s crlfile)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "keygen" -d 'Create a payload key file, or add a key to one (rotation)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "encrypt-payload" -d 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "decrypt-payload" -d 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "sign-payload" -d 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "verify-payload" -d 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "audit" -d 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "add" -d 'Add a user, or replace their password. Creates FILE (mode 0600) if missing'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "delete" -d 'Remove a user. Exit 1 (file unchanged) when the user is not in the file'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "list" -d 'List users with their hash scheme and a warning for weak or legacy hashes'

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes (the same for every subcommand):
   0  success / allowed / match
-  1  a negative answer: denied, password mismatch, findings at or above --fail-on
+  1  a negative answer: denied, password mismatch, lint problems, audit findings at or above --fail-on
   2  usage or input error (bad arguments, unreadable or malformed files)";
 
 #[derive(Debug, Parser)]
@@ -33,6 +33,7 @@ pub enum Command {
     /// Manage password files: add, delete, list, verify, check, import.
     Passwd(crate::commands::passwd::PasswdArgs),
     // -- issue 2: acl-check --
+    AclCheck(crate::commands::acl_check::AclCheckArgs),
     // -- issue 3: pki --
     /// Create a root or intermediate certificate authority.
     GenCa(crate::commands::pki::GenCaArgs),
@@ -44,5 +45,18 @@ pub enum Command {
     GenCrl(crate::commands::pki::GenCrlArgs),
     // -- issue 4: serve --
     // -- issue 12: payload --
+    /// Create a payload key file, or add a key to one (rotation).
+    Keygen(crate::commands::payload::KeygenArgs),
+    /// Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic.
+    EncryptPayload(crate::commands::payload::EncryptArgs),
+    /// Decrypt and authenticate an envelope; nothing is written unless it verifies.
+    DecryptPayload(crate::commands::payload::DecryptArgs),
+    /// Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable).
+    SignPayload(crate::commands::payload::SignArgs),
+    /// Verify a signed envelope and write its payload; nothing is written unless it verifies.
+    VerifyPayload(crate::commands::payload::VerifyArgs),
     // -- issue 13: audit --
+    /// Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF).
+    #[command(long_about = crate::audit::checks::help_text())]
+    Audit(crate::commands::audit::AuditArgs),
 }

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 // The codec's source compiled straight in: it depends only on `bytes` and `thiserror`, and
 // linking the whole mqsec crate would mean building aws-lc, rustls and tokio under the sanitizer.
 #[path = "../../src/broker/codec/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod codec;
 
 use codec::{

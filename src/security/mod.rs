@@ -4,3 +4,4 @@ pub mod identity;
 // -- issue 2: passwd --
 pub mod passwd;
 // -- issue 2: acl-check --
+pub mod acl;

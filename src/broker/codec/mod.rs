@@ -2,6 +2,14 @@
 //!
 //! Our own codec (architecture.md): a security broker must enforce limits before it allocates and
 //! reject what the spec forbids, and `audit` must be able to craft edge-case packets.
+//!
+//! - `decode_packet` (broker side) / `decode_packet_from_server` (client tools) take one packet off
+//!   the front of a `BytesMut`; `Ok(None)` means "read more". Any `Err` ends the connection: send
+//!   `err.reason_code()` in a v5 CONNACK/DISCONNECT first (for a failed CONNECT,
+//!   `connect_version_hint` tells which CONNACK format the client speaks).
+//! - `encode_packet` / `encoded_len` write or measure a packet for a version; v3 drops v5-only
+//!   fields. Properties are written in ascending identifier order.
+//! - Topic *filter* semantics are the topic module's; `topic_rules` has only the syntax checks.
 
 pub mod decode;
 pub mod encode;

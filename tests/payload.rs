@@ -1,0 +1,713 @@
+//! Payload protection end to end: the built binary, the committed test vectors, an independent
+//! Python implementation (tests/python/payload_envelope.py, PyNaCl), and real Mosquitto pipes.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use mqsec::payload::{self, Key, KeyId, KeyRing};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mqsec")
+}
+
+fn mqsec(args: &[&str], stdin: &[u8]) -> Output {
+    assert_cmd::Command::new(bin())
+        .args(args)
+        .write_stdin(stdin.to_vec())
+        .timeout(TIMEOUT)
+        .output()
+        .unwrap()
+}
+
+fn python(args: &[&str], stdin: &[u8]) -> Output {
+    let script = root().join("tests/python/payload_envelope.py");
+    assert_cmd::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .write_stdin(stdin.to_vec())
+        .timeout(TIMEOUT)
+        .output()
+        .expect("python3 runs (pip install -r scripts/requirements-test.txt)")
+}
+
+fn ok(o: &Output) -> &[u8] {
+    assert!(
+        o.status.success(),
+        "exit {:?}, stderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    &o.stdout
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A fresh key file made by `mqsec keygen`.
+fn keygen(dir: &Path, name: &str, id: &str) -> PathBuf {
+    let p = dir.join(name);
+    ok(&mqsec(&["keygen", "--out", s(&p), "--id", id], b""));
+    p
+}
+
+/// Exit 1, nothing on stdout, exactly one stderr line saying why.
+fn assert_rejected(o: &Output, why: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(o.stdout.is_empty(), "plaintext leaked on failure: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+    assert!(
+        err.starts_with("mqsec: error: envelope rejected: ") && err.contains(why),
+        "expected '{why}' in: {err}"
+    );
+}
+
+fn vectors() -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(root().join("fixtures/payload/vectors.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn hexd(v: &serde_json::Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn vectors_both_directions_library_and_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let vs = vectors();
+    assert!(vs.len() >= 8);
+    for v in &vs {
+        let name = v["name"].as_str().unwrap();
+        let key_bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(v["key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let id = v["key_id"].as_str().unwrap();
+        let key = Key::from_bytes(
+            KeyId::new(id).unwrap(),
+            time::OffsetDateTime::UNIX_EPOCH,
+            &key_bytes,
+        );
+        let ring = KeyRing::from_keys(vec![key.clone()]).unwrap();
+        let ts = v["timestamp"].as_u64().unwrap();
+        let topic = v["topic"].as_str();
+        let pt = hexd(&v["plaintext"]);
+        let env = hexd(&v["envelope"]);
+        let aead = v["algorithm"] == "xchacha20poly1305";
+        // Sealing the inputs gives exactly the vector's bytes...
+        let made = if aead {
+            let nonce: [u8; 24] = hexd(&v["nonce"]).try_into().unwrap();
+            payload::seal_with(&key, topic, &pt, &nonce, ts).unwrap()
+        } else {
+            payload::sign_with(&key, topic, &pt, ts).unwrap()
+        };
+        assert_eq!(hex::encode(&made), hex::encode(&env), "vector {name}");
+        // ...and opening the vector gives the plaintext, through the library and the CLI.
+        let opened = if aead {
+            payload::open(&ring, topic, &env, None)
+        } else {
+            payload::verify(&ring, topic, &env, None)
+        };
+        assert_eq!(opened.unwrap().payload, pt, "vector {name}");
+        let kf = dir.path().join(format!("{name}.keys"));
+        let line = format!("{id} 2026-01-01T00:00:00Z {}\n", v["key"].as_str().unwrap());
+        mqsec::fsutil::atomic_write(&kf, line.as_bytes(), 0o600).unwrap();
+        let ef = dir.path().join(format!("{name}.env"));
+        std::fs::write(&ef, &env).unwrap();
+        let cmd = if aead {
+            "decrypt-payload"
+        } else {
+            "verify-payload"
+        };
+        let mut args = vec![cmd, "--key", s(&kf), "--in", s(&ef)];
+        if let Some(t) = topic {
+            args.extend(["--topic", t]);
+        }
+        assert_eq!(ok(&mqsec(&args, b"")), pt, "vector {name} via CLI");
+        // The same vector is too old for a 1-day window (its time is fixed in 2026-01).
+        args.extend(["--max-age", "1d"]);
+        assert_rejected(&mqsec(&args, b""), "too old");
+    }
+    // The independent implementation agrees with the committed vectors too.
+    let vf = root().join("fixtures/payload/vectors.json");
+    let out = python(&["check-vectors", s(&vf)], b"");
+    assert!(String::from_utf8_lossy(ok(&out)).contains("vectors ok"));
+}
+
+#[test]
+fn python_and_mqsec_open_each_others_envelopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let kf = keygen(dir.path(), "k", "py-1");
+    ok(&mqsec(
+        &["keygen", "--out", s(&kf), "--id", "py-2", "--add"],
+        b"",
+    ));
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    for (mq_seal, mq_open, py_seal, py_open) in [
+        ("encrypt-payload", "decrypt-payload", "seal", "open"),
+        ("sign-payload", "verify-payload", "sign", "verify"),
+    ] {
+        for (topic, msg, b64) in [
+            (Some("sensors/é/1"), b"{\"t\":21.5}".as_slice(), true),
+            (None, b"".as_slice(), false),
+            (Some("bulk"), big.as_slice(), false),
+        ] {
+            let mut extra: Vec<&str> = Vec::new();
+            if let Some(t) = topic {
+                extra.extend(["--topic", t]);
+            }
+            if b64 {
+                extra.push("--base64");
+            }
+            let kfs = s(&kf);
+            let cmd = |name: &'static str, key_flag: &'static str| {
+                let mut a = vec![name, key_flag, kfs];
+                a.extend(&extra);
+                a
+            };
+            // mqsec -> Python
+            let env = ok(&mqsec(&cmd(mq_seal, "--key"), msg)).to_vec();
+            let back = python(&cmd(py_open, "--key-file"), &env);
+            assert_eq!(ok(&back), msg, "{mq_seal} -> python {py_open}");
+            // Python -> mqsec
+            let env = ok(&python(&cmd(py_seal, "--key-file"), msg)).to_vec();
+            let mut a = cmd(mq_open, "--key");
+            a.extend(["--max-age", "1m"]);
+            assert_eq!(ok(&mqsec(&a, &env)), msg, "python {py_seal} -> {mq_open}");
+            // Both picked the newest key.
+            let raw = if b64 {
+                payload::from_base64(&env).unwrap()
+            } else {
+                env
+            };
+            assert_eq!(payload::parse(&raw).unwrap().header.key_id, "py-2");
+        }
+    }
+}
+
+#[test]
+fn cli_round_trips_files_and_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let kf = keygen(dir.path(), "k", "rt");
+    let k = s(&kf);
+    let mut big = vec![0u8; 16 * 1024 * 1024];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut big);
+    // The debug binary's XChaCha20 runs unoptimised (generic code is compiled in this crate), so
+    // the CLI encrypts up to 1 MiB here; the library test covers 16 MiB, and signing is fast.
+    for len in [0, 1, 100, 1024 * 1024, 16 * 1024 * 1024] {
+        let msg = &big[..len];
+        if len > 1024 * 1024 {
+            let b64 = ok(&mqsec(&["sign-payload", "--key", k, "--base64"], msg)).to_vec();
+            let back = mqsec(&["verify-payload", "--key", k, "--base64"], &b64);
+            assert!(ok(&back) == msg, "signed round trip of {len} bytes");
+            continue;
+        }
+        let env = ok(&mqsec(
+            &["encrypt-payload", "--key", k, "--topic", "a/b"],
+            msg,
+        ))
+        .to_vec();
+        assert_eq!(env.len(), len + 2 + 56);
+        let back = mqsec(&["decrypt-payload", "--key", k, "--topic", "a/b"], &env);
+        assert!(ok(&back) == msg, "round trip of {len} bytes");
+        let b64 = ok(&mqsec(&["sign-payload", "--key", k, "--base64"], msg)).to_vec();
+        assert_eq!(b64.iter().filter(|&&c| c == b'\n').count(), 1);
+        assert!(b64.starts_with(b"iU1RUAE"));
+        let back = mqsec(&["verify-payload", "--key", k, "--base64"], &b64);
+        assert!(ok(&back) == msg, "signed round trip of {len} bytes");
+    }
+    // --in / --out: the envelope file is public, the decrypted file is written 0600.
+    let pin = dir.path().join("plain");
+    let eout = dir.path().join("env");
+    let pout = dir.path().join("plain.out");
+    std::fs::write(&pin, b"file payload").unwrap();
+    ok(&mqsec(
+        &[
+            "encrypt-payload",
+            "--key",
+            k,
+            "--in",
+            s(&pin),
+            "--out",
+            s(&eout),
+        ],
+        b"",
+    ));
+    ok(&mqsec(
+        &[
+            "decrypt-payload",
+            "--key",
+            k,
+            "--in",
+            s(&eout),
+            "--out",
+            s(&pout),
+        ],
+        b"",
+    ));
+    assert_eq!(std::fs::read(&pout).unwrap(), b"file payload");
+    assert_eq!(mqsec::fsutil::mode_of(&pout), Some(0o600));
+}
+
+#[test]
+fn every_failure_exits_1_with_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let kf = keygen(dir.path(), "k", "main");
+    let k = s(&kf);
+    let secret_b64 = std::fs::read_to_string(&kf)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let env = ok(&mqsec(
+        &["encrypt-payload", "--key", k, "--topic", "a/b"],
+        b"top secret",
+    ))
+    .to_vec();
+    let dec = |args: &[&str], input: &[u8]| {
+        let mut a = vec!["decrypt-payload", "--key"];
+        a.extend(args);
+        let o = mqsec(&a, input);
+        assert!(!String::from_utf8_lossy(&o.stderr).contains(&secret_b64));
+        o
+    };
+    assert_rejected(&dec(&[k, "--topic", "a/c"], &env), "authentication failed");
+    assert_rejected(&dec(&[k], &env), "no --topic");
+    let other_same_id = keygen(dir.path(), "other", "main");
+    assert_rejected(
+        &dec(&[s(&other_same_id), "--topic", "a/b"], &env),
+        "authentication failed",
+    );
+    let other_id = keygen(dir.path(), "other2", "elsewhere");
+    assert_rejected(
+        &dec(&[s(&other_id), "--topic", "a/b"], &env),
+        "no key with id 'main'",
+    );
+    let mut tampered = env.clone();
+    let last = tampered.len() - 20;
+    tampered[last] ^= 0x01;
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b"], &tampered),
+        "authentication failed",
+    );
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b"], &env[..env.len() - 1]),
+        "authentication failed",
+    );
+    assert_rejected(&dec(&[k, "--topic", "a/b"], &env[..30]), "truncated");
+    assert_rejected(&dec(&[k, "--topic", "a/b"], b""), "truncated: 0 bytes");
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b"], b"plain text"),
+        "not an mqsec envelope",
+    );
+    let mut v2 = env.clone();
+    v2[4] = 2;
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b"], &v2),
+        "unsupported envelope version 2",
+    );
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b", "--base64"], b"not base64!\n"),
+        "base64",
+    );
+    let signed = ok(&mqsec(
+        &["sign-payload", "--key", k, "--topic", "a/b"],
+        b"x",
+    ))
+    .to_vec();
+    assert_rejected(&dec(&[k, "--topic", "a/b"], &signed), "use verify-payload");
+    let o = mqsec(&["verify-payload", "--key", k, "--topic", "a/b"], &env);
+    assert_rejected(&o, "use decrypt-payload");
+    // Old and future timestamps, made with the library's fixed-time entry point.
+    let (ring, _) = KeyRing::load(&kf).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let key = ring.newest();
+    let old = payload::seal_with(key, None, b"stale", &[9; 24], now - 3601).unwrap();
+    assert_rejected(&dec(&[k, "--max-age", "1h"], &old), "too old: sealed 36");
+    assert_eq!(ok(&dec(&[k, "--max-age", "2h"], &old)), b"stale");
+    assert_eq!(
+        ok(&dec(&[k], &old)),
+        b"stale",
+        "age is only judged on request"
+    );
+    let future = payload::seal_with(key, None, b"early", &[8; 24], now + 3600).unwrap();
+    assert_rejected(&dec(&[k, "--max-age", "1d"], &future), "in the future");
+    // A bad --max-age or --topic is a usage error (2), still with nothing on stdout.
+    let o = dec(&[k, "--max-age", "5 minutes"], &env);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    let o = dec(&[k, "--topic", "a/#"], &env);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn keygen_rotation_and_bad_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let kf = keygen(dir.path(), "k", "2026-01");
+    let k = s(&kf);
+    assert_eq!(mqsec::fsutil::mode_of(&kf), Some(0o600));
+    let first = std::fs::read(&kf).unwrap();
+    let o = mqsec(&["keygen", "--out", k], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    assert_eq!(
+        std::fs::read(&kf).unwrap(),
+        first,
+        "refused overwrite left the file alone"
+    );
+
+    let old_env = ok(&mqsec(&["encrypt-payload", "--key", k], b"before rotation")).to_vec();
+    let old_sig = ok(&mqsec(&["sign-payload", "--key", k], b"signed before")).to_vec();
+    let o = mqsec(&["keygen", "--out", k, "--add", "--id", "2026-07"], b"");
+    assert!(String::from_utf8_lossy(ok(&o)).contains("2 keys"));
+    assert_eq!(mqsec::fsutil::mode_of(&kf), Some(0o600));
+    let new_env = ok(&mqsec(&["encrypt-payload", "--key", k], b"after rotation")).to_vec();
+    assert_eq!(payload::parse(&new_env).unwrap().header.key_id, "2026-07");
+    assert_eq!(
+        ok(&mqsec(&["decrypt-payload", "--key", k], &old_env)),
+        b"before rotation"
+    );
+    assert_eq!(
+        ok(&mqsec(&["verify-payload", "--key", k], &old_sig)),
+        b"signed before"
+    );
+    assert_eq!(
+        ok(&mqsec(&["decrypt-payload", "--key", k], &new_env)),
+        b"after rotation"
+    );
+    let o = mqsec(&["keygen", "--out", k, "--add", "--id", "2026-07"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already holds a key with id '2026-07'"));
+    let missing = dir.path().join("missing");
+    let o = mqsec(&["keygen", "--out", s(&missing), "--add"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    let o = mqsec(&["keygen", "--out", s(&missing), "--id", "bad id"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    // A random default id; --force replaces the file (the old keys are gone).
+    ok(&mqsec(&["keygen", "--out", k, "--force"], b""));
+    let (ring, _) = KeyRing::load(&kf).unwrap();
+    assert_eq!(ring.len(), 1);
+    assert_eq!(ring.newest().id().as_str().len(), 16);
+    assert_rejected(
+        &mqsec(&["decrypt-payload", "--key", k], &old_env),
+        "no key with id",
+    );
+
+    // Loose permissions: warned, still usable.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&kf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = mqsec(&["encrypt-payload", "--key", k], b"x");
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains("mode 0644") && err.contains("chmod 600"),
+        "{err}"
+    );
+
+    // Malformed lines are named file:line, and the key text is never echoed.
+    let bad = dir.path().join("bad.keys");
+    let good_line = std::fs::read_to_string(&kf)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let secret = good_line.rsplit(' ').next().unwrap().to_string();
+    for (text, line, what) in [
+        (
+            format!("# ok\n{good_line}\n{secret}\n"),
+            3,
+            "expected 3 fields",
+        ),
+        (
+            format!("\n\nk2 not-a-time {secret}\n"),
+            3,
+            "field 2 (created)",
+        ),
+        (
+            format!("k2 2026-01-01T00:00:00Z {}\n", &secret[..20]),
+            1,
+            "field 3 (key)",
+        ),
+        (
+            format!("{good_line}\n{good_line}\n"),
+            2,
+            "already appears on line 1",
+        ),
+    ] {
+        mqsec::fsutil::atomic_write(&bad, text.as_bytes(), 0o600).unwrap();
+        let o = mqsec(&["encrypt-payload", "--key", s(&bad)], b"x");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(o.stdout.is_empty());
+        assert!(
+            err.contains(&format!("bad.keys:{line}: ")) && err.contains(what),
+            "{err}"
+        );
+        assert!(!err.contains(&secret[..20]), "key material in error: {err}");
+    }
+    let o = mqsec(&["decrypt-payload", "--key", s(&missing)], b"x");
+    assert_eq!(o.status.code(), Some(2));
+}
+
+// ---- real Mosquitto ----
+
+/// Kills and reaps a child when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_mosquitto(dir: &Path) -> (Guard, u16) {
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .unwrap();
+    let child = StdCommand::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto is installed");
+    let guard = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (guard, port)
+}
+
+/// `mosquitto_sub -C 1 ... | mqsec <open_args>`, as two real processes joined by a pipe.
+fn sub_into_mqsec(port: u16, sub_args: &[&str], open_args: &[&str]) -> (Guard, Guard) {
+    let mut sub = StdCommand::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-C",
+            "1",
+            "-W",
+            "20",
+        ])
+        .args(sub_args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub is installed");
+    let pipe = sub.stdout.take().unwrap();
+    let sub = Guard(sub);
+    let dec = StdCommand::new(bin())
+        .args(open_args)
+        .stdin(Stdio::from(pipe))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (sub, Guard(dec))
+}
+
+/// Wait (bounded) for the receiving mqsec to finish; returns (exit code, stdout, stderr).
+fn finish(mut dec: Guard) -> (Option<i32>, Vec<u8>, String) {
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(st) = dec.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "receiver timed out");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = Vec::new();
+    dec.0.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let mut err = String::new();
+    dec.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code(), out, err)
+}
+
+/// `mqsec <seal_args> | mosquitto_pub -s ...`, as two real processes joined by a pipe.
+fn mqsec_into_pub(port: u16, seal_args: &[&str], input: &[u8], pub_args: &[&str]) {
+    let mut enc = StdCommand::new(bin())
+        .args(seal_args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = enc.stdout.take().unwrap();
+    let mut stdin = enc.stdin.take().unwrap();
+    let enc = Guard(enc);
+    let publ = Guard(
+        StdCommand::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-s"])
+            .args(pub_args)
+            .stdin(Stdio::from(pipe))
+            .spawn()
+            .expect("mosquitto_pub is installed"),
+    );
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    for mut g in [enc, publ] {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(st) = g.0.try_wait().unwrap() {
+                assert!(st.success(), "publisher pipeline failed");
+                break;
+            }
+            assert!(Instant::now() < deadline, "publisher timed out");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn pipes_through_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    let kf = keygen(dir.path(), "k", "mq");
+    let k = s(&kf);
+    let (_broker, port) = start_mosquitto(dir.path());
+
+    // Live: subscriber first, then publish (repeatedly, until the subscription has taken effect).
+    for (seal, open, topic, msg) in [
+        (
+            "encrypt-payload",
+            "decrypt-payload",
+            "plant/1/temp",
+            b"{\"temp\": 21.5}".as_slice(),
+        ),
+        (
+            "sign-payload",
+            "verify-payload",
+            "plant/1/cmd",
+            b"open valve 3".as_slice(),
+        ),
+    ] {
+        let (_sub, dec) = sub_into_mqsec(
+            port,
+            &["-t", topic],
+            &[
+                open,
+                "--key",
+                k,
+                "--topic",
+                topic,
+                "--base64",
+                "--max-age",
+                "5m",
+            ],
+        );
+        let mut dec = Some(dec);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            mqsec_into_pub(
+                port,
+                &[seal, "--key", k, "--topic", topic, "--base64"],
+                msg,
+                &["-t", topic],
+            );
+            std::thread::sleep(Duration::from_millis(150));
+            if dec.as_mut().unwrap().0.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no message arrived");
+        }
+        let (code, out, err) = finish(dec.take().unwrap());
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(out, msg);
+    }
+
+    // Raw binary: `mosquitto_pub -f FILE` (retained), `mosquitto_sub -N` (no added newline).
+    let binary: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let plain = dir.path().join("binary.in");
+    let env = dir.path().join("binary.env");
+    std::fs::write(&plain, &binary).unwrap();
+    ok(&mqsec(
+        &[
+            "encrypt-payload",
+            "--key",
+            k,
+            "--topic",
+            "bin/1",
+            "--in",
+            s(&plain),
+            "--out",
+            s(&env),
+        ],
+        b"",
+    ));
+    let o = StdCommand::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-r",
+            "-t",
+            "bin/1",
+            "-f",
+            s(&env),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let (_sub, dec) = sub_into_mqsec(
+        port,
+        &["-t", "bin/1", "-N"],
+        &["decrypt-payload", "--key", k, "--topic", "bin/1"],
+    );
+    let (code, out, err) = finish(dec);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out == binary, "binary payload changed in transit");
+
+    // The same retained envelope read on the wrong topic binding is refused, nothing written.
+    let (_sub, dec) = sub_into_mqsec(
+        port,
+        &["-t", "bin/1", "-N"],
+        &["decrypt-payload", "--key", k, "--topic", "bin/2"],
+    );
+    let (code, out, err) = finish(dec);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        out.is_empty() && err.contains("authentication failed"),
+        "{err}"
+    );
+}
