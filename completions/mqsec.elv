@@ -28,6 +28,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand serve 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
             cand keygen 'Create a payload key file, or add a key to one (rotation)'
             cand encrypt-payload 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
             cand decrypt-payload 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
@@ -200,6 +201,15 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mqsec;serve'= {
+            cand -c 'Configuration file (mosquitto.conf syntax)'
+            cand --config 'Configuration file (mosquitto.conf syntax)'
+            cand --check 'Validate the configuration and exit: 0 valid, 2 invalid'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;keygen'= {
             cand --out 'The key file to write (created mode 0600, replaced atomically)'
             cand --id 'The new key''s id: 1-32 of A-Z a-z 0-9 . _ - (default: 16 random hex characters)'
@@ -282,6 +292,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand serve 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
             cand keygen 'Create a payload key file, or add a key to one (rotation)'
             cand encrypt-payload 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
             cand decrypt-payload 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
@@ -319,6 +330,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;gen-client-cert'= {
         }
         &'mqsec;help;gen-crl'= {
+        }
+        &'mqsec;help;serve'= {
         }
         &'mqsec;help;keygen'= {
         }

@@ -44,6 +44,8 @@ pub enum Command {
     /// Revoke certificates and write the CA's CRL (Mosquitto's crlfile).
     GenCrl(crate::commands::pki::GenCrlArgs),
     // -- issue 4: serve --
+    /// Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0).
+    Serve(crate::commands::serve::ServeArgs),
     // -- issue 12: payload --
     /// Create a payload key file, or add a key to one (rotation).
     Keygen(crate::commands::payload::KeygenArgs),

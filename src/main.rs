@@ -33,12 +33,20 @@ fn usage_error(err: clap::Error) -> ExitCode {
         }
         _ => {
             let rendered = err.render().to_string();
-            let first = rendered
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
+            let mut lines = rendered.lines().map(str::trim).skip_while(|l| l.is_empty());
+            let mut first = lines
+                .next()
                 .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
+                .trim_start_matches("error: ")
+                .to_string();
+            // "the following required arguments were not provided:" lists them on the lines
+            // below; without them the one line would not say what is missing.
+            if first.ends_with(':') {
+                let listed: Vec<&str> = lines.take_while(|l| !l.is_empty()).collect();
+                if !listed.is_empty() {
+                    first = format!("{first} {}", listed.join(", "));
+                }
+            }
             let tip = rendered
                 .lines()
                 .map(str::trim)

@@ -389,7 +389,7 @@ fn mosquitto_refuses_files_that_use_extensions() {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
+                "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
                 acl.display()
             ),
         )
@@ -415,6 +415,10 @@ fn mosquitto_refuses_files_that_use_extensions() {
         let _ = child.wait();
         let status = status.unwrap_or_else(|| panic!("mosquitto loaded {text:?}"));
         assert!(!status.success(), "{text:?}");
+        // Refused for the extension itself, not for some other reason (an unreadable file).
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(err.contains("Invalid"), "{text:?}: {err}");
     }
 }
 
@@ -484,7 +488,7 @@ fn start_mosquitto(acl_text: &str, users: &[&str], anonymous: bool) -> Broker {
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous {anonymous}\npassword_file {}\nacl_file {}\npersistence false\n",
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous {anonymous}\npassword_file {}\nacl_file {}\npersistence false\n",
             pw.display(),
             acl.display()
         ),

@@ -36,6 +36,22 @@ fn usage_errors_are_one_line_with_exit_2() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("mqsec: error: "), "{args:?}: {err}");
     }
+    // The one line still names what is missing.
+    let out = mqsec(&["gen-client-cert", "--ca", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not provided: --out <DIR>, --name <CN>"),
+        "{err}"
+    );
+    let out = mqsec(&["passwd", "add"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("<FILE>") && err.contains("<USER>"), "{err}");
+    let out = mqsec(&["acl-check", "acl.conf", "-u", "a", "-a", "read"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("<TOPIC>"), "{err}");
 }
 
 /// Every leaf subcommand documents a worked example and the exit codes in its help.
@@ -69,4 +85,62 @@ fn every_subcommand_has_an_example_and_exit_codes() {
         missing.is_empty(),
         "no example/exit codes in help: {missing:?}"
     );
+}
+
+/// The README's quick start, run as written: a newcomer's first commands must work.
+#[test]
+fn readme_quick_start_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## Quick start\n")
+        .nth(1)
+        .expect("README has a quick start")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let script = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```").next())
+        .expect("the quick start has a sh block");
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mqsec"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    for expected in [
+        "added sensor_001 to passwd.txt",
+        "OK: password matches for sensor_001",
+        "argon2id",
+        "ALLOW write sensors/001/temp  acl.conf:2",
+        "DENY  write sensors/002/temp  default deny",
+        "acl.conf: 0 error(s), 0 warning(s)",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("passwd.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

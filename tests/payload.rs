@@ -68,7 +68,9 @@ fn assert_rejected(o: &Output, why: &str) {
     assert!(o.stdout.is_empty(), "plaintext leaked on failure: {err}");
     assert_eq!(err.lines().count(), 1, "one line expected: {err}");
     assert!(
-        err.starts_with("mqsec: error: envelope rejected: ") && err.contains(why),
+        err.starts_with("mqsec: error: ")
+            && err.contains("envelope rejected: ")
+            && err.contains(why),
         "expected '{why}' in: {err}"
     );
 }
@@ -136,14 +138,61 @@ fn vectors_both_directions_library_and_cli() {
             args.extend(["--topic", t]);
         }
         assert_eq!(ok(&mqsec(&args, b"")), pt, "vector {name} via CLI");
-        // The same vector is too old for a 1-day window (its time is fixed in 2026-01).
+        // The same vector is too old for a 1-day window (its time is fixed in 2026-01); the
+        // message names the file.
         args.extend(["--max-age", "1d"]);
-        assert_rejected(&mqsec(&args, b""), "too old");
+        let o = mqsec(&args, b"");
+        assert_rejected(&o, "too old");
+        let named = format!("mqsec: error: {}: envelope rejected: ", ef.display());
+        assert!(String::from_utf8_lossy(&o.stderr).starts_with(&named));
     }
     // The independent implementation agrees with the committed vectors too.
     let vf = root().join("fixtures/payload/vectors.json");
     let out = python(&["check-vectors", s(&vf)], b"");
     assert!(String::from_utf8_lossy(ok(&out)).contains("vectors ok"));
+}
+
+/// The annotated tables in docs/payload-envelope.md section 8.1 are the vectors, offset by offset.
+#[test]
+fn spec_worked_examples_match_the_vectors() {
+    let doc = std::fs::read_to_string(root().join("docs/payload-envelope.md")).unwrap();
+    let vs = vectors();
+    let envelope_of =
+        |name: &str| hexd(&vs.iter().find(|v| v["name"] == name).unwrap()["envelope"]);
+    let mut tables = Vec::new();
+    for block in doc.split("```text\n").skip(1) {
+        let body = block.split("```").next().unwrap();
+        if !body.starts_with("0 ") {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        for line in body.lines() {
+            let (left, _field) = line.split_once('|').expect("offset bytes | field");
+            let mut tokens = left.split_whitespace();
+            let offset: usize = tokens.next().unwrap().parse().unwrap();
+            assert_eq!(offset, bytes.len(), "offset column of: {line}");
+            bytes.extend(tokens.map(|h| u8::from_str_radix(h, 16).unwrap()));
+        }
+        tables.push(bytes);
+    }
+    assert_eq!(
+        tables,
+        [envelope_of("aead-topic"), envelope_of("mac-topic")],
+        "section 8.1 tables"
+    );
+    // The associated data printed there: H (42 bytes) || u16be(16) || topic.
+    let mut aad = tables[0][..42].to_vec();
+    aad.extend([0x00, 0x10]);
+    aad.extend(b"sensors/001/temp");
+    let printed: String = doc
+        .split("(42 + 2 + 16 = 60 bytes)")
+        .nth(1)
+        .and_then(|rest| rest.split("subkey").next())
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(printed, hex::encode(aad));
 }
 
 #[test]
@@ -326,6 +375,16 @@ fn every_failure_exits_1_with_no_output() {
         &dec(&[k, "--topic", "a/b", "--base64"], b"not base64!\n"),
         "base64",
     );
+    // The form mixed up either way is named, with the flag that fixes it.
+    let b64 = format!("{}\n", payload::to_base64(&env));
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b"], b64.as_bytes()),
+        "looks like base64: add --base64",
+    );
+    assert_rejected(
+        &dec(&[k, "--topic", "a/b", "--base64"], &env),
+        "raw envelope: leave out --base64",
+    );
     let signed = ok(&mqsec(
         &["sign-payload", "--key", k, "--topic", "a/b"],
         b"x",
@@ -398,6 +457,27 @@ fn keygen_rotation_and_bad_key_files() {
     let o = mqsec(&["keygen", "--out", k, "--add", "--id", "2026-07"], b"");
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already holds a key with id '2026-07'"));
+    // A hand-edited file without a final newline: the new key still gets a line of its own.
+    let edited = dir.path().join("edited.keys");
+    let text = std::fs::read_to_string(&kf).unwrap();
+    mqsec::fsutil::atomic_write(&edited, text.trim_end().as_bytes(), 0o600).unwrap();
+    ok(&mqsec(
+        &["keygen", "--out", s(&edited), "--add", "--id", "2027-01"],
+        b"",
+    ));
+    let (ring, _) = KeyRing::load(&edited).unwrap();
+    assert_eq!(ring.len(), 3);
+    assert_eq!(ring.newest().id().as_str(), "2027-01");
+    // A key dated ahead of the clock does not keep sealing after --add.
+    let ahead = dir.path().join("ahead.keys");
+    let (_, b64) = text.trim_end().rsplit_once(' ').unwrap();
+    let future_line = format!("future 2099-01-01T00:00:00Z {b64}\n");
+    mqsec::fsutil::atomic_write(&ahead, future_line.as_bytes(), 0o600).unwrap();
+    let o = mqsec(&["keygen", "--out", s(&ahead), "--add", "--id", "now"], b"");
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("key 'future' is dated in the future"));
+    let env = ok(&mqsec(&["encrypt-payload", "--key", s(&ahead)], b"x")).to_vec();
+    assert_eq!(payload::parse(&env).unwrap().header.key_id, "now");
     let missing = dir.path().join("missing");
     let o = mqsec(&["keygen", "--out", s(&missing), "--add"], b"");
     assert_eq!(o.status.code(), Some(2));
@@ -495,7 +575,7 @@ fn start_mosquitto(dir: &Path) -> (Guard, u16) {
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
     )
     .unwrap();
     let child = StdCommand::new("mosquitto")

@@ -276,6 +276,21 @@ fn openssl_accepts_chains_purposes_and_rejects_revoked() {
         "sensor-1",
     ]);
     assert_eq!(cli["chain_length"], 2);
+    // Default validity, notBefore to notAfter: 10 years for a CA, 397 days for a leaf (the
+    // back-dated hour included, never more).
+    let span = |c: &Value| {
+        let t = |k: &str| {
+            time::OffsetDateTime::parse(
+                c["certificate"][k].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+        t("not_after") - t("not_before")
+    };
+    assert_eq!(span(&r), time::Duration::days(3650));
+    assert_eq!(span(&srv), time::Duration::days(397));
+    assert_eq!(span(&cli), time::Duration::days(397));
     ok_json(&[
         "gen-client-cert",
         "--ca",
@@ -548,24 +563,60 @@ fn mosquitto_enforces_mqsec_certificates_and_crl() {
     }
     ok_json(&["gen-crl", "--ca", &ca]);
 
+    // Give the broker its files as the README does: a 0755 directory, public files 0644, the key
+    // 0600 and owned by `mosquitto`, the user Mosquitto started as root drops to before it
+    // reads them (as any other user it keeps its own, and owns the copies anyway).
+    let as_root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        == "0";
+    let certs = t.join("certs");
+    let install = |owner: bool, mode: &str, files: &[&str]| {
+        let mut c = Command::new("install");
+        c.args(["-m", mode]);
+        if owner && as_root {
+            c.args(["-o", "mosquitto"]);
+        }
+        c.args(files).arg(format!("{}/", certs.display()));
+        assert!(c.status().unwrap().success(), "install {files:?}");
+    };
+    let install_crl = || install(false, "0644", &[&format!("{ca}/crl.pem")]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempdir() makes a 0700 directory the dropped user could not enter.
+        std::fs::set_permissions(t, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert!(Command::new("install")
+        .args(["-d", "-m", "0755"])
+        .arg(&certs)
+        .status()
+        .unwrap()
+        .success());
+    install(
+        false,
+        "0644",
+        &[&format!("{ca}/ca.crt"), &format!("{out}/broker.crt")],
+    );
+    install_crl();
+    install(true, "0600", &[&format!("{out}/broker.key")]);
+    let certs = certs.display();
+
     let port = free_port();
     let conf = t.join("mosquitto.conf");
     std::fs::write(
         &conf,
         format!(
             "listener {port} 127.0.0.1\n\
-             cafile {ca}/ca.crt\n\
-             certfile {out}/broker.crt\n\
-             keyfile {out}/broker.key\n\
+             cafile {certs}/ca.crt\n\
+             certfile {certs}/broker.crt\n\
+             keyfile {certs}/broker.key\n\
              require_certificate true\n\
              use_identity_as_username true\n\
-             crlfile {ca}/crl.pem\n\
+             crlfile {certs}/crl.pem\n\
              allow_anonymous false\n\
              persistence false\n\
              log_dest stderr\n\
-             log_type all\n\
-             # Tests run as root here; stay root so the 0700 CA directory stays readable.\n\
-             user root\n"
+             log_type all\n"
         ),
     )
     .unwrap();
@@ -640,6 +691,7 @@ fn mosquitto_enforces_mqsec_certificates_and_crl() {
         "--revoke",
         &format!("{out}/device-2.crt"),
     ]);
+    install_crl();
     let pid = broker.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-HUP", &pid])
@@ -1015,6 +1067,12 @@ fn bad_input_exits_2_and_writes_nothing() {
     let new_out = p(t, "new-out");
     let missing = p(t, "no-such-ca");
     let nope = p(t, "nope.crt");
+    // An output that cannot be written even with --force (a directory where the certificate
+    // goes): the key already written is removed again and the CA index does not grow.
+    let blocked = p(t, "blocked");
+    std::fs::create_dir_all(format!("{blocked}/d.crt")).unwrap();
+    let blocked_ca = p(t, "blocked-ca");
+    std::fs::create_dir_all(format!("{blocked_ca}/ca.crt")).unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![
@@ -1189,6 +1247,31 @@ fn bad_input_exits_2_and_writes_nothing() {
             vec!["gen-crl", "--ca", &ca, "--revoke", &nope],
             "nope.crt: No such file",
         ),
+        (
+            vec![
+                "gen-client-cert",
+                "--ca",
+                &ca,
+                "--out",
+                &blocked,
+                "--name",
+                "d",
+                "--force",
+            ],
+            "blocked/d.crt: Is a directory",
+        ),
+        (
+            vec![
+                "gen-ca",
+                "--out",
+                &blocked_ca,
+                "--intermediate",
+                "--ca",
+                &ca,
+                "--force",
+            ],
+            "blocked-ca/ca.crt: Is a directory",
+        ),
     ];
     let before = snapshot(t);
     for (args, expect) in &cases {
@@ -1235,6 +1318,54 @@ fn bad_input_exits_2_and_writes_nothing() {
     // Never beyond the CA's own end.
     let note = j["notes"][0].as_str().unwrap_or_default();
     assert!(note.is_empty() || note.contains("shortened"), "{note}");
+
+    // Without --json: the same facts for a person, and the serial gen-crl then reports.
+    let o = mqsec(
+        &[
+            "gen-client-cert",
+            "--ca",
+            &ca,
+            "--out",
+            &out,
+            "--name",
+            "texty",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    for field in [
+        "subject:     CN=texty",
+        "issuer:      CN=",
+        "serial:      ",
+        "sha256:      ",
+        "validity:    ",
+        "usage:       clientAuth",
+    ] {
+        assert!(shown.contains(field), "{field:?} missing: {shown}");
+    }
+    let serial = shown
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("serial:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let o = mqsec(
+        &[
+            "gen-crl",
+            "--ca",
+            &ca,
+            "--revoke",
+            &format!("{out}/texty.crt"),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains(&format!("revoked:     {serial} CN=texty")),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -329,7 +329,37 @@ fn verify_trust(chain: &[Vec<u8>], host: &str, trust: &Trust, at: u64) -> Result
         | Err(rustls::Error::InvalidCertificate(
             rustls::CertificateError::NotValidForNameContext { .. },
         )) => Ok(()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(trust_failure(&e)),
+    }
+}
+
+/// Why a chain is not trusted, in words: rustls' own text for webpki errors is a Rust debug
+/// string ("Other(OtherError(CaUsedAsEndEntity))") that tells an operator nothing.
+fn trust_failure(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(c) = e else {
+        return e.to_string();
+    };
+    match c {
+        C::UnknownIssuer => "issued by a CA that is not among the trusted roots".into(),
+        C::BadSignature => "a signature in the chain does not verify".into(),
+        C::Expired | C::ExpiredContext { .. } => "a certificate in the chain has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "a certificate in the chain is not valid yet".into()
+        }
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "the certificate is not issued for TLS server authentication (extendedKeyUsage)".into()
+        }
+        C::Other(o) => match o.to_string().as_str() {
+            "CaUsedAsEndEntity" => {
+                "the server certificate is a CA certificate (basicConstraints CA:TRUE) used as the server's own".into()
+            }
+            "UnsupportedSignatureAlgorithm" | "UnsupportedSignatureAlgorithmForPublicKey" => {
+                "the chain is signed with an algorithm modern clients do not accept".into()
+            }
+            other => format!("rejected by the verifier ({other})"),
+        },
+        other => format!("rejected by the verifier ({other})"),
     }
 }
 
@@ -496,6 +526,58 @@ mod tests {
     }
 
     #[test]
+    fn no_subject_alt_name() {
+        let (der, trust) = self_signed(&[], -1, 365);
+        let r = check_chain(std::slice::from_ref(&der), "test", &trust, 30, now());
+        assert!(ids(&r).contains(&"cert-no-san"), "{:?}", r.findings);
+        // The CN names the host: no mismatch on top.
+        assert!(
+            !ids(&r).contains(&"cert-hostname-mismatch"),
+            "{:?}",
+            r.findings
+        );
+        let r = check_chain(&[der], "broker.test", &trust, 30, now());
+        assert!(ids(&r).contains(&"cert-no-san"), "{:?}", r.findings);
+        assert!(
+            ids(&r).contains(&"cert-hostname-mismatch"),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn curves_below_p256_are_weak() {
+        // rcgen cannot make P-192 keys; OpenSSL still can.
+        let dir = tempfile::tempdir().unwrap();
+        let (key, crt) = (dir.path().join("k.pem"), dir.path().join("c.der"));
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime192v1", "-nodes", "-days", "30"])
+            .args([
+                "-subj",
+                "/CN=x.test",
+                "-addext",
+                "subjectAltName=DNS:x.test",
+            ])
+            .args(["-outform", "DER", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let der = std::fs::read(&crt).unwrap();
+        let (_, trust) = self_signed(&["x.test"], -1, 10);
+        let r = check_chain(&[der], "x.test", &trust, 1, now());
+        let weak = r
+            .findings
+            .iter()
+            .find(|f| f.id == "cert-weak-key")
+            .unwrap_or_else(|| panic!("{:?}", r.findings));
+        assert!(weak.evidence.contains("P-192"), "{}", weak.evidence);
+    }
+
+    #[test]
     fn wildcards() {
         assert!(dns_matches("*.example.com", "a.example.com"));
         assert!(!dns_matches("*.example.com", "a.b.example.com"));
@@ -508,5 +590,26 @@ mod tests {
         let (_, trust) = self_signed(&["x.test"], -1, 10);
         let r = check_chain(&[vec![0x30, 0x03, 1, 2, 3]], "x.test", &trust, 30, now());
         assert_eq!(ids(&r), vec!["cert-untrusted"]);
+    }
+
+    #[test]
+    fn trust_failures_read_as_words_not_debug_strings() {
+        use rustls::{CertificateError, Error, OtherError};
+        let unknown = trust_failure(&Error::InvalidCertificate(CertificateError::UnknownIssuer));
+        assert!(unknown.contains("not among the trusted roots"), "{unknown}");
+        // webpki's error displays as its variant name.
+        #[derive(Debug)]
+        struct CaUsedAsEndEntity;
+        impl std::fmt::Display for CaUsedAsEndEntity {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "CaUsedAsEndEntity")
+            }
+        }
+        impl std::error::Error for CaUsedAsEndEntity {}
+        let ca = trust_failure(&Error::InvalidCertificate(CertificateError::Other(
+            OtherError(Arc::new(CaUsedAsEndEntity)),
+        )));
+        assert!(ca.contains("CA:TRUE"), "{ca}");
+        assert!(!ca.contains("OtherError"), "{ca}");
     }
 }

@@ -84,7 +84,7 @@ pub static CHECKS: &[Check] = &[
     c("websocket-without-tls", Medium, "mqtt", "MQTT over WebSocket without TLS",
       "add `certfile` and `keyfile` to the `protocol websockets` listener (wss://), or bind it to localhost behind a TLS proxy"),
     c("credentials-over-plaintext", High, "mqtt", "Passwords are sent in clear text",
-      "require TLS on every listener that takes `password_file` credentials (`certfile`/`keyfile` on the listener, `per_listener_settings true` to keep plaintext listeners anonymous-free)"),
+      "require TLS on every listener that takes `password_file` credentials (`certfile`/`keyfile` on the listener); remove the plaintext `listener` or bind it to 127.0.0.1 (`per_listener_settings true` gives each listener its own `password_file`)"),
     // TLS protocols and suites
     c("ssl-v3-enabled", High, "tls", "SSLv3 is accepted", TLS12_ONLY),
     c("tls-v1-0-enabled", Medium, "tls", "TLS 1.0 is accepted (deprecated by RFC 8996)", TLS12_ONLY),
@@ -131,8 +131,8 @@ pub static CHECKS: &[Check] = &[
       "deny `$SYS/broker/version` in the `acl_file` (or `sys_interval 0`)"),
     c("retained-messages-readable", Medium, "mqtt", "Retained messages are readable",
       "restrict reads with an `acl_file`; retained messages are delivered to every subscriber allowed to read them"),
-    c("client-id-takeover", Medium, "mqtt", "A client can take over another client's session by reusing its client id",
-      "bind client ids to identities: `clientid_prefixes`, or `use_identity_as_username` with client certificates, or an ACL `pattern` on `%c`"),
+    c("client-id-takeover", Medium, "mqtt", "An anonymous client can take over another client's session by reusing its client id",
+      "set `allow_anonymous false` (anonymous clients can take over any client id) and `use_username_as_clientid true` so a client id belongs to one user (with client certificates also `use_identity_as_username true`)"),
     c("oversized-packet-accepted", Low, "mqtt", "Oversized packets are accepted",
       "set `max_packet_size` (e.g. 262144) and `message_size_limit` on the broker"),
     c("identity-read-access", Info, "mqtt", "What the audited identity can read",
@@ -204,11 +204,16 @@ mod tests {
     fn every_id_is_documented_in_the_readme() {
         let readme = include_str!("../../README.md");
         for c in CHECKS {
-            assert!(
-                readme.contains(&format!("`{}`", c.id)),
-                "README does not document {}",
-                c.id
+            // The whole row, so a changed severity or remediation cannot leave the README stale.
+            let row = format!(
+                "| `{}` | {} | {} | {} | {} |",
+                c.id,
+                c.severity.as_str(),
+                c.group,
+                c.title.replace('|', "\\|"),
+                c.remediation.replace('|', "\\|")
             );
+            assert!(readme.contains(&row), "README lacks the row {row}");
         }
     }
 }

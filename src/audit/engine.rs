@@ -110,7 +110,22 @@ pub async fn audit_target(target: Target, opts: Arc<Options>, progress: Progress
     let t = opts.timeout;
     progress("detecting TLS");
     let all: Vec<u16> = ciphers::SUITES.iter().map(|s| s.code).collect();
-    let first = tls_hello::probe(&target, TLS12, &all, t).await;
+    // TLS and plain MQTT are tried at once, so a port that never answers either costs one
+    // --timeout, not two. The plain CONNECT is anonymous and read-only, like the later probes.
+    let plain_transport = match &opts.ws_path {
+        Some(path) => mqtt::Transport::Ws {
+            path: path.clone(),
+            tls: false,
+        },
+        None => mqtt::Transport::Tcp,
+    };
+    let plain_id = mqtt::random_id("mqsec-audit");
+    let (first, plain) = tokio::join!(
+        tls_hello::probe(&target, TLS12, &all, t),
+        mqtt::mqtt_connect(&target, &plain_transport, &plain_id, None, t)
+    );
+    // Only the answer matters: close that connection now.
+    let plain_err = plain.err();
     let is_tls = match &first {
         Err(ProbeError::Connect(e)) => {
             return TargetReport::unreachable(
@@ -124,6 +139,15 @@ pub async fn audit_target(target: Target, opts: Arc<Options>, progress: Progress
         Ok(Flight::Hello { .. }) | Ok(Flight::Alert { .. }) => true,
         Ok(_) => false,
     };
+    if !is_tls {
+        if let Some(e) = plain_err {
+            return TargetReport::unreachable(
+                name,
+                format!("neither TLS nor MQTT answered ({e})"),
+                start.elapsed().as_millis() as u64,
+            );
+        }
+    }
     let mut sink = Sink::default();
     let mut tls_summary = None;
     let mut client_cert_required = false;
@@ -217,9 +241,17 @@ async fn audit_tls(
                     raw_chain = certificates;
                 }
                 raw_cert_request |= cert_request;
-                let suites = tls_hello::enumerate_suites(target, v, t)
-                    .await
-                    .unwrap_or_default();
+                // A failed enumeration must leave the suite checks not tested, not passed.
+                let suites = match tls_hello::enumerate_suites(target, v, t).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        probe_errors.push(format!(
+                            "{} suite enumeration: {e}",
+                            tls_hello::version_name(v)
+                        ));
+                        Vec::new()
+                    }
+                };
                 suites_by_version.push((v, suites));
             }
             Ok(_) => {}

@@ -10,6 +10,7 @@ pub mod acl_check;
 // -- issue 3: pki --
 pub mod pki;
 // -- issue 4: serve --
+pub mod serve;
 // -- issue 12: payload --
 pub mod payload;
 // -- issue 13: audit --
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::GenClientCert(a) => pki::run_gen_client_cert(a),
         Command::GenCrl(a) => pki::run_gen_crl(a),
         // -- issue 4: serve --
+        Command::Serve(args) => serve::run(args),
         // -- issue 12: payload --
         Command::Keygen(a) => payload::keygen(a),
         Command::EncryptPayload(a) => payload::encrypt(a),

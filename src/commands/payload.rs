@@ -196,11 +196,13 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
         Some(s) => KeyId::new(s).map_err(|e| CliError::input(format!("--id: {e}")))?,
         None => KeyId::random().map_err(|e| CliError::input(format!("random generator: {e}")))?,
     };
-    let key =
+    let mut key =
         Key::generate(id.clone()).map_err(|e| CliError::input(format!("random generator: {e}")))?;
-    let line = key
-        .to_line()
-        .map_err(|e| CliError::input(format!("cannot format the creation time: {e}")))?;
+    let to_line = |k: &Key| {
+        k.to_line()
+            .map_err(|e| CliError::input(format!("cannot format the creation time: {e}")))
+    };
+    let mut line = to_line(&key)?;
     let path = &args.out;
     let _lock =
         FileLock::acquire(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
@@ -220,9 +222,25 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
                 path.display()
             )));
         }
-        let mut text = zeroize::Zeroizing::new(
+        // The newest CREATED seals. A key dated ahead of this clock (copied from a machine whose
+        // clock runs fast, or hand-edited) would keep sealing after the rotation; the new key takes
+        // its date instead (the later line wins a tie), so --add always does what it says.
+        let latest = ring.newest();
+        if latest.created() > key.created() {
+            eprintln!(
+                "mqsec: warning: key '{}' is dated in the future; the new key gets the same date so that it encrypts",
+                latest.id()
+            );
+            key = Key::from_bytes(id.clone(), latest.created(), key.secret());
+            line = to_line(&key)?;
+        }
+        let old = zeroize::Zeroizing::new(
             std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?,
         );
+        // Sized up front: growing a Zeroizing<Vec> would free the old buffer (all the keys)
+        // without wiping it.
+        let mut text = zeroize::Zeroizing::new(Vec::with_capacity(old.len() + 1 + line.len()));
+        text.extend_from_slice(&old);
         if !text.is_empty() && !text.ends_with(b"\n") {
             text.push(b'\n');
         }
@@ -235,7 +253,9 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
                 p.display()
             )));
         }
-        let mut text = zeroize::Zeroizing::new(KEY_FILE_HEADER.as_bytes().to_vec());
+        let mut text =
+            zeroize::Zeroizing::new(Vec::with_capacity(KEY_FILE_HEADER.len() + line.len()));
+        text.extend_from_slice(KEY_FILE_HEADER.as_bytes());
         text.extend_from_slice(line.as_bytes());
         (text, 1)
     };
@@ -293,24 +313,46 @@ fn open_command(a: OpenArgs, f: OpenFn) -> CmdResult {
     } else {
         MAX_ENVELOPE_LEN
     };
+    // Rejections name the file the envelope came from (stdin needs no name).
+    let from = a
+        .input
+        .as_deref()
+        .map_or(String::new(), |p| format!("{}: ", p.display()));
     // An oversized or undecodable envelope is a rejected envelope (exit 1), like a forged one.
     let raw = read_input(a.input.as_deref(), limit).map_err(|e| match e {
-        InputError::TooLarge(_) => CliError::with_code(format!("envelope rejected: {e}"), 1),
+        InputError::TooLarge(_) => CliError::with_code(format!("{from}envelope rejected: {e}"), 1),
         InputError::Io(_) => CliError::input(format!("envelope: {e}")),
     })?;
     let bytes = if a.base64 {
-        payload::from_base64(&raw)
-            .map_err(|e| CliError::with_code(format!("envelope rejected: {e}"), 1))?
+        payload::from_base64(&raw).map_err(|e| {
+            let hint = if raw.starts_with(&payload::envelope::MAGIC) {
+                " (this is a raw envelope: leave out --base64)"
+            } else {
+                ""
+            };
+            CliError::with_code(format!("{from}envelope rejected: {e}{hint}"), 1)
+        })?
     } else {
         raw
     };
     let opened = f(&ring, a.topic.as_deref(), &bytes, a.max_age).map_err(|e| match e {
         OpenError::Topic(_) => CliError::input(e.to_string()),
-        _ => CliError::with_code(format!("envelope rejected: {e}"), 1),
+        OpenError::Format(payload::FormatError::BadMagic)
+            if bytes.trim_ascii_start().starts_with(BASE64_MAGIC) =>
+        {
+            CliError::with_code(
+                format!("{from}envelope rejected: {e} (it looks like base64: add --base64)"),
+                1,
+            )
+        }
+        _ => CliError::with_code(format!("{from}envelope rejected: {e}"), 1),
     })?;
     write_output(a.out.as_deref(), &opened.payload, MODE_SECRET)?;
     Ok(Outcome::Success)
 }
+
+/// How the base64 form of every version-1 envelope begins (magic and version).
+const BASE64_MAGIC: &[u8] = b"iU1RUAE";
 
 fn key_file_error(e: KeyFileError) -> CliError {
     CliError::input(e.to_string())

@@ -406,6 +406,25 @@ mod tests {
         if unpadded.len() != b.len() {
             assert!(from_base64(unpadded.as_bytes()).is_err());
         }
+        let url_safe = base64::engine::general_purpose::URL_SAFE.encode([0xfb, 0xff, 0xbf]);
+        assert_eq!(url_safe, "-_-_");
+        assert!(from_base64(url_safe.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn base64_non_canonical_last_group_is_refused() {
+        // 43 bytes: the last group is "XXX=", whose third character carries 2 unused bits.
+        let env = sample(Algorithm::XChaCha20Poly1305, b"a");
+        assert_eq!(env.len() % 3, 2);
+        let b = to_base64(&env);
+        assert!(b.ends_with('='));
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut bytes = b.into_bytes();
+        let i = bytes.len() - 2;
+        let pos = alphabet.iter().position(|&c| c == bytes[i]).unwrap();
+        assert_eq!(pos & 0b11, 0, "canonical: unused bits are zero");
+        bytes[i] = alphabet[pos | 1];
+        assert_eq!(from_base64(&bytes).unwrap_err(), FormatError::Base64);
     }
 
     #[test]

@@ -252,7 +252,13 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
 
     let mut notes = Vec::new();
     let now = now_seconds();
-    let mut not_after = now + Duration::days(i64::from(req.days));
+    let mut not_before = now - BACKDATE;
+    if let Some(par) = &parent {
+        // Validity nests inside the parent's, at both ends.
+        not_before = not_before.max(par.info.not_before);
+    }
+    // Counted from notBefore: --days is the whole validity period.
+    let mut not_after = not_before + Duration::days(i64::from(req.days));
     if let Some(par) = &parent {
         if not_after > par.info.not_after {
             not_after = par.info.not_after;
@@ -262,26 +268,21 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
             ));
         }
     }
-    let mut not_before = now - BACKDATE;
-    if let Some(par) = &parent {
-        // Validity nests inside the parent's, at both ends.
-        not_before = not_before.max(par.info.not_before);
-    }
     let key = req.key_type.generate()?;
     let mut params: CertificateParams = base_params(&cn, not_before, not_after);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
 
-    let mut written = Vec::new();
-    let (cert_der, trust_anchor) = match &parent {
+    // An intermediate is recorded in its parent's index last, under the lock taken to pick a
+    // unique serial, so a CA whose files could not be written is never recorded as issued.
+    let (cert_der, trust_anchor, parent_index) = match &parent {
         None => {
             let cert = params.self_signed(&*key)?;
-            (cert.der().clone(), cert_path.clone())
+            (cert.der().clone(), cert_path.clone(), None)
         }
         Some(par) => {
             let issuer = par.issuer()?;
-            // Record before releasing: the parent's index must know every CA it signed.
-            let (_lock, mut idx) = Index::lock(&par.dir)?;
+            let (lock, idx) = Index::lock(&par.dir)?;
             let cert = loop {
                 let c = params.signed_by(&*key, &issuer)?;
                 let info = inspect::info(c.der(), &cert_path)?;
@@ -290,22 +291,19 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
                 }
                 params.serial_number = Some(random_serial().into());
             };
-            let info = inspect::info(cert.der(), &cert_path)?;
-            idx.entries
-                .push(Entry::new(&info, Kind::IntermediateCa, now));
-            idx.save(&par.dir)?;
-            written.push(Index::path(&par.dir));
-            (cert.der().clone(), req.out.join(ROOT))
+            (
+                cert.der().clone(),
+                req.out.join(ROOT),
+                Some((par, lock, idx)),
+            )
         }
     };
     let info = inspect::info(&cert_der, &cert_path)?;
 
-    create_dir_private(&req.out)?;
+    let mut staged = Staged::new(&req.out)?;
     let key_pem = key_pem(&key);
-    write(&key_path, key_pem.as_bytes(), fsutil::MODE_SECRET)?;
-    written.push(key_path.clone());
-    write(&cert_path, pem(&cert_der).as_bytes(), fsutil::MODE_PUBLIC)?;
-    written.push(cert_path.clone());
+    staged.write(&key_path, key_pem.as_bytes(), fsutil::MODE_SECRET)?;
+    staged.write(&cert_path, pem(&cert_der).as_bytes(), fsutil::MODE_PUBLIC)?;
     let chain_path = req.out.join(CHAIN);
     let root_path = req.out.join(ROOT);
     match &parent {
@@ -314,10 +312,8 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
             for c in &par.chain {
                 chain.push_str(&pem(c));
             }
-            write(&chain_path, chain.as_bytes(), fsutil::MODE_PUBLIC)?;
-            written.push(chain_path);
-            write(&root_path, pem(&par.anchor).as_bytes(), fsutil::MODE_PUBLIC)?;
-            written.push(root_path);
+            staged.write(&chain_path, chain.as_bytes(), fsutil::MODE_PUBLIC)?;
+            staged.write(&root_path, pem(&par.anchor).as_bytes(), fsutil::MODE_PUBLIC)?;
         }
         None => {
             // A replaced root (--force) must not keep an old intermediate's chain files.
@@ -337,6 +333,14 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
         })?;
         Index::default().save(&req.out)?;
     }
+    let mut written = Vec::new();
+    if let Some((par, _lock, mut idx)) = parent_index {
+        idx.entries
+            .push(Entry::new(&info, Kind::IntermediateCa, now));
+        idx.save(&par.dir)?;
+        written.push(Index::path(&par.dir));
+    }
+    written.extend(staged.commit());
     written.push(Index::path(&req.out));
     Ok(CaOutcome {
         info,
@@ -366,6 +370,48 @@ pub(crate) fn pem(der: &[u8]) -> String {
 
 pub(crate) fn write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     fsutil::atomic_write(path, data, mode).map_err(|e| PkiError::io(path, e))
+}
+
+/// Output files of one command, removed again (with the output directory, if this command made
+/// it) unless [`Staged::commit`] is reached: a command that fails half-way leaves nothing behind.
+pub(crate) struct Staged {
+    files: Vec<PathBuf>,
+    created_dir: Option<PathBuf>,
+}
+
+impl Staged {
+    pub(crate) fn new(out: &Path) -> Result<Staged> {
+        let created_dir = (!out.is_dir()).then(|| out.to_path_buf());
+        create_dir_private(out)?;
+        Ok(Staged {
+            files: Vec::new(),
+            created_dir,
+        })
+    }
+
+    pub(crate) fn write(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<()> {
+        write(path, data, mode)?;
+        self.files.push(path.to_path_buf());
+        Ok(())
+    }
+
+    /// Keep everything written; returns the files in the order they were written.
+    pub(crate) fn commit(mut self) -> Vec<PathBuf> {
+        self.created_dir = None;
+        std::mem::take(&mut self.files)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        if let Some(d) = &self.created_dir {
+            // Only succeeds when empty: never takes anything else with it.
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 pub(crate) fn create_dir_private(dir: &Path) -> Result<()> {

@@ -11,7 +11,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::ca::{self, create_dir_private, now_seconds, pem, write, Ca};
+use super::ca::{self, now_seconds, pem, Ca, Staged};
 use super::index::{Entry, Index, Kind};
 use super::inspect::{self, fmt_time, CertInfo};
 use super::keys::{key_pem, KeyType};
@@ -228,7 +228,9 @@ impl Prepared {
         let req = &self.req;
         let mut notes = Vec::new();
         let now = now_seconds();
-        let mut not_after = now + Duration::days(i64::from(req.days));
+        let not_before = (now - BACKDATE).max(self.ca.info.not_before);
+        // Counted from notBefore: --days is the whole validity period, so 397 means 397.
+        let mut not_after = not_before + Duration::days(i64::from(req.days));
         if not_after > self.ca.info.not_after {
             not_after = self.ca.info.not_after;
             notes.push(format!(
@@ -237,7 +239,6 @@ impl Prepared {
             ));
         }
         let key = req.key_type.generate()?;
-        let not_before = (now - BACKDATE).max(self.ca.info.not_before);
         let mut params = base_params(&req.name, not_before, not_after);
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -266,48 +267,49 @@ impl Prepared {
             }
         };
         let issuer = self.ca.issuer()?;
+        let key_pem = key_pem(&key);
 
-        let mut written = Vec::new();
-        let cert_der = {
-            let (_lock, mut idx) = Index::lock(&self.ca.dir)?;
-            let cert = loop {
-                let c = params.signed_by(&*key, &issuer)?;
-                let info = inspect::info(c.der(), &self.cert_path)?;
-                if idx.find(&info.serial).is_none() {
-                    break c;
-                }
-                params.serial_number = Some(random_serial().into());
-            };
-            let info = inspect::info(cert.der(), &self.cert_path)?;
-            idx.entries.push(Entry::new(&info, kind, now));
-            idx.save(&self.ca.dir)?;
-            written.push(Index::path(&self.ca.dir));
-            cert.der().clone()
+        // The index is saved last, under the lock taken to pick a unique serial: a certificate
+        // whose files could not be written is never recorded as issued.
+        let (_lock, mut idx) = Index::lock(&self.ca.dir)?;
+        let cert = loop {
+            let c = params.signed_by(&*key, &issuer)?;
+            let info = inspect::info(c.der(), &self.cert_path)?;
+            if idx.find(&info.serial).is_none() {
+                break c;
+            }
+            params.serial_number = Some(random_serial().into());
         };
+        let cert_der = cert.der().clone();
         let info = inspect::info(&cert_der, &self.cert_path)?;
-
-        create_dir_private(&req.out)?;
         let mut chain_pem = pem(&cert_der);
         for c in &self.ca.chain {
             chain_pem.push_str(&pem(c));
         }
-        let key_pem = key_pem(&key);
-        write(&self.key_path, key_pem.as_bytes(), fsutil::MODE_SECRET)?;
-        written.push(self.key_path.clone());
-        write(&self.cert_path, chain_pem.as_bytes(), fsutil::MODE_PUBLIC)?;
-        written.push(self.cert_path.clone());
-        if let Some(p12_path) = &self.p12_path {
-            let password = p12_password.ok_or_else(|| {
-                PkiError::field("--p12", "a password is required for the PKCS#12 bundle")
-            })?;
-            let mut certs: Vec<&[u8]> = vec![&cert_der];
-            certs.extend(self.ca.chain.iter().map(|c| c.as_ref()));
-            // The chain never holds the root; devices importing a bundle usually want it.
-            certs.push(&self.ca.anchor);
-            let bundle = pkcs12(&req.name, key.serialized_der(), &certs, password)?;
-            write(p12_path, &bundle, fsutil::MODE_SECRET)?;
-            written.push(p12_path.clone());
+        let bundle = match &self.p12_path {
+            Some(_) => {
+                let password = p12_password.ok_or_else(|| {
+                    PkiError::field("--p12", "a password is required for the PKCS#12 bundle")
+                })?;
+                let mut certs: Vec<&[u8]> = vec![&cert_der];
+                certs.extend(self.ca.chain.iter().map(|c| c.as_ref()));
+                // The chain never holds the root; devices importing a bundle usually want it.
+                certs.push(&self.ca.anchor);
+                Some(pkcs12(&req.name, key.serialized_der(), &certs, password)?)
+            }
+            None => None,
+        };
+
+        let mut staged = Staged::new(&req.out)?;
+        staged.write(&self.key_path, key_pem.as_bytes(), fsutil::MODE_SECRET)?;
+        staged.write(&self.cert_path, chain_pem.as_bytes(), fsutil::MODE_PUBLIC)?;
+        if let (Some(p12_path), Some(bundle)) = (&self.p12_path, &bundle) {
+            staged.write(p12_path, bundle, fsutil::MODE_SECRET)?;
         }
+        idx.entries.push(Entry::new(&info, kind, now));
+        idx.save(&self.ca.dir)?;
+        let mut written = vec![Index::path(&self.ca.dir)];
+        written.extend(staged.commit());
         Ok(Issued {
             info,
             written,

@@ -209,7 +209,7 @@ impl ConnAckInfo {
     }
 }
 
-fn random_id(prefix: &str) -> String {
+pub(crate) fn random_id(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
 }
 
@@ -292,14 +292,22 @@ async fn subscribe_and_listen(conn: &mut Conn, filters: &[&str]) -> Result<Heard
     };
     conn.send(&Packet::Subscribe(sub)).await?;
     let start = Instant::now();
-    // Retained messages come right after the SUBACK; live ones need a short listen.
-    let cap = start + conn.timeout.min(Duration::from_millis(2000));
+    // Retained messages come right after the SUBACK; live ones need a short listen. The SUBACK
+    // itself gets the whole --timeout: a slow broker must not pass as one that grants nothing.
+    let suback_by = start + conn.timeout;
+    let listen = conn.timeout.min(Duration::from_millis(2000));
+    // Set when the SUBACK arrives: the end of the listening window.
+    let mut cap: Option<Instant> = None;
     let quiet = Duration::from_millis(400);
     let mut heard = Heard::default();
     loop {
-        let deadline = (Instant::now() + quiet).min(cap);
+        let deadline = match cap {
+            None => suback_by,
+            Some(cap) => (Instant::now() + quiet).min(cap),
+        };
         match conn.recv_until(deadline).await {
             Ok(Some(Packet::SubAck(ack))) => {
+                cap = cap.or(Some(Instant::now() + listen));
                 for (i, f) in filters.iter().enumerate() {
                     heard
                         .granted
@@ -312,10 +320,13 @@ async fn subscribe_and_listen(conn: &mut Conn, filters: &[&str]) -> Result<Heard
                 }
             }
             Ok(Some(_)) => {}
+            Err(ProbeError::Timeout(_)) if cap.is_none() => {
+                return Err(ProbeError::Timeout("waiting for the SUBACK"))
+            }
             Ok(None) | Err(ProbeError::Timeout(_)) => break,
             Err(e) => return Err(e),
         }
-        if Instant::now() >= cap {
+        if cap.is_some_and(|c| Instant::now() >= c) {
             break;
         }
     }
@@ -628,17 +639,26 @@ pub async fn audit_mqtt(
         }
     }
 
-    progress("MQTT: client id takeover");
-    match takeover(target, &transport, session_creds.as_ref(), t).await {
-        Ok(Some(evidence)) => {
-            sink.ran(&["client-id-takeover"]);
-            sink.add(finding(
-                "client-id-takeover",
-                format!("as {as_whom}: {evidence}"),
-            ));
+    if session_creds.is_some() {
+        // MQTT requires a broker to let a client id replace its own earlier connection, so one
+        // identity kicking itself proves nothing; user A taking over user B's id needs two.
+        sink.skip(
+            &["client-id-takeover"],
+            "needs anonymous access: with one --username the probe could only replace that user's own connection, which MQTT requires brokers to allow",
+        );
+    } else {
+        progress("MQTT: client id takeover");
+        match takeover(target, &transport, t).await {
+            Ok(Some(evidence)) => {
+                sink.ran(&["client-id-takeover"]);
+                sink.add(finding(
+                    "client-id-takeover",
+                    format!("as {as_whom}: {evidence}"),
+                ));
+            }
+            Ok(None) => sink.ran(&["client-id-takeover"]),
+            Err(e) => sink.skip(&["client-id-takeover"], &e.to_string()),
         }
-        Ok(None) => sink.ran(&["client-id-takeover"]),
-        Err(e) => sink.skip(&["client-id-takeover"], &e.to_string()),
     }
 
     progress("MQTT: oversized packet");
@@ -693,8 +713,8 @@ fn report_reads(heard: &Heard, as_whom: &str, opts: &Options, sink: &mut Sink, i
                 "wildcard-subscription",
                 Severity::Low,
                 format!(
-                    "as {as_whom}: SUBACK granted `#` (code {:?}) but no message was delivered in {} ms (the broker may filter each delivery, as Mosquitto's acl_file does)",
-                    hash_granted, heard.elapsed_ms
+                    "as {as_whom}: SUBACK granted `#` (code 0x{:02X}) but no message was delivered in {} ms (no traffic then, or the broker filters each delivery, as Mosquitto's acl_file does)",
+                    hash_granted.unwrap_or_default(), heard.elapsed_ms
                 ),
             ));
         } else {
@@ -803,22 +823,21 @@ fn report_identity_reads(heard: &Heard, as_whom: &str, sink: &mut Sink) {
     ));
 }
 
-/// Connect twice with one client id; a takeover is the first connection being dropped.
+/// Connect anonymously twice with one client id; a takeover is the first connection being dropped.
 async fn takeover(
     target: &Target,
     transport: &Transport,
-    creds: Option<&Credentials>,
     t: Duration,
 ) -> Result<Option<String>, ProbeError> {
     let id = random_id("mqsec-audit-takeover");
-    let (mut first, a) = mqtt_connect(target, transport, &id, creds, t).await?;
+    let (mut first, a) = mqtt_connect(target, transport, &id, None, t).await?;
     if !a.accepted {
         return Err(ProbeError::Mqtt(format!(
             "first connection refused: {}",
             a.describe()
         )));
     }
-    let (_second, b) = mqtt_connect(target, transport, &id, creds, t).await?;
+    let (_second, b) = mqtt_connect(target, transport, &id, None, t).await?;
     if !b.accepted {
         return Ok(None);
     }
@@ -1024,5 +1043,57 @@ pub async fn audit_also(target: &Target, main_is_tls: bool, opts: &Options, sink
                 sink.add(finding("credentials-over-plaintext", evidence.join("; ")));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A broker that accepts CONNECT (v5) and answers SUBSCRIBE after `suback_delay`, or never.
+    async fn slow_broker(suback_delay: Option<Duration>) -> Target {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            s.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).await.unwrap();
+            let _ = s.read(&mut buf).await;
+            if let Some(d) = suback_delay {
+                tokio::time::sleep(d).await;
+                // SUBACK for packet id 1: no properties, QoS 0 granted twice.
+                let _ = s
+                    .write_all(&[0x90, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00])
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        Target::parse(&format!("127.0.0.1:{port}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_late_suback_is_waited_for_and_a_missing_one_is_not_a_pass() {
+        let t = Duration::from_millis(1500);
+        // Later than the 400 ms quiet window, within --timeout: `#` is granted.
+        let target = slow_broker(Some(Duration::from_millis(700))).await;
+        let (mut conn, ack) = mqtt_connect(&target, &Transport::Tcp, "c", None, t)
+            .await
+            .unwrap();
+        assert!(ack.accepted);
+        let heard = subscribe_and_listen(&mut conn, &["#", "$SYS/#"])
+            .await
+            .unwrap();
+        assert!(granted(heard.granted[0].1), "{:?}", heard.granted);
+
+        // No SUBACK at all: an error (the checks go to not tested), not "nothing granted".
+        let target = slow_broker(None).await;
+        let (mut conn, _) = mqtt_connect(&target, &Transport::Tcp, "c", None, t)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let r = subscribe_and_listen(&mut conn, &["#", "$SYS/#"]).await;
+        assert!(matches!(r, Err(ProbeError::Timeout(_))), "{r:?}");
+        assert!(started.elapsed() < t + Duration::from_millis(500));
     }
 }

@@ -1,0 +1,1201 @@
+//! One client connection: CONNECT, then a loop that reads packets and writes what the session
+//! has queued, until the client leaves, breaks a rule, is taken over or the broker stops.
+//!
+//! The stream is any `AsyncRead + AsyncWrite` (TCP now; TLS and WebSocket wrap it in the
+//! listener layer). Reading and writing are split and polled together in one task, so a client
+//! that does not read cannot stop the broker from reading its packets (and the reverse), and one
+//! task per connection keeps idle connections small. Writes are batched: every ready packet is
+//! encoded into one buffer, then written at once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::watch;
+
+use super::auth::{ConnectDecision, ConnectDenial, ConnectInfo, SubscribeDecision};
+use super::codec::reason::{v3, v5};
+use super::codec::{
+    connect_version_hint, decode_packet, encode_packet, encoded_len, valid_topic_filter,
+    valid_topic_name, ConnAck, DecodeError, Disconnect, Limits as CodecLimits, Packet, Properties,
+    ProtocolVersion, PubResp, Publish, QoS, SubAck, Subscribe, UnsubAck, Unsubscribe,
+};
+use super::listener::ListenerRt;
+use super::router::Broker;
+use super::session::{ConnCtl, Message, Outbound, Session, Stage, Will, NEVER_EXPIRES};
+use super::topic::{parse_filter, topic_too_deep, FilterError, SubOpts};
+use crate::security::identity::Identity;
+
+/// A client must send CONNECT this soon after the TCP connection is made.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle connections keep small buffers; busy ones grow them (doubling) up to what packets need.
+const INITIAL_READ: usize = 512;
+/// Stop pulling deliveries into the write buffer beyond this; let the socket drain first.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Buffers that grew past this are released when they drain, so a burst does not pin memory.
+const SHRINK_ABOVE: usize = 64 * 1024;
+/// Deliveries taken from the session per lock.
+const BATCH: usize = 64;
+/// How long a closing connection may take to flush its last packets.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+/// Payloads up to this are copied out of the read buffer: otherwise a small retained or queued
+/// message would keep the whole read buffer it arrived in alive.
+const COPY_PAYLOAD_BELOW: usize = 2048;
+
+/// Everything a connection needs besides its stream.
+pub struct ConnContext {
+    pub broker: Arc<Broker>,
+    pub listener: Arc<ListenerRt>,
+    pub peer: SocketAddr,
+    /// Set by a TLS layer that verified a client certificate.
+    pub cert_subject: Option<String>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Why the main loop ended.
+enum End {
+    /// Normal DISCONNECT (no will), or DISCONNECT 0x04 (`with_will`).
+    Graceful { with_will: bool },
+    /// The peer went away, broke a rule or timed out: the will is sent.
+    Abnormal,
+    /// Another connection took the session: it handles the session; we just leave.
+    TakenOver,
+    /// The broker is stopping: no will, the session stays as it is.
+    Shutdown,
+}
+
+pub async fn run<S>(stream: S, ctx: ConnContext)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (rd, wr) = tokio::io::split(stream);
+    let mut c = Conn {
+        rd,
+        wr,
+        rbuf: BytesMut::with_capacity(INITIAL_READ),
+        wbuf: BytesMut::new(),
+        ctx,
+        version: ProtocolVersion::V311,
+        limits: CodecLimits { max_packet_size: 0 },
+        session: None,
+        epoch: 0,
+        ctl: Arc::new(ConnCtl::default()),
+        client_id: Arc::from(""),
+        identity: None,
+        alias_in: HashMap::new(),
+        alias_out: HashMap::new(),
+        client_alias_max: 0,
+        client_max_packet: None,
+        want_fill: true,
+        out: Vec::with_capacity(0),
+        done: Vec::new(),
+        connect_expiry: 0,
+        keep_alive: 0,
+    };
+    c.limits.max_packet_size = c.ctx.broker.config.limits.max_packet_size;
+    let _slot = c.ctx.listener.enter();
+    let over_limit = _slot.is_none();
+    match tokio::time::timeout(CONNECT_TIMEOUT, c.handshake(over_limit)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(())) | Err(_) => {
+            c.close().await;
+            return;
+        }
+    }
+    let end = c.main_loop().await;
+    c.finish(end);
+    c.close().await;
+}
+
+struct Conn<S> {
+    rd: ReadHalf<S>,
+    wr: WriteHalf<S>,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    ctx: ConnContext,
+    version: ProtocolVersion,
+    limits: CodecLimits,
+    session: Option<Arc<Session>>,
+    epoch: u64,
+    ctl: Arc<ConnCtl>,
+    client_id: Arc<str>,
+    identity: Option<Arc<Identity>>,
+    alias_in: HashMap<u16, Arc<str>>,
+    alias_out: HashMap<Arc<str>, u16>,
+    client_alias_max: u16,
+    client_max_packet: Option<u32>,
+    want_fill: bool,
+    out: Vec<Outbound>,
+    done: Vec<u64>,
+    /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
+    connect_expiry: u32,
+    keep_alive: u16,
+}
+
+/// Returned by handlers when the connection must close (after what is in the write buffer).
+struct Close;
+
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn v5(&self) -> bool {
+        self.version.is_v5()
+    }
+
+    fn send(&mut self, p: &Packet) {
+        if let Err(e) = encode_packet(p, self.version, &mut self.wbuf) {
+            tracing::warn!(error = %e, "could not encode a packet for the client");
+        }
+    }
+
+    /// A v5 DISCONNECT from the server (v3 has none: the connection just closes).
+    fn send_disconnect(&mut self, reason: u8) {
+        self.send_disconnect_why(reason, reason_text(reason).to_string());
+    }
+
+    fn send_disconnect_why(&mut self, reason: u8, why: String) {
+        if self.v5() {
+            self.send(&Packet::Disconnect(Disconnect {
+                reason,
+                properties: Properties {
+                    reason_string: Some(why),
+                    ..Properties::default()
+                },
+            }));
+        }
+    }
+
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        if self.rbuf.capacity() - self.rbuf.len() < 128 {
+            let grow = self.rbuf.len().max(INITIAL_READ);
+            self.rbuf.reserve(grow);
+        }
+        let n = self.rd.read_buf(&mut self.rbuf).await?;
+        self.ctx
+            .broker
+            .stats
+            .bytes_received
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    async fn close(&mut self) {
+        if !self.wbuf.is_empty() {
+            let _ = tokio::time::timeout(CLOSE_FLUSH, async {
+                let _ = self.wr.write_all(&self.wbuf).await;
+                let _ = self.wr.flush().await;
+            })
+            .await;
+            self.wbuf.clear();
+        }
+        let _ = tokio::time::timeout(CLOSE_FLUSH, self.wr.shutdown()).await;
+    }
+
+    fn connack(
+        &mut self,
+        version: ProtocolVersion,
+        code: u8,
+        present: bool,
+        properties: Properties,
+    ) {
+        let saved = self.version;
+        self.version = version;
+        self.send(&Packet::ConnAck(ConnAck {
+            session_present: present,
+            code,
+            properties,
+        }));
+        if code != 0 {
+            self.version = saved;
+        }
+    }
+
+    /// Read and answer CONNECT. Err: close now (a refusal is already in the write buffer).
+    async fn handshake(&mut self, over_limit: bool) -> Result<(), ()> {
+        let connect = loop {
+            match decode_packet(&mut self.rbuf, None, &self.limits) {
+                Ok(Some(Packet::Connect(c))) => break c,
+                Ok(Some(_)) => return Err(()),
+                Ok(None) => match self.read_more().await {
+                    Ok(0) | Err(_) => return Err(()),
+                    Ok(_) => {}
+                },
+                Err(e) => {
+                    self.refuse_bad_connect(&e);
+                    return Err(());
+                }
+            }
+        };
+        let b = self.ctx.broker.clone();
+        let cfg = &b.config;
+        let v = connect.protocol;
+        let v5c = v.is_v5();
+        let code = |v3c: u8, v5c_: u8| if v5c { v5c_ } else { v3c };
+        if over_limit {
+            self.connack(
+                v,
+                code(v3::SERVER_UNAVAILABLE, v5::QUOTA_EXCEEDED),
+                false,
+                Properties::default(),
+            );
+            return Err(());
+        }
+        // Client id rules.
+        let mut assigned = None;
+        let client_id = if connect.client_id.is_empty() {
+            let allowed = cfg.client_ids.allow_zero_length_clientid
+                && v != ProtocolVersion::V31
+                && connect.clean_start;
+            if !allowed {
+                self.connack(
+                    v,
+                    code(v3::IDENTIFIER_REJECTED, v5::CLIENT_IDENTIFIER_NOT_VALID),
+                    false,
+                    Properties::default(),
+                );
+                return Err(());
+            }
+            let id = b.assign_client_id();
+            assigned = Some(id.clone());
+            id
+        } else {
+            connect.client_id.clone()
+        };
+        if v == ProtocolVersion::V31 && client_id.len() > 23 {
+            self.connack(v, v3::IDENTIFIER_REJECTED, false, Properties::default());
+            return Err(());
+        }
+        // Keep alive: capped (v5 server keep alive) or refused (v3).
+        let max_ka = cfg.limits.max_keepalive;
+        let mut keep_alive = connect.keep_alive;
+        let mut server_keep_alive = None;
+        let too_long = keep_alive > max_ka || (keep_alive == 0 && max_ka < u16::MAX);
+        if too_long {
+            if v5c {
+                keep_alive = max_ka;
+                server_keep_alive = Some(max_ka);
+            } else {
+                self.connack(v, v3::IDENTIFIER_REJECTED, false, Properties::default());
+                return Err(());
+            }
+        }
+        let listener = self.ctx.listener.config.clone();
+        // Will checks.
+        if let Some(w) = &connect.will {
+            if w.qos as u8 > listener.max_qos {
+                self.connack(
+                    v,
+                    code(v3::NOT_AUTHORIZED, v5::QOS_NOT_SUPPORTED),
+                    false,
+                    Properties::default(),
+                );
+                return Err(());
+            }
+            if w.retain && !cfg.limits.retain_available {
+                self.connack(
+                    v,
+                    code(v3::NOT_AUTHORIZED, v5::RETAIN_NOT_SUPPORTED),
+                    false,
+                    Properties::default(),
+                );
+                return Err(());
+            }
+            if w.topic.starts_with("$SYS") || topic_too_deep(&w.topic, cfg.limits.max_topic_levels)
+            {
+                self.connack(
+                    v,
+                    code(v3::NOT_AUTHORIZED, v5::TOPIC_NAME_INVALID),
+                    false,
+                    Properties::default(),
+                );
+                return Err(());
+            }
+            if w.payload.len() > cfg.limits.message_size_limit as usize {
+                self.connack(
+                    v,
+                    code(v3::NOT_AUTHORIZED, v5::PACKET_TOO_LARGE),
+                    false,
+                    Properties::default(),
+                );
+                return Err(());
+            }
+        }
+        if v5c && connect.properties.authentication_method.is_some() {
+            // No enhanced authentication method is offered (yet).
+            self.connack(
+                v,
+                v5::BAD_AUTHENTICATION_METHOD,
+                false,
+                Properties::default(),
+            );
+            return Err(());
+        }
+        // THE hook: who is this, and may it connect?
+        let decision = {
+            let auth = b.auth.clone();
+            if auth.connect_is_expensive() {
+                let conn2 = connect.clone();
+                let cid = client_id.clone();
+                let peer = self.ctx.peer;
+                let l2 = listener.clone();
+                let subj = self.ctx.cert_subject.clone();
+                match tokio::task::spawn_blocking(move || {
+                    auth.connect(&ConnectInfo {
+                        connect: &conn2,
+                        client_id: &cid,
+                        peer,
+                        listener: &l2,
+                        cert_subject: subj.as_deref(),
+                    })
+                })
+                .await
+                {
+                    Ok(d) => d,
+                    Err(_) => ConnectDecision::Deny(ConnectDenial::NotAuthorized),
+                }
+            } else {
+                auth.connect(&ConnectInfo {
+                    connect: &connect,
+                    client_id: &client_id,
+                    peer: self.ctx.peer,
+                    listener: &listener,
+                    cert_subject: self.ctx.cert_subject.as_deref(),
+                })
+            }
+        };
+        let identity = match decision {
+            ConnectDecision::Allow(id) => Arc::new(id),
+            ConnectDecision::Deny(d) => {
+                let c = match d {
+                    ConnectDenial::BadCredentials => {
+                        code(v3::BAD_USERNAME_OR_PASSWORD, v5::BAD_USER_NAME_OR_PASSWORD)
+                    }
+                    ConnectDenial::NotAuthorized => code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
+                    ConnectDenial::ClientIdRejected => {
+                        code(v3::IDENTIFIER_REJECTED, v5::CLIENT_IDENTIFIER_NOT_VALID)
+                    }
+                    ConnectDenial::Banned => code(v3::NOT_AUTHORIZED, v5::BANNED),
+                };
+                if cfg.logging.connection_messages {
+                    tracing::info!(client_id = ?client_id, peer = %self.ctx.peer, reason = ?d, "connection refused");
+                }
+                self.connack(v, c, false, Properties::default());
+                return Err(());
+            }
+        };
+        if let Some(w) = &connect.will {
+            if !b.auth.publish(&identity, &w.topic, w.qos, w.retain) {
+                self.connack(
+                    v,
+                    code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
+                    false,
+                    Properties::default(),
+                );
+                return Err(());
+            }
+        }
+        // Session expiry.
+        let mut expiry = if v5c {
+            connect.properties.session_expiry_interval.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            NEVER_EXPIRES
+        };
+        self.connect_expiry = expiry;
+        if let Some(cap) = cfg.limits.persistent_client_expiration {
+            let cap = u32::try_from(cap.as_secs()).unwrap_or(NEVER_EXPIRES - 1);
+            if expiry > cap {
+                expiry = cap;
+            }
+        }
+        let will = connect.will.as_ref().map(|w| {
+            let now = Instant::now();
+            Will {
+                msg: Arc::new(Message::new(
+                    Arc::from(w.topic.as_str()),
+                    w.payload.clone(),
+                    w.qos,
+                    w.retain,
+                    forwarded(&w.properties),
+                    w.properties
+                        .message_expiry_interval
+                        .map(|s| now + Duration::from_secs(u64::from(s))),
+                    Some(Arc::from(client_id.as_str())),
+                )),
+                delay: if v5c {
+                    w.properties.will_delay_interval.unwrap_or(0)
+                } else {
+                    0
+                },
+            }
+        });
+        // Attach the session (taking it over from another connection if need be).
+        let cid: Arc<str> = Arc::from(client_id.as_str());
+        let (session, present, replaced) = {
+            let mut map = b.sessions.lock();
+            match map.get(&cid).cloned() {
+                Some(s) if !connect.clean_start => (s, true, None),
+                old => {
+                    let s = Arc::new(Session::new(cid.clone(), v, expiry));
+                    map.insert(cid.clone(), s.clone());
+                    (s, false, old)
+                }
+            }
+        };
+        if let Some(old) = replaced {
+            let (ctl, old_will) = {
+                let mut st = old.state.lock();
+                st.epoch += 1;
+                old.set_online(false);
+                (st.attached.take(), st.will.take())
+            };
+            if let Some(ctl) = ctl {
+                ctl.kick(v5::SESSION_TAKEN_OVER);
+            }
+            // The old session ends here: its will goes now.
+            if let Some(w) = old_will {
+                b.publish_will(&w);
+            }
+            b.end_session(&old);
+        }
+        let window = if v5c {
+            connect
+                .properties
+                .receive_maximum
+                .unwrap_or(u16::MAX)
+                .max(1)
+        } else {
+            cfg.limits.max_inflight_messages
+        };
+        let (old_ctl, old_will) = {
+            let mut st = session.state.lock();
+            st.epoch += 1;
+            self.epoch = st.epoch;
+            let old_ctl = st.attached.replace(self.ctl.clone());
+            let old_will = st.will.take();
+            st.delayed_will = None;
+            st.identity = Some(identity.clone());
+            st.version = v;
+            st.window = window;
+            st.expiry_interval = expiry;
+            st.disconnected_at = None;
+            st.will = will;
+            (old_ctl, old_will)
+        };
+        session.set_online(true);
+        if let Some(ctl) = old_ctl {
+            ctl.kick(v5::SESSION_TAKEN_OVER);
+        }
+        // Taken over before its delay ran out: a delayed will is not sent (the session goes on).
+        if let Some(w) = old_will {
+            if w.delay == 0 {
+                b.publish_will(&w);
+            }
+        }
+        self.version = v;
+        self.client_id = cid;
+        self.identity = Some(identity);
+        self.client_alias_max = connect.properties.topic_alias_maximum.unwrap_or(0);
+        self.client_max_packet = connect.properties.maximum_packet_size;
+        self.session = Some(session.clone());
+        let mut props = Properties::default();
+        if v5c {
+            props.assigned_client_identifier = assigned;
+            props.server_keep_alive = server_keep_alive;
+            props.receive_maximum = Some(cfg.limits.max_inflight_messages);
+            props.maximum_packet_size = Some(cfg.limits.max_packet_size);
+            props.topic_alias_maximum = Some(listener.max_topic_alias);
+            if listener.max_qos < 2 {
+                props.maximum_qos = Some(listener.max_qos);
+            }
+            if !cfg.limits.retain_available {
+                props.retain_available = Some(0);
+            }
+        }
+        self.connack(v, 0, present, props);
+        b.stats.connected.fetch_add(1, Ordering::Relaxed);
+        b.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        if cfg.logging.connection_messages {
+            tracing::info!(client_id = ?self.client_id, peer = %self.ctx.peer, version = v.level(), keep_alive, clean_start = connect.clean_start, session_present = present, "client connected");
+        }
+        self.keep_alive = keep_alive;
+        b.save_session(&session);
+        // Unacknowledged deliveries of a resumed session go first, flagged DUP.
+        for o in session.resend_all() {
+            self.write_outbound(o);
+        }
+        Ok(())
+    }
+
+    fn refuse_bad_connect(&mut self, e: &DecodeError) {
+        match connect_version_hint(&self.rbuf) {
+            Some(ProtocolVersion::V5) => self.connack(
+                ProtocolVersion::V5,
+                e.reason_code(),
+                false,
+                Properties::default(),
+            ),
+            Some(v) => {
+                if let Some(code) = e.v3_connack_code() {
+                    self.connack(v, code, false, Properties::default());
+                }
+            }
+            None => {
+                // An unknown protocol level in a well-formed CONNECT: tell it in 3.1.1 terms.
+                if let DecodeError::UnsupportedProtocolVersion(_) = e {
+                    self.connack(
+                        ProtocolVersion::V311,
+                        v3::UNACCEPTABLE_PROTOCOL_VERSION,
+                        false,
+                        Properties::default(),
+                    );
+                }
+            }
+        }
+        tracing::debug!(peer = %self.ctx.peer, error = %e, "bad CONNECT");
+    }
+}
+
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn main_loop(&mut self) -> End {
+        let Some(session) = self.session.clone() else {
+            return End::Abnormal;
+        };
+        // 1.5 times the keep alive, as the spec asks; 0 means no timeout.
+        let ka =
+            (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
+        let mut last_read = Instant::now();
+        let sleep = tokio::time::sleep(ka.unwrap_or(Duration::from_secs(3600)));
+        tokio::pin!(sleep);
+        let ctl = self.ctl.clone();
+        let mut shutdown = self.ctx.shutdown.clone();
+        if *shutdown.borrow_and_update() {
+            self.send_disconnect(v5::SERVER_SHUTTING_DOWN);
+            return End::Shutdown;
+        }
+        loop {
+            if self.want_fill && self.wbuf.len() < WRITE_HIGH_WATER {
+                self.want_fill = false;
+                if !self.fill(&session) {
+                    // Replaced by a newer connection (its kick may not have reached us yet).
+                    self.send_disconnect(ctl.kicked().unwrap_or(v5::SESSION_TAKEN_OVER));
+                    return End::TakenOver;
+                }
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < 128 {
+                let grow = self.rbuf.len().max(INITIAL_READ);
+                self.rbuf.reserve(grow);
+            }
+            let writing = !self.wbuf.is_empty();
+            let room = self.wbuf.len() < WRITE_HIGH_WATER;
+            tokio::select! {
+                _ = ctl.kick.notified() => {
+                    let reason = ctl.kicked().unwrap_or(v5::SESSION_TAKEN_OVER);
+                    self.send_disconnect(reason);
+                    if self.ctx.broker.config.logging.connection_messages {
+                        tracing::info!(client_id = ?self.client_id, "session taken over by a new connection");
+                    }
+                    return End::TakenOver;
+                }
+                _ = shutdown.changed() => {
+                    self.send_disconnect(v5::SERVER_SHUTTING_DOWN);
+                    return End::Shutdown;
+                }
+                r = self.wr.write_buf(&mut self.wbuf), if writing => {
+                    match r {
+                        Ok(0) | Err(_) => return End::Abnormal,
+                        Ok(n) => {
+                            self.ctx.broker.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+                            if self.wbuf.is_empty() {
+                                if self.wr.flush().await.is_err() {
+                                    return End::Abnormal;
+                                }
+                                if self.wbuf.capacity() > SHRINK_ABOVE {
+                                    self.wbuf = BytesMut::new();
+                                }
+                            }
+                            self.want_fill = true;
+                        }
+                    }
+                }
+                r = self.rd.read_buf(&mut self.rbuf) => {
+                    match r {
+                        Ok(0) | Err(_) => return End::Abnormal,
+                        Ok(n) => {
+                            self.ctx.broker.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                            last_read = Instant::now();
+                            if let Some(end) = self.process_input() {
+                                return end;
+                            }
+                        }
+                    }
+                }
+                _ = session.wake.notified(), if room => {
+                    self.want_fill = true;
+                }
+                _ = &mut sleep, if ka.is_some() => {
+                    let Some(ka) = ka else { continue };
+                    let deadline = last_read + ka;
+                    if Instant::now() >= deadline {
+                        tracing::debug!(client_id = ?self.client_id, "keep alive timeout");
+                        self.send_disconnect(v5::KEEP_ALIVE_TIMEOUT);
+                        return End::Abnormal;
+                    }
+                    sleep.as_mut().reset(deadline.into());
+                }
+            }
+        }
+    }
+
+    /// Decode and handle every complete packet in the read buffer.
+    fn process_input(&mut self) -> Option<End> {
+        loop {
+            match decode_packet(&mut self.rbuf, Some(self.version), &self.limits) {
+                Ok(Some(p)) => match self.handle(p) {
+                    Ok(None) => {}
+                    Ok(Some(end)) => return Some(end),
+                    Err(Close) => return Some(End::Abnormal),
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::info!(client_id = ?self.client_id, peer = %self.ctx.peer, error = %e, "closing connection after a bad packet");
+                    self.send_disconnect_why(e.reason_code(), e.to_string());
+                    return Some(End::Abnormal);
+                }
+            }
+        }
+        if self.rbuf.is_empty() && self.rbuf.capacity() > SHRINK_ABOVE {
+            self.rbuf = BytesMut::with_capacity(INITIAL_READ);
+        }
+        None
+    }
+
+    /// Take what the session has ready and encode it. False: this connection was replaced.
+    fn fill(&mut self, session: &Arc<Session>) -> bool {
+        let mut out = std::mem::take(&mut self.out);
+        loop {
+            out.clear();
+            self.done.clear();
+            if !session.take_ready(self.epoch, BATCH, &mut out, &mut self.done) {
+                return false;
+            }
+            for seq in self.done.drain(..) {
+                self.ctx.broker.store.message_done(&self.client_id, seq);
+            }
+            let n = out.len();
+            self.want_fill = false;
+            for o in out.drain(..) {
+                self.write_outbound(o);
+            }
+            // A dropped delivery (too large for the client) opened the window again.
+            let more = n == BATCH || self.want_fill;
+            if !more {
+                break;
+            }
+            if self.wbuf.len() >= WRITE_HIGH_WATER {
+                self.want_fill = true;
+                break;
+            }
+        }
+        self.out = out;
+        true
+    }
+
+    fn write_outbound(&mut self, o: Outbound) {
+        let (d, packet_id, dup) = match o {
+            Outbound::PubRel(pid) => {
+                self.send(&Packet::PubRel(PubResp::ok(pid)));
+                return;
+            }
+            Outbound::Publish {
+                delivery,
+                packet_id,
+                dup,
+            } => (delivery, packet_id, dup),
+        };
+        let mut props = Properties::default();
+        let mut topic = String::new();
+        let mut new_alias = None;
+        if self.v5() {
+            if let Some(p) = &d.msg.properties {
+                props = (**p).clone();
+            }
+            props.subscription_identifiers = d.sub_ids;
+            if d.msg.expires_at.is_some() {
+                props.message_expiry_interval = d.msg.remaining_expiry(Instant::now());
+            }
+            if self.client_alias_max > 0 {
+                match self.alias_out.get(&d.msg.topic) {
+                    Some(a) => props.topic_alias = Some(*a),
+                    None => {
+                        let used = self.alias_out.len();
+                        if used < usize::from(self.client_alias_max) {
+                            let a = used as u16 + 1;
+                            props.topic_alias = Some(a);
+                            new_alias = Some(a);
+                            topic.push_str(&d.msg.topic);
+                        } else {
+                            topic.push_str(&d.msg.topic);
+                        }
+                    }
+                }
+            } else {
+                topic.push_str(&d.msg.topic);
+            }
+        } else {
+            topic.push_str(&d.msg.topic);
+        }
+        let p = Packet::Publish(Publish {
+            dup,
+            qos: d.qos,
+            retain: d.retain,
+            topic,
+            packet_id,
+            properties: props,
+            payload: d.msg.payload.clone(),
+        });
+        if let Some(max) = self.client_max_packet {
+            let fits = encoded_len(&p, self.version).is_ok_and(|n| n <= max as usize);
+            if !fits {
+                // The spec: a server must not send it, and behaves as if it had been delivered.
+                if let (Some(pid), Some(s)) = (packet_id, &self.session) {
+                    if let Some(seq) = s.discard(pid) {
+                        self.ctx.broker.store.message_done(&self.client_id, seq);
+                    }
+                }
+                self.ctx
+                    .broker
+                    .stats
+                    .dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                self.want_fill = true;
+                return;
+            }
+        }
+        if let Some(a) = new_alias {
+            self.alias_out.insert(d.msg.topic.clone(), a);
+        }
+        match encode_packet(&p, self.version, &mut self.wbuf) {
+            Ok(()) => {
+                self.ctx
+                    .broker
+                    .stats
+                    .messages_sent
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not encode a PUBLISH for the client"),
+        }
+    }
+
+    fn handle(&mut self, p: Packet) -> Result<Option<End>, Close> {
+        let Some(session) = self.session.clone() else {
+            return Err(Close);
+        };
+        match p {
+            Packet::Publish(p) => self.on_publish(p, &session),
+            Packet::PubAck(r) => {
+                if let Some(seq) = session.complete(r.packet_id, Stage::AwaitAck) {
+                    self.ctx.broker.store.message_done(&self.client_id, seq);
+                }
+                self.want_fill = true;
+                Ok(None)
+            }
+            Packet::PubRec(r) => {
+                if r.reason >= 0x80 {
+                    if let Some(seq) = session.discard(r.packet_id) {
+                        self.ctx.broker.store.message_done(&self.client_id, seq);
+                    }
+                    self.want_fill = true;
+                } else if session.received(r.packet_id) {
+                    self.send(&Packet::PubRel(PubResp::ok(r.packet_id)));
+                } else {
+                    let mut resp = PubResp::ok(r.packet_id);
+                    if self.v5() {
+                        resp.reason = v5::PACKET_IDENTIFIER_NOT_FOUND;
+                    }
+                    self.send(&Packet::PubRel(resp));
+                }
+                Ok(None)
+            }
+            Packet::PubRel(r) => {
+                let known = session.state.lock().incoming_qos2.remove(&r.packet_id);
+                let mut resp = PubResp::ok(r.packet_id);
+                if !known && self.v5() {
+                    resp.reason = v5::PACKET_IDENTIFIER_NOT_FOUND;
+                }
+                self.send(&Packet::PubComp(resp));
+                Ok(None)
+            }
+            Packet::PubComp(r) => {
+                if let Some(seq) = session.complete(r.packet_id, Stage::AwaitComp) {
+                    self.ctx.broker.store.message_done(&self.client_id, seq);
+                }
+                self.want_fill = true;
+                Ok(None)
+            }
+            Packet::Subscribe(s) => self.on_subscribe(s, &session),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u, &session),
+            Packet::PingReq => {
+                self.send(&Packet::PingResp);
+                Ok(None)
+            }
+            Packet::Disconnect(d) => self.on_disconnect(d, &session),
+            _ => {
+                // A second CONNECT, AUTH without an authentication method, or a server packet.
+                self.send_disconnect(v5::PROTOCOL_ERROR);
+                Err(Close)
+            }
+        }
+    }
+
+    fn on_publish(&mut self, p: Publish, session: &Arc<Session>) -> Result<Option<End>, Close> {
+        let b = self.ctx.broker.clone();
+        b.stats.messages_received.fetch_add(1, Ordering::Relaxed);
+        let listener = &self.ctx.listener.config;
+        let topic: Arc<str> = match p.properties.topic_alias {
+            Some(a) => {
+                if a == 0 || a > listener.max_topic_alias {
+                    self.send_disconnect(v5::TOPIC_ALIAS_INVALID);
+                    return Err(Close);
+                }
+                if p.topic.is_empty() {
+                    match self.alias_in.get(&a) {
+                        Some(t) => t.clone(),
+                        None => {
+                            self.send_disconnect(v5::PROTOCOL_ERROR);
+                            return Err(Close);
+                        }
+                    }
+                } else {
+                    let t: Arc<str> = Arc::from(p.topic.as_str());
+                    self.alias_in.insert(a, t.clone());
+                    t
+                }
+            }
+            None => {
+                if !valid_topic_name(&p.topic) {
+                    self.send_disconnect(v5::TOPIC_NAME_INVALID);
+                    return Err(Close);
+                }
+                Arc::from(p.topic.as_str())
+            }
+        };
+        if topic_too_deep(&topic, b.config.limits.max_topic_levels) {
+            self.send_disconnect(v5::TOPIC_NAME_INVALID);
+            return Err(Close);
+        }
+        if p.qos as u8 > listener.max_qos {
+            self.send_disconnect(v5::QOS_NOT_SUPPORTED);
+            return Err(Close);
+        }
+        if p.retain && !b.config.limits.retain_available {
+            self.send_disconnect(v5::RETAIN_NOT_SUPPORTED);
+            return Err(Close);
+        }
+        let pid = p.packet_id.unwrap_or(0);
+        if p.qos == QoS::ExactlyOnce {
+            let st = session.state.lock();
+            if st.incoming_qos2.contains(&pid) {
+                // A resent QoS 2 PUBLISH we already routed: acknowledge again, route nothing.
+                drop(st);
+                self.send(&Packet::PubRec(PubResp::ok(pid)));
+                return Ok(None);
+            }
+            if st.incoming_qos2.len() >= usize::from(b.config.limits.max_inflight_messages) {
+                drop(st);
+                self.send_disconnect(v5::RECEIVE_MAXIMUM_EXCEEDED);
+                return Err(Close);
+            }
+        }
+        let refused = if p.payload.len() > b.config.limits.message_size_limit as usize {
+            // 0x95 is not a valid PUBACK/PUBREC code; "an administrative limit was exceeded" is.
+            Some(v5::QUOTA_EXCEEDED)
+        } else if topic.starts_with("$SYS") {
+            Some(v5::NOT_AUTHORIZED)
+        } else {
+            match &self.identity {
+                Some(id) if b.auth.publish(id, &topic, p.qos, p.retain) => None,
+                _ => Some(v5::NOT_AUTHORIZED),
+            }
+        };
+        if let Some(code) = refused {
+            // The connection stays; v5 learns why, v3 gets a plain ack (Mosquitto does the same).
+            let reason = if self.v5() { code } else { 0 };
+            let resp = PubResp {
+                packet_id: pid,
+                reason,
+                properties: Properties::default(),
+            };
+            match p.qos {
+                QoS::AtMostOnce => {}
+                QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
+                QoS::ExactlyOnce => {
+                    if !self.v5() {
+                        session.state.lock().incoming_qos2.insert(pid);
+                    }
+                    self.send(&Packet::PubRec(resp));
+                }
+            }
+            return Ok(None);
+        }
+        let expires_at = p
+            .properties
+            .message_expiry_interval
+            .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
+        let payload = if p.payload.len() < COPY_PAYLOAD_BELOW {
+            Bytes::copy_from_slice(&p.payload)
+        } else {
+            p.payload
+        };
+        let props = if self.v5() {
+            forwarded(&p.properties)
+        } else {
+            Properties::default()
+        };
+        let msg = Arc::new(Message::new(
+            topic,
+            payload,
+            p.qos,
+            p.retain,
+            props,
+            expires_at,
+            Some(self.client_id.clone()),
+        ));
+        let n = b.publish(&msg);
+        let reason = if self.v5() && n == 0 {
+            v5::NO_MATCHING_SUBSCRIBERS
+        } else {
+            0
+        };
+        let resp = PubResp {
+            packet_id: pid,
+            reason,
+            properties: Properties::default(),
+        };
+        match p.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
+            QoS::ExactlyOnce => {
+                session.state.lock().incoming_qos2.insert(pid);
+                self.send(&Packet::PubRec(resp));
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_subscribe(&mut self, s: Subscribe, session: &Arc<Session>) -> Result<Option<End>, Close> {
+        let b = self.ctx.broker.clone();
+        let sub_id = s.properties.subscription_identifiers.first().copied();
+        let mut codes = Vec::with_capacity(s.filters.len());
+        let mut retained = Vec::new();
+        let fail = |v5: bool, code: u8| if v5 { code } else { v3::SUBACK_FAILURE };
+        for req in &s.filters {
+            if !valid_topic_filter(&req.filter) {
+                codes.push(fail(self.v5(), v5::TOPIC_FILTER_INVALID));
+                continue;
+            }
+            let f = match parse_filter(&req.filter, b.config.limits.max_topic_levels) {
+                Ok(f) => f,
+                Err(FilterError::Invalid) | Err(FilterError::TooDeep) => {
+                    codes.push(fail(self.v5(), v5::TOPIC_FILTER_INVALID));
+                    continue;
+                }
+            };
+            if f.share_group.is_some() && req.options.no_local {
+                self.send_disconnect(v5::PROTOCOL_ERROR);
+                return Err(Close);
+            }
+            let max_qos =
+                QoS::from_u8(self.ctx.listener.config.max_qos).unwrap_or(QoS::ExactlyOnce);
+            let asked = req.options.qos.min(max_qos);
+            let granted = match &self.identity {
+                Some(id) => match b.auth.subscribe(id, f.filter, asked) {
+                    SubscribeDecision::Granted(q) => Some(q.min(asked)),
+                    SubscribeDecision::Denied => None,
+                },
+                None => None,
+            };
+            let Some(qos) = granted else {
+                codes.push(fail(self.v5(), v5::NOT_AUTHORIZED));
+                continue;
+            };
+            let mut options = req.options;
+            options.qos = qos;
+            let opts = SubOpts {
+                options,
+                subscription_id: sub_id,
+            };
+            let new = b.subs.subscribe(&f, &self.client_id, session.clone(), opts);
+            session
+                .state
+                .lock()
+                .subscriptions
+                .insert(req.filter.clone(), opts);
+            let send_retained = match options.retain_handling {
+                0 => true,
+                1 => new,
+                _ => false,
+            };
+            // Retained messages are not sent to shared subscriptions.
+            if send_retained && f.share_group.is_none() {
+                retained.push((f.filter.to_string(), qos));
+            }
+            codes.push(qos as u8);
+        }
+        self.send(&Packet::SubAck(SubAck {
+            packet_id: s.packet_id,
+            reason_codes: codes,
+            properties: Properties::default(),
+        }));
+        for (filter, qos) in retained {
+            b.send_retained(session, &filter, qos, sub_id);
+        }
+        self.want_fill = true;
+        b.save_session(session);
+        Ok(None)
+    }
+
+    fn on_unsubscribe(
+        &mut self,
+        u: Unsubscribe,
+        session: &Arc<Session>,
+    ) -> Result<Option<End>, Close> {
+        let b = self.ctx.broker.clone();
+        let mut codes = Vec::with_capacity(u.filters.len());
+        for f in &u.filters {
+            let existed = match parse_filter(f, usize::MAX) {
+                Ok(pf) => b.subs.unsubscribe(&pf, &self.client_id),
+                Err(_) => false,
+            };
+            session.state.lock().subscriptions.remove(f);
+            codes.push(if existed {
+                v5::SUCCESS
+            } else {
+                v5::NO_SUBSCRIPTION_EXISTED
+            });
+        }
+        let reason_codes = if self.v5() { codes } else { Vec::new() };
+        self.send(&Packet::UnsubAck(UnsubAck {
+            packet_id: u.packet_id,
+            reason_codes,
+            properties: Properties::default(),
+        }));
+        b.save_session(session);
+        Ok(None)
+    }
+
+    fn on_disconnect(
+        &mut self,
+        d: Disconnect,
+        session: &Arc<Session>,
+    ) -> Result<Option<End>, Close> {
+        if self.v5() {
+            if let Some(e) = d.properties.session_expiry_interval {
+                if self.connect_expiry == 0 && e != 0 {
+                    self.send_disconnect(v5::PROTOCOL_ERROR);
+                    return Err(Close);
+                }
+                let mut e = e;
+                if let Some(cap) = self.ctx.broker.config.limits.persistent_client_expiration {
+                    e = e.min(u32::try_from(cap.as_secs()).unwrap_or(NEVER_EXPIRES - 1));
+                }
+                session.state.lock().expiry_interval = e;
+            }
+        }
+        Ok(Some(End::Graceful {
+            with_will: self.v5() && d.reason == v5::DISCONNECT_WITH_WILL_MESSAGE,
+        }))
+    }
+
+    /// Detach from the session: will, expiry, statistics.
+    fn finish(&mut self, end: End) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let b = self.ctx.broker.clone();
+        b.stats.connected.fetch_sub(1, Ordering::Relaxed);
+        if b.config.logging.connection_messages {
+            let how = match end {
+                End::Graceful { .. } => "disconnect",
+                End::Abnormal => "connection lost",
+                End::TakenOver => "taken over",
+                End::Shutdown => "server shutdown",
+            };
+            tracing::info!(client_id = ?self.client_id, peer = %self.ctx.peer, how, "client disconnected");
+        }
+        if matches!(end, End::TakenOver) {
+            return;
+        }
+        let now = Instant::now();
+        let (will, expiry) = {
+            let mut st = session.state.lock();
+            if st.epoch != self.epoch {
+                return;
+            }
+            st.attached = None;
+            session.set_online(false);
+            st.disconnected_at = Some(now);
+            let w = st.will.take();
+            let will = match end {
+                End::Graceful { with_will: false } | End::Shutdown => None,
+                _ => w,
+            };
+            let expiry = st.expiry_interval;
+            if let Some(w) = &will {
+                if w.delay > 0 && expiry > 0 {
+                    let wait = w.delay.min(expiry);
+                    st.delayed_will = Some((now + Duration::from_secs(u64::from(wait)), w.clone()));
+                }
+            }
+            (will, expiry)
+        };
+        if let Some(w) = will {
+            if w.delay == 0 || expiry == 0 {
+                b.publish_will(&w);
+            }
+        }
+        if expiry == 0 {
+            b.end_session(&session);
+        } else {
+            b.save_session(&session);
+        }
+    }
+}
+
+/// The reason string sent with a server DISCONNECT (fixed text: never echoes client bytes).
+fn reason_text(code: u8) -> &'static str {
+    match code {
+        v5::PROTOCOL_ERROR => "protocol error",
+        v5::KEEP_ALIVE_TIMEOUT => "keep alive timeout",
+        v5::SESSION_TAKEN_OVER => "session taken over by another connection with this client id",
+        v5::SERVER_SHUTTING_DOWN => "server shutting down",
+        v5::TOPIC_ALIAS_INVALID => "topic alias out of range",
+        v5::TOPIC_NAME_INVALID => "topic name invalid or too deep",
+        v5::QOS_NOT_SUPPORTED => "QoS above the maximum of this listener",
+        v5::RETAIN_NOT_SUPPORTED => "retained messages are not available",
+        v5::RECEIVE_MAXIMUM_EXCEEDED => "too many unacknowledged QoS 2 messages",
+        v5::PACKET_TOO_LARGE => "packet larger than the maximum packet size",
+        _ => "disconnected by the server",
+    }
+}
+
+/// The PUBLISH properties a server passes on to subscribers unchanged.
+fn forwarded(p: &Properties) -> Properties {
+    Properties {
+        payload_format_indicator: p.payload_format_indicator,
+        content_type: p.content_type.clone(),
+        response_topic: p.response_topic.clone(),
+        correlation_data: p.correlation_data.clone(),
+        user_properties: p.user_properties.clone(),
+        ..Properties::default()
+    }
+}

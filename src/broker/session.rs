@@ -1,0 +1,582 @@
+//! Per-client session state: subscriptions, the outbound queue (online and offline are one
+//! queue), the inflight window with packet ids, incoming QoS 2 ids, expiry and wills.
+//!
+//! Each session has its own short mutex: the publish path of another client locks it only to
+//! push a delivery, the owning connection only to take a batch, so sessions never contend with
+//! each other.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::codec::{Properties, ProtocolVersion, QoS};
+use super::topic::SubOpts;
+use crate::config::model::Limits;
+use crate::security::identity::Identity;
+
+/// v5 session expiry value meaning "never".
+pub const NEVER_EXPIRES: u32 = u32::MAX;
+
+/// One published message, shared (not copied) by every subscriber it goes to.
+#[derive(Debug)]
+pub struct Message {
+    pub topic: Arc<str>,
+    pub payload: Bytes,
+    pub qos: QoS,
+    pub retain: bool,
+    /// Forwarded v5 properties (payload format, content type, response topic, correlation data,
+    /// user properties). Boxed: most messages carry none.
+    pub properties: Option<Box<Properties>>,
+    pub expires_at: Option<Instant>,
+    /// The publishing client (for no-local); `None` for broker-made messages ($SYS).
+    pub origin: Option<Arc<str>>,
+}
+
+impl Message {
+    pub fn new(
+        topic: Arc<str>,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+        expires_at: Option<Instant>,
+        origin: Option<Arc<str>>,
+    ) -> Message {
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: if properties.is_empty() {
+                None
+            } else {
+                Some(Box::new(properties))
+            },
+            expires_at,
+            origin,
+        }
+    }
+
+    pub fn expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// Remaining message expiry in whole seconds (at least 1 while not expired).
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|t| {
+            let left = t.saturating_duration_since(now).as_secs_f64().ceil();
+            left.clamp(1.0, f64::from(u32::MAX)) as u32
+        })
+    }
+}
+
+/// One message on its way to one client.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub msg: Arc<Message>,
+    pub qos: QoS,
+    pub retain: bool,
+    pub sub_ids: Vec<u32>,
+    /// Unique within the session; the durable store's key for this queued message.
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// QoS 1 sent, waiting for PUBACK.
+    AwaitAck,
+    /// QoS 2 sent, waiting for PUBREC.
+    AwaitRec,
+    /// PUBREL sent, waiting for PUBCOMP.
+    AwaitComp,
+}
+
+#[derive(Debug)]
+pub struct Inflight {
+    pub delivery: Delivery,
+    pub stage: Stage,
+    order: u64,
+}
+
+/// What the connection must write for the session.
+#[derive(Debug)]
+pub enum Outbound {
+    Publish {
+        delivery: Delivery,
+        packet_id: Option<u16>,
+        dup: bool,
+    },
+    PubRel(u16),
+}
+
+/// A will waiting for its connection to end (or, once it has, for its delay to pass).
+#[derive(Debug, Clone)]
+pub struct Will {
+    pub msg: Arc<Message>,
+    pub delay: u32,
+}
+
+/// How the broker tells a connection to go (session takeover, shutdown).
+#[derive(Debug, Default)]
+pub struct ConnCtl {
+    pub kick: Notify,
+    /// The v5 DISCONNECT reason to send; 0 = not kicked.
+    pub reason: AtomicU8,
+}
+
+impl ConnCtl {
+    pub fn kick(&self, reason: u8) {
+        self.reason.store(reason, Ordering::Release);
+        self.kick.notify_one();
+    }
+
+    pub fn kicked(&self) -> Option<u8> {
+        match self.reason.load(Ordering::Acquire) {
+            0 => None,
+            r => Some(r),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SessionState {
+    /// Increments on every attach: a connection whose epoch is stale has been taken over.
+    pub epoch: u64,
+    pub attached: Option<Arc<ConnCtl>>,
+    pub identity: Option<Arc<Identity>>,
+    pub version: ProtocolVersion,
+    /// Raw filter (with any `$share/GROUP/` prefix) -> options.
+    pub subscriptions: HashMap<String, SubOpts>,
+    pub queue: VecDeque<Delivery>,
+    queued_bytes: usize,
+    pub inflight: HashMap<u16, Inflight>,
+    inflight_order: u64,
+    next_pid: u16,
+    /// QoS 2 packet ids received (PUBREC sent), waiting for PUBREL.
+    pub incoming_qos2: HashSet<u16>,
+    /// Outbound window: the client's receive maximum (v5) or max_inflight_messages.
+    pub window: u16,
+    pub expiry_interval: u32,
+    pub disconnected_at: Option<Instant>,
+    pub will: Option<Will>,
+    pub delayed_will: Option<(Instant, Will)>,
+    next_seq: u64,
+    /// Messages dropped because a queue limit was reached.
+    pub dropped: u64,
+}
+
+pub struct Session {
+    pub client_id: Arc<str>,
+    pub state: Mutex<SessionState>,
+    /// Wakes the attached connection's writer.
+    pub wake: Notify,
+    online: AtomicBool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("client_id", &self.client_id)
+            .finish()
+    }
+}
+
+/// Why `enqueue` did not queue a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// QoS 0 for an offline client (and `queue_qos0_messages` is off).
+    Offline,
+    QueueFull,
+    NotAuthorized,
+}
+
+impl Session {
+    pub fn new(client_id: Arc<str>, version: ProtocolVersion, expiry_interval: u32) -> Session {
+        Session {
+            client_id,
+            state: Mutex::new(SessionState {
+                epoch: 0,
+                attached: None,
+                identity: None,
+                version,
+                subscriptions: HashMap::new(),
+                queue: VecDeque::new(),
+                queued_bytes: 0,
+                inflight: HashMap::new(),
+                inflight_order: 0,
+                next_pid: 0,
+                incoming_qos2: HashSet::new(),
+                window: 20,
+                expiry_interval,
+                disconnected_at: None,
+                will: None,
+                delayed_will: None,
+                next_seq: 0,
+                dropped: 0,
+            }),
+            wake: Notify::new(),
+            online: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    pub fn set_online(&self, v: bool) {
+        self.online.store(v, Ordering::Relaxed);
+    }
+
+    /// Queue a delivery. `allowed` is the authorization check, run under the session lock with
+    /// the session's current identity (None when no client was ever attached: refuse).
+    pub fn enqueue(
+        &self,
+        msg: &Arc<Message>,
+        qos: QoS,
+        retain: bool,
+        sub_ids: Vec<u32>,
+        limits: &Limits,
+        allowed: impl FnOnce(&Identity) -> bool,
+    ) -> Result<Option<u64>, Refused> {
+        let mut st = self.state.lock();
+        let online = st.attached.is_some();
+        if !online && qos == QoS::AtMostOnce && !limits.queue_qos0_messages {
+            return Err(Refused::Offline);
+        }
+        match &st.identity {
+            Some(id) if allowed(id) => {}
+            _ => return Err(Refused::NotAuthorized),
+        }
+        let full = (limits.max_queued_messages != 0
+            && st.queue.len() >= limits.max_queued_messages)
+            || (limits.max_queued_bytes != 0
+                && st.queued_bytes + msg.payload.len() > limits.max_queued_bytes);
+        if full {
+            st.dropped += 1;
+            return Err(Refused::QueueFull);
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.queued_bytes += msg.payload.len();
+        st.queue.push_back(Delivery {
+            msg: msg.clone(),
+            qos,
+            retain,
+            sub_ids,
+            seq,
+        });
+        drop(st);
+        if online {
+            self.wake.notify_one();
+        }
+        Ok((qos != QoS::AtMostOnce).then_some(seq))
+    }
+
+    /// Move ready deliveries into `out`, assigning packet ids within the window. Expired messages
+    /// are dropped (their seqs are pushed to `done`). Returns false if `epoch` is no longer the
+    /// attached connection's.
+    pub fn take_ready(
+        &self,
+        epoch: u64,
+        max: usize,
+        out: &mut Vec<Outbound>,
+        done: &mut Vec<u64>,
+    ) -> bool {
+        let mut st = self.state.lock();
+        if st.epoch != epoch || st.attached.is_none() {
+            return false;
+        }
+        let mut now: Option<Instant> = None;
+        while out.len() < max {
+            let Some(front) = st.queue.front() else { break };
+            if front.msg.expires_at.is_some() {
+                let n = *now.get_or_insert_with(Instant::now);
+                if front.msg.expired(n) {
+                    if let Some(d) = st.queue.pop_front() {
+                        st.queued_bytes = st.queued_bytes.saturating_sub(d.msg.payload.len());
+                        if d.qos != QoS::AtMostOnce {
+                            done.push(d.seq);
+                        }
+                    }
+                    continue;
+                }
+            }
+            if front.qos != QoS::AtMostOnce && st.inflight.len() >= usize::from(st.window) {
+                break;
+            }
+            let Some(d) = st.queue.pop_front() else { break };
+            st.queued_bytes = st.queued_bytes.saturating_sub(d.msg.payload.len());
+            if d.qos == QoS::AtMostOnce {
+                out.push(Outbound::Publish {
+                    delivery: d,
+                    packet_id: None,
+                    dup: false,
+                });
+                continue;
+            }
+            let Some(pid) = st.alloc_pid() else {
+                // Every id in use (window of 65535): put it back and wait for acks.
+                st.queued_bytes += d.msg.payload.len();
+                st.queue.push_front(d);
+                break;
+            };
+            let order = st.inflight_order;
+            st.inflight_order += 1;
+            let stage = if d.qos == QoS::AtLeastOnce {
+                Stage::AwaitAck
+            } else {
+                Stage::AwaitRec
+            };
+            st.inflight.insert(
+                pid,
+                Inflight {
+                    delivery: d.clone(),
+                    stage,
+                    order,
+                },
+            );
+            out.push(Outbound::Publish {
+                delivery: d,
+                packet_id: Some(pid),
+                dup: false,
+            });
+        }
+        true
+    }
+
+    /// Everything unacknowledged, in the order first sent: PUBLISH again with DUP, or PUBREL.
+    pub fn resend_all(&self) -> Vec<Outbound> {
+        let st = self.state.lock();
+        let mut v: Vec<(&u16, &Inflight)> = st.inflight.iter().collect();
+        v.sort_by_key(|(_, i)| i.order);
+        v.into_iter()
+            .map(|(pid, i)| match i.stage {
+                Stage::AwaitAck | Stage::AwaitRec => Outbound::Publish {
+                    delivery: i.delivery.clone(),
+                    packet_id: Some(*pid),
+                    dup: true,
+                },
+                Stage::AwaitComp => Outbound::PubRel(*pid),
+            })
+            .collect()
+    }
+
+    /// PUBACK (`QoS 1`) or PUBCOMP (`QoS 2`) completes a delivery; returns its seq.
+    pub fn complete(&self, pid: u16, expect: Stage) -> Option<u64> {
+        let mut st = self.state.lock();
+        match st.inflight.get(&pid) {
+            Some(i) if i.stage == expect => st.inflight.remove(&pid).map(|i| i.delivery.seq),
+            _ => None,
+        }
+    }
+
+    /// PUBREC: the client has the QoS 2 message; now PUBREL. False if unknown (or an error code).
+    pub fn received(&self, pid: u16) -> bool {
+        let mut st = self.state.lock();
+        match st.inflight.get_mut(&pid) {
+            Some(i) if i.stage == Stage::AwaitRec || i.stage == Stage::AwaitComp => {
+                i.stage = Stage::AwaitComp;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drop an inflight delivery (too large for the client, or refused with an error code).
+    pub fn discard(&self, pid: u16) -> Option<u64> {
+        self.state
+            .lock()
+            .inflight
+            .remove(&pid)
+            .map(|i| i.delivery.seq)
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+}
+
+impl SessionState {
+    fn alloc_pid(&mut self) -> Option<u16> {
+        if self.inflight.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        loop {
+            self.next_pid = self.next_pid.wrapping_add(1);
+            if self.next_pid == 0 {
+                continue;
+            }
+            if !self.inflight.contains_key(&self.next_pid) {
+                return Some(self.next_pid);
+            }
+        }
+    }
+
+    /// When this offline session ends, or None if it never does.
+    pub fn expires_at(&self) -> Option<Instant> {
+        if self.attached.is_some() || self.expiry_interval == NEVER_EXPIRES {
+            return None;
+        }
+        self.disconnected_at
+            .map(|t| t + Duration::from_secs(u64::from(self.expiry_interval)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(qos: QoS) -> Arc<Message> {
+        Arc::new(Message::new(
+            "t".into(),
+            Bytes::from_static(b"hello"),
+            qos,
+            false,
+            Properties::default(),
+            None,
+            None,
+        ))
+    }
+
+    fn attached(window: u16) -> Session {
+        let s = Session::new("c".into(), ProtocolVersion::V5, 0);
+        {
+            let mut st = s.state.lock();
+            st.epoch = 1;
+            st.attached = Some(Arc::new(ConnCtl::default()));
+            st.identity = Some(Arc::new(Identity::anonymous("c")));
+            st.window = window;
+        }
+        s
+    }
+
+    #[test]
+    fn window_limits_inflight_and_acks_open_it() {
+        let s = attached(2);
+        let limits = Limits::default();
+        for _ in 0..3 {
+            s.enqueue(
+                &msg(QoS::AtLeastOnce),
+                QoS::AtLeastOnce,
+                false,
+                vec![],
+                &limits,
+                |_| true,
+            )
+            .unwrap();
+        }
+        let (mut out, mut done) = (Vec::new(), Vec::new());
+        assert!(s.take_ready(1, 100, &mut out, &mut done));
+        assert_eq!(out.len(), 2);
+        let pid = match &out[0] {
+            Outbound::Publish { packet_id, .. } => packet_id.unwrap(),
+            _ => panic!(),
+        };
+        assert_eq!(s.complete(pid, Stage::AwaitAck), Some(0));
+        assert_eq!(s.complete(pid, Stage::AwaitAck), None);
+        out.clear();
+        s.take_ready(1, 100, &mut out, &mut done);
+        assert_eq!(out.len(), 1);
+        assert!(!s.take_ready(2, 100, &mut out, &mut done), "stale epoch");
+    }
+
+    #[test]
+    fn qos2_flow_and_resend_order() {
+        let s = attached(10);
+        let limits = Limits::default();
+        s.enqueue(
+            &msg(QoS::ExactlyOnce),
+            QoS::ExactlyOnce,
+            false,
+            vec![],
+            &limits,
+            |_| true,
+        )
+        .unwrap();
+        s.enqueue(
+            &msg(QoS::AtLeastOnce),
+            QoS::AtLeastOnce,
+            false,
+            vec![],
+            &limits,
+            |_| true,
+        )
+        .unwrap();
+        let (mut out, mut done) = (Vec::new(), Vec::new());
+        s.take_ready(1, 100, &mut out, &mut done);
+        assert!(s.received(1));
+        let again = s.resend_all();
+        assert!(matches!(again[0], Outbound::PubRel(1)));
+        assert!(matches!(
+            again[1],
+            Outbound::Publish {
+                dup: true,
+                packet_id: Some(2),
+                ..
+            }
+        ));
+        assert_eq!(s.complete(1, Stage::AwaitComp), Some(0));
+    }
+
+    #[test]
+    fn queue_limits_and_offline_qos0() {
+        let s = Session::new("c".into(), ProtocolVersion::V311, NEVER_EXPIRES);
+        s.state.lock().identity = Some(Arc::new(Identity::anonymous("c")));
+        let limits = Limits {
+            max_queued_messages: 2,
+            ..Limits::default()
+        };
+        let m = msg(QoS::AtLeastOnce);
+        assert_eq!(
+            s.enqueue(&m, QoS::AtMostOnce, false, vec![], &limits, |_| true),
+            Err(Refused::Offline)
+        );
+        assert!(s
+            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| true)
+            .is_ok());
+        assert!(s
+            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| true)
+            .is_ok());
+        assert_eq!(
+            s.enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| true),
+            Err(Refused::QueueFull)
+        );
+        assert_eq!(
+            s.enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| false),
+            Err(Refused::NotAuthorized)
+        );
+        assert_eq!(s.queue_len(), 2);
+    }
+
+    #[test]
+    fn expired_messages_are_not_sent() {
+        let s = attached(10);
+        let m = Arc::new(Message::new(
+            "t".into(),
+            Bytes::new(),
+            QoS::AtLeastOnce,
+            false,
+            Properties::default(),
+            Some(Instant::now() - Duration::from_millis(1)),
+            None,
+        ));
+        s.enqueue(
+            &m,
+            QoS::AtLeastOnce,
+            false,
+            vec![],
+            &Limits::default(),
+            |_| true,
+        )
+        .unwrap();
+        let (mut out, mut done) = (Vec::new(), Vec::new());
+        s.take_ready(1, 100, &mut out, &mut done);
+        assert!(out.is_empty());
+        assert_eq!(done, vec![0]);
+    }
+}

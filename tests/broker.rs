@@ -1,0 +1,980 @@
+//! `mqsec serve` end to end: the built binary on a free loopback port, driven by rumqttc (MQTT
+//! 3.1.1 and 5.0) and by a raw socket speaking through mqsec's own codec where exact reason
+//! codes and hostile bytes matter.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use mqsec::broker::codec::{
+    decode_packet_from_server, encode_packet, Connect, LastWill, Limits, Packet, Properties,
+    ProtocolVersion, Publish, QoS, Subscribe, SubscriptionOptions, SubscriptionRequest,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mqsec");
+const WAIT: Duration = Duration::from_secs(10);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `mqsec serve`, killed when dropped.
+struct Broker {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    fn start(extra: &str) -> Broker {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mqsec.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nlog_dest stderr\n{extra}\n"),
+        )
+        .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "-c"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            // MQSEC_TEST_LOG=debug shows the broker's log while debugging a test.
+            .stderr(match std::env::var_os("MQSEC_TEST_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
+            .env(
+                "MQSEC_LOG",
+                std::env::var_os("MQSEC_TEST_LOG").unwrap_or("error".into()),
+            )
+            .spawn()
+            .unwrap();
+        let b = Broker {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "broker did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        b
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "broker did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client on a plain socket, speaking through mqsec's codec.
+struct Raw {
+    s: TcpStream,
+    v: ProtocolVersion,
+    buf: BytesMut,
+}
+
+impl Raw {
+    fn open(port: u16, v: ProtocolVersion) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Raw {
+            s,
+            v,
+            buf: BytesMut::new(),
+        }
+    }
+
+    fn connect(port: u16, v: ProtocolVersion, id: &str, props: Properties) -> (Raw, Packet) {
+        let mut r = Raw::open(port, v);
+        r.send(&Packet::Connect(Box::new(connect_packet(
+            v, id, true, props,
+        ))));
+        let ack = r.recv().expect("CONNACK");
+        (r, ack)
+    }
+
+    fn send(&mut self, p: &Packet) {
+        let mut out = BytesMut::new();
+        encode_packet(p, self.v, &mut out).unwrap();
+        self.s.write_all(&out).unwrap();
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    /// The next packet, or None when the broker closed the connection (or 5 s passed).
+    fn recv(&mut self) -> Option<Packet> {
+        loop {
+            match decode_packet_from_server(&mut self.buf, self.v, &Limits::default()) {
+                Ok(Some(p)) => return Some(p),
+                Ok(None) => {}
+                Err(e) => panic!("undecodable packet from the broker: {e}"),
+            }
+            let mut chunk = [0u8; 4096];
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// True when the broker has closed the connection (after any packets still in flight).
+    fn closed(&mut self) -> bool {
+        for _ in 0..10 {
+            if self.recv().is_none() {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<u8> {
+        self.send(&Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![SubscriptionRequest {
+                filter: filter.into(),
+                options: SubscriptionOptions {
+                    qos,
+                    ..Default::default()
+                },
+            }],
+            properties: Properties::default(),
+        }));
+        match self.recv() {
+            Some(Packet::SubAck(a)) => a.reason_codes,
+            p => panic!("expected SUBACK, got {p:?}"),
+        }
+    }
+
+    fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool, id: u16) {
+        self.send(&Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain,
+            topic: topic.into(),
+            packet_id: (qos != QoS::AtMostOnce).then_some(id),
+            properties: Properties::default(),
+            payload: Bytes::copy_from_slice(payload),
+        }));
+    }
+}
+
+fn connect_packet(v: ProtocolVersion, id: &str, clean: bool, props: Properties) -> Connect {
+    Connect {
+        protocol: v,
+        clean_start: clean,
+        keep_alive: 30,
+        client_id: id.into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: props,
+    }
+}
+
+fn connack_code(p: &Packet) -> u8 {
+    match p {
+        Packet::ConnAck(a) => a.code,
+        p => panic!("expected CONNACK, got {p:?}"),
+    }
+}
+
+fn disconnect_reason(p: Option<Packet>) -> u8 {
+    match p {
+        Some(Packet::Disconnect(d)) => d.reason,
+        p => panic!("expected DISCONNECT, got {p:?}"),
+    }
+}
+
+mod v3 {
+    //! rumqttc's MQTT 3.1.1 client.
+    use super::*;
+    use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+
+    pub fn client(port: u16, id: &str, clean: bool) -> (AsyncClient, EventLoop) {
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_clean_session(clean);
+        o.set_keep_alive(Duration::from_secs(30));
+        AsyncClient::new(o, 100)
+    }
+
+    pub fn client_with_will(port: u16, id: &str, topic: &str) -> (AsyncClient, EventLoop) {
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_last_will(LastWill::new(topic, "gone", QoS::AtLeastOnce, false));
+        AsyncClient::new(o, 100)
+    }
+
+    /// Poll until CONNACK; returns session_present.
+    pub async fn connected(el: &mut EventLoop) -> bool {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Event::Incoming(Packet::ConnAck(a)) = el.poll().await.expect("connect") {
+                    return a.session_present;
+                }
+            }
+        })
+        .await
+        .expect("CONNACK in time")
+    }
+
+    pub async fn suback(el: &mut EventLoop) -> Vec<rumqttc::SubscribeReasonCode> {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Event::Incoming(Packet::SubAck(a)) = el.poll().await.expect("suback") {
+                    return a.return_codes;
+                }
+            }
+        })
+        .await
+        .expect("SUBACK in time")
+    }
+
+    /// Next PUBLISH within `wait`, or None.
+    pub async fn next(el: &mut EventLoop, wait: Duration) -> Option<rumqttc::Publish> {
+        tokio::time::timeout(wait, async {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => return Some(p),
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Drive the event loop (acks, pings) in the background.
+    pub fn drive(mut el: EventLoop) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move { while el.poll().await.is_ok() {} })
+    }
+}
+
+#[tokio::test]
+async fn qos_levels_and_retained_messages_v311() {
+    let b = Broker::start("");
+    let (sub, mut sel) = v3::client(b.port, "sub", true);
+    assert!(!v3::connected(&mut sel).await);
+    sub.subscribe("q/#", rumqttc::QoS::ExactlyOnce)
+        .await
+        .unwrap();
+    v3::suback(&mut sel).await;
+    let (publ, pel) = v3::client(b.port, "pub", true);
+    let _drive = v3::drive(pel);
+    for (i, q) in [
+        rumqttc::QoS::AtMostOnce,
+        rumqttc::QoS::AtLeastOnce,
+        rumqttc::QoS::ExactlyOnce,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        publ.publish(format!("q/{i}"), q, false, format!("m{i}"))
+            .await
+            .unwrap();
+        let got = v3::next(&mut sel, WAIT).await.expect("delivery");
+        assert_eq!(&got.topic, &format!("q/{i}"));
+        assert_eq!(&got.payload[..], format!("m{i}").as_bytes());
+        assert_eq!(got.qos, q);
+        assert!(!got.retain);
+    }
+    // Retained: set, replace, delivered on subscribe with the flag, deleted by an empty payload.
+    publ.publish("r/t", rumqttc::QoS::AtLeastOnce, true, "one")
+        .await
+        .unwrap();
+    publ.publish("r/t", rumqttc::QoS::AtLeastOnce, true, "two")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (late, mut lel) = v3::client(b.port, "late", true);
+    v3::connected(&mut lel).await;
+    late.subscribe("r/+", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let got = v3::next(&mut lel, WAIT).await.expect("retained");
+    assert!(got.retain);
+    assert_eq!(&got.payload[..], b"two");
+    publ.publish("r/t", rumqttc::QoS::AtLeastOnce, true, "")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (late2, mut l2) = v3::client(b.port, "late2", true);
+    v3::connected(&mut l2).await;
+    late2
+        .subscribe("r/+", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    v3::suback(&mut l2).await;
+    assert!(v3::next(&mut l2, Duration::from_millis(300))
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn persistent_session_queues_while_offline() {
+    let b = Broker::start("max_queued_messages 3");
+    let (c, mut el) = v3::client(b.port, "keeper", false);
+    v3::connected(&mut el).await;
+    c.subscribe("jobs", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    v3::suback(&mut el).await;
+    c.disconnect().await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while el.poll().await.is_ok() {}
+    })
+    .await;
+    drop(el);
+
+    let (p, pel) = v3::client(b.port, "producer", true);
+    let _d = v3::drive(pel);
+    for i in 0..5 {
+        p.publish("jobs", rumqttc::QoS::AtLeastOnce, false, format!("{i}"))
+            .await
+            .unwrap();
+    }
+    p.publish(
+        "jobs",
+        rumqttc::QoS::AtMostOnce,
+        false,
+        "qos0 is not queued",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (_c2, mut el2) = v3::client(b.port, "keeper", false);
+    assert!(v3::connected(&mut el2).await, "session present");
+    let mut got = Vec::new();
+    while let Some(m) = v3::next(&mut el2, Duration::from_millis(500)).await {
+        got.push(String::from_utf8(m.payload.to_vec()).unwrap());
+    }
+    assert_eq!(
+        got,
+        vec!["0", "1", "2"],
+        "queue bounded by max_queued_messages"
+    );
+}
+
+#[tokio::test]
+async fn will_sent_on_abrupt_close_not_on_disconnect() {
+    let b = Broker::start("");
+    let (w, mut wel) = v3::client(b.port, "watcher", true);
+    v3::connected(&mut wel).await;
+    w.subscribe("wills/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    v3::suback(&mut wel).await;
+
+    // Graceful DISCONNECT: no will.
+    let (c, mut el) = v3::client_with_will(b.port, "polite", "wills/polite");
+    v3::connected(&mut el).await;
+    c.disconnect().await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while el.poll().await.is_ok() {}
+    })
+    .await;
+    assert!(v3::next(&mut wel, Duration::from_millis(300))
+        .await
+        .is_none());
+
+    // The socket just goes away: the will is published.
+    let (_c, mut el) = v3::client_with_will(b.port, "rude", "wills/rude");
+    v3::connected(&mut el).await;
+    drop(el);
+    let got = v3::next(&mut wel, WAIT).await.expect("will");
+    assert_eq!(got.topic, "wills/rude");
+    assert_eq!(&got.payload[..], b"gone");
+}
+
+#[tokio::test]
+async fn shared_subscription_round_robin() {
+    let b = Broker::start("");
+    let mut els = Vec::new();
+    let mut clients = Vec::new();
+    for id in ["w1", "w2"] {
+        let (c, mut el) = v3::client(b.port, id, true);
+        v3::connected(&mut el).await;
+        c.subscribe("$share/workers/tasks/+", rumqttc::QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        v3::suback(&mut el).await;
+        clients.push(c);
+        els.push(el);
+    }
+    let (p, pel) = v3::client(b.port, "boss", true);
+    let _d = v3::drive(pel);
+    for i in 0..10 {
+        p.publish(format!("tasks/{i}"), rumqttc::QoS::AtLeastOnce, false, "x")
+            .await
+            .unwrap();
+    }
+    let mut counts = Vec::new();
+    for el in &mut els {
+        let mut n = 0;
+        while v3::next(el, Duration::from_millis(500)).await.is_some() {
+            n += 1;
+        }
+        counts.push(n);
+    }
+    assert_eq!(counts, vec![5, 5]);
+}
+
+mod v5 {
+    //! rumqttc's MQTT 5 client.
+    use super::*;
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+
+    pub fn client(port: u16, id: &str) -> (AsyncClient, EventLoop) {
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_keep_alive(Duration::from_secs(30));
+        AsyncClient::new(o, 100)
+    }
+
+    pub async fn connected(el: &mut EventLoop) -> rumqttc::v5::mqttbytes::v5::ConnAck {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Event::Incoming(Packet::ConnAck(a)) = el.poll().await.expect("connect") {
+                    return a;
+                }
+            }
+        })
+        .await
+        .expect("CONNACK in time")
+    }
+
+    pub async fn suback(el: &mut EventLoop) {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Event::Incoming(Packet::SubAck(_)) = el.poll().await.expect("suback") {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("SUBACK in time")
+    }
+
+    pub async fn next(
+        el: &mut EventLoop,
+        wait: Duration,
+    ) -> Option<rumqttc::v5::mqttbytes::v5::Publish> {
+        tokio::time::timeout(wait, async {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => return Some(p),
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    pub fn drive(mut el: EventLoop) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move { while el.poll().await.is_ok() {} })
+    }
+}
+
+#[tokio::test]
+async fn v5_properties_subscription_ids_and_no_local() {
+    use rumqttc::v5::mqttbytes::v5::{
+        Filter, PublishProperties, RetainForwardRule, SubscribeProperties,
+    };
+    use rumqttc::v5::mqttbytes::QoS;
+    let b = Broker::start("");
+    let (c, mut el) = v5::client(b.port, "v5c");
+    let ack = v5::connected(&mut el).await;
+    let props = ack.properties.expect("CONNACK properties");
+    assert_eq!(props.receive_max, Some(20));
+    assert_eq!(props.topic_alias_max, Some(10));
+    // Two overlapping subscriptions with ids 7 and 9: one delivery carrying both ids.
+    c.subscribe_with_properties(
+        "v/+",
+        QoS::AtLeastOnce,
+        SubscribeProperties {
+            id: Some(7),
+            user_properties: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    v5::suback(&mut el).await;
+    c.subscribe_with_properties(
+        "v/#",
+        QoS::AtMostOnce,
+        SubscribeProperties {
+            id: Some(9),
+            user_properties: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    v5::suback(&mut el).await;
+    // no-local: our own messages on "mine" do not come back.
+    let mut f = Filter::new("mine", QoS::AtLeastOnce);
+    f.nolocal = true;
+    f.retain_forward_rule = RetainForwardRule::OnEverySubscribe;
+    c.subscribe_many(vec![f]).await.unwrap();
+    v5::suback(&mut el).await;
+
+    let (p, pel) = v5::client(b.port, "v5p");
+    let _d = v5::drive(pel);
+    let pp = PublishProperties {
+        response_topic: Some("reply/here".into()),
+        correlation_data: Some(Bytes::from_static(b"corr-1")),
+        user_properties: vec![("k".into(), "v".into())],
+        content_type: Some("text/plain".into()),
+        message_expiry_interval: Some(60),
+        ..Default::default()
+    };
+    p.publish_with_properties("v/x", QoS::AtLeastOnce, false, "hi", pp)
+        .await
+        .unwrap();
+    let got = v5::next(&mut el, WAIT).await.expect("delivery");
+    assert_eq!(
+        got.qos,
+        QoS::AtLeastOnce,
+        "max QoS of the overlapping subscriptions"
+    );
+    let gp = got.properties.expect("properties");
+    let mut ids = gp.subscription_identifiers.clone();
+    ids.sort();
+    assert_eq!(ids, vec![7, 9]);
+    assert_eq!(gp.response_topic.as_deref(), Some("reply/here"));
+    assert_eq!(gp.correlation_data.as_deref(), Some(&b"corr-1"[..]));
+    assert_eq!(gp.user_properties, vec![("k".to_string(), "v".to_string())]);
+    assert_eq!(gp.content_type.as_deref(), Some("text/plain"));
+    assert!(gp
+        .message_expiry_interval
+        .is_some_and(|s| (58..=60).contains(&s)));
+    assert!(
+        v5::next(&mut el, Duration::from_millis(200))
+            .await
+            .is_none(),
+        "one delivery only"
+    );
+
+    c.publish("mine", QoS::AtLeastOnce, false, "echo?")
+        .await
+        .unwrap();
+    assert!(
+        v5::next(&mut el, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "no-local"
+    );
+    p.publish("mine", QoS::AtLeastOnce, false, "from p")
+        .await
+        .unwrap();
+    assert!(v5::next(&mut el, WAIT).await.is_some());
+}
+
+#[test]
+fn v5_empty_client_id_assigned_or_rejected() {
+    let b = Broker::start("");
+    let (_c, ack) = Raw::connect(b.port, ProtocolVersion::V5, "", Properties::default());
+    match ack {
+        Packet::ConnAck(a) => {
+            assert_eq!(a.code, 0);
+            assert!(a
+                .properties
+                .assigned_client_identifier
+                .is_some_and(|id| !id.is_empty()));
+        }
+        p => panic!("{p:?}"),
+    }
+    let mut r = Raw::open(b.port, ProtocolVersion::V5);
+    r.send(&Packet::Connect(Box::new(connect_packet(
+        ProtocolVersion::V5,
+        "",
+        false,
+        Properties::default(),
+    ))));
+    assert_eq!(connack_code(&r.recv().unwrap()), 0x85);
+    let mut r = Raw::open(b.port, ProtocolVersion::V311);
+    r.send(&Packet::Connect(Box::new(connect_packet(
+        ProtocolVersion::V311,
+        "",
+        false,
+        Properties::default(),
+    ))));
+    assert_eq!(connack_code(&r.recv().unwrap()), 0x02);
+}
+
+#[test]
+fn session_takeover_sends_0x8e_to_the_old_connection() {
+    let b = Broker::start("");
+    let (mut old, ack) = Raw::connect(b.port, ProtocolVersion::V5, "twin", Properties::default());
+    assert_eq!(connack_code(&ack), 0);
+    let (_new, ack) = Raw::connect(b.port, ProtocolVersion::V5, "twin", Properties::default());
+    assert_eq!(connack_code(&ack), 0);
+    assert_eq!(disconnect_reason(old.recv()), 0x8E);
+    assert!(old.closed());
+}
+
+#[test]
+fn limits_have_the_right_reason_codes() {
+    let b = Broker::start("max_packet_size 1000\nmessage_size_limit 100\nmax_keepalive 20");
+    // Keep alive above max_keepalive: v5 gets a server keep alive, v3.1.1 is refused.
+    let (mut c, ack) = Raw::connect(b.port, ProtocolVersion::V5, "ka", Properties::default());
+    match &ack {
+        Packet::ConnAck(a) => {
+            assert_eq!(a.properties.server_keep_alive, Some(20));
+            assert_eq!(a.properties.maximum_packet_size, Some(1000));
+        }
+        p => panic!("{p:?}"),
+    }
+    let (_r, ack) = Raw::connect(b.port, ProtocolVersion::V311, "ka3", Properties::default());
+    assert_eq!(connack_code(&ack), 0x02);
+    // A payload above message_size_limit: PUBACK 0x97 (quota exceeded), connection stays.
+    c.publish("big", &[b'x'; 200], QoS::AtLeastOnce, false, 5);
+    match c.recv() {
+        Some(Packet::PubAck(a)) => assert_eq!((a.packet_id, a.reason), (5, 0x97)),
+        p => panic!("{p:?}"),
+    }
+    // $SYS writes are refused (v5: 0x87).
+    c.publish("$SYS/broker/version", b"fake", QoS::AtLeastOnce, false, 6);
+    match c.recv() {
+        Some(Packet::PubAck(a)) => assert_eq!((a.packet_id, a.reason), (6, 0x87)),
+        p => panic!("{p:?}"),
+    }
+    // A packet above max_packet_size: DISCONNECT 0x95 and close.
+    c.publish("huge", &[b'x'; 2000], QoS::AtMostOnce, false, 0);
+    assert_eq!(disconnect_reason(c.recv()), 0x95);
+    assert!(c.closed());
+}
+
+#[test]
+fn max_connections_refuses_with_quota_exceeded() {
+    let b = Broker::start("max_connections 1");
+    let (_one, ack) = Raw::connect(b.port, ProtocolVersion::V5, "one", Properties::default());
+    assert_eq!(connack_code(&ack), 0);
+    let (_two, ack) = Raw::connect(b.port, ProtocolVersion::V5, "two", Properties::default());
+    assert_eq!(connack_code(&ack), 0x97);
+    let (_three, ack) = Raw::connect(
+        b.port,
+        ProtocolVersion::V311,
+        "three",
+        Properties::default(),
+    );
+    assert_eq!(connack_code(&ack), 0x03);
+}
+
+#[test]
+fn malformed_packets_disconnect_only_that_client() {
+    let b = Broker::start("");
+    let (mut good, _) = Raw::connect(b.port, ProtocolVersion::V311, "good", Properties::default());
+    assert_eq!(good.subscribe("ok/#", QoS::AtMostOnce), vec![0]);
+    let (mut pubr, _) = Raw::connect(b.port, ProtocolVersion::V311, "pub", Properties::default());
+
+    // v5: a PUBLISH whose topic length runs past the packet -> DISCONNECT 0x81, close.
+    let (mut bad, _) = Raw::connect(b.port, ProtocolVersion::V5, "bad5", Properties::default());
+    bad.send_raw(&[0x30, 0x05, 0x00, 0x09, b'a', b'b', b'c']);
+    assert_eq!(disconnect_reason(bad.recv()), 0x81);
+    assert!(bad.closed());
+    // v3: SUBSCRIBE with reserved flag bits wrong, then garbage; the connection just closes.
+    let (mut bad3, _) = Raw::connect(b.port, ProtocolVersion::V311, "bad3", Properties::default());
+    bad3.send_raw(&[0x80, 0x03, 0x00, 0x01, 0x00]);
+    assert!(bad3.closed());
+    // Pure garbage before CONNECT.
+    let mut junk = Raw::open(b.port, ProtocolVersion::V311);
+    junk.send_raw(&[0xFF; 64]);
+    assert!(junk.closed());
+    // A length field claiming 256 MB: refused without waiting for (or allocating) the body.
+    let mut liar = Raw::open(b.port, ProtocolVersion::V311);
+    liar.send_raw(&[0x10, 0xFF, 0xFF, 0xFF, 0x7F]);
+    assert!(liar.closed());
+
+    pubr.publish("ok/1", b"still here", QoS::AtMostOnce, false, 0);
+    match good.recv() {
+        Some(Packet::Publish(p)) => assert_eq!(&p.payload[..], b"still here"),
+        p => panic!("{p:?}"),
+    }
+}
+
+#[test]
+fn v5_will_delay_and_disconnect_with_will() {
+    let b = Broker::start("");
+    let (mut w, _) = Raw::connect(b.port, ProtocolVersion::V5, "watch", Properties::default());
+    assert_eq!(w.subscribe("w/#", QoS::AtMostOnce), vec![0]);
+
+    // DISCONNECT 0x04: the will is sent although the client said goodbye.
+    let mut c = Raw::open(b.port, ProtocolVersion::V5);
+    let mut cp = connect_packet(ProtocolVersion::V5, "leaver", true, Properties::default());
+    cp.will = Some(LastWill {
+        topic: "w/leaver".into(),
+        payload: Bytes::from_static(b"bye"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    c.send(&Packet::Connect(Box::new(cp.clone())));
+    assert_eq!(connack_code(&c.recv().unwrap()), 0);
+    c.send(&Packet::Disconnect(mqsec::broker::codec::Disconnect {
+        reason: 0x04,
+        properties: Properties::default(),
+    }));
+    match w.recv() {
+        Some(Packet::Publish(p)) => assert_eq!(p.topic, "w/leaver"),
+        p => panic!("{p:?}"),
+    }
+
+    // Will delay 1 s with session expiry 10 s: reconnecting within the delay cancels the will.
+    let props = Properties {
+        session_expiry_interval: Some(10),
+        ..Properties::default()
+    };
+    let mut delayed = connect_packet(ProtocolVersion::V5, "delayed", false, props);
+    let mut will = cp.will.clone().unwrap();
+    will.topic = "w/delayed".into();
+    will.properties.will_delay_interval = Some(1);
+    delayed.will = Some(will);
+    let mut d = Raw::open(b.port, ProtocolVersion::V5);
+    d.send(&Packet::Connect(Box::new(delayed.clone())));
+    assert_eq!(connack_code(&d.recv().unwrap()), 0);
+    drop(d);
+    let mut d2 = Raw::open(b.port, ProtocolVersion::V5);
+    d2.send(&Packet::Connect(Box::new(delayed.clone())));
+    match d2.recv() {
+        Some(Packet::ConnAck(a)) => assert!(a.session_present),
+        p => panic!("{p:?}"),
+    }
+    w.s.set_read_timeout(Some(Duration::from_millis(2500)))
+        .unwrap();
+    assert!(w.recv().is_none(), "will cancelled by the reconnect");
+    // Now drop it for good: the will arrives after the delay.
+    let t = Instant::now();
+    drop(d2);
+    w.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    match w.recv() {
+        Some(Packet::Publish(p)) => assert_eq!(p.topic, "w/delayed"),
+        p => panic!("{p:?}"),
+    }
+    assert!(t.elapsed() >= Duration::from_millis(900));
+}
+
+#[test]
+fn sigterm_tells_v5_clients_and_exits_0() {
+    let mut b = Broker::start("");
+    let (mut c, ack) = Raw::connect(b.port, ProtocolVersion::V5, "stay", Properties::default());
+    assert_eq!(connack_code(&ack), 0);
+    let status = b.terminate();
+    assert_eq!(disconnect_reason(c.recv()), 0x8B);
+    assert!(status.success(), "{status:?}");
+}
+
+fn conf_file(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    let p = dir.path().join("t.conf");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn check_validates_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = conf_file(&dir, "listener 1883 127.0.0.1\nmax_queued_messages 10\n");
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "-c"])
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+
+    let bad = conf_file(&dir, "listener 1883\n\nmax_inflight_mesages 5\n");
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "-c"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("t.conf:3: unknown option `max_inflight_mesages`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean `max_inflight_messages`"),
+        "{err}"
+    );
+
+    let later = conf_file(&dir, "listener 1883\npassword_file /etc/mqsec/passwd\n");
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "-c"])
+        .arg(&later)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("t.conf:2: option `password_file` is not supported yet"));
+
+    let missing = dir.path().join("nope.conf");
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "-c"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // Without a config the embedded default is checked (loopback only, anonymous allowed).
+    let out = Command::new(BIN)
+        .args(["serve", "--check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("127.0.0.1:1883") && s.contains("[::1]:1883"),
+        "{s}"
+    );
+}
+
+fn publish_of(p: Option<Packet>) -> Publish {
+    match p {
+        Some(Packet::Publish(p)) => p,
+        p => panic!("expected PUBLISH, got {p:?}"),
+    }
+}
+
+#[test]
+fn unacknowledged_qos1_is_redelivered_with_dup_on_reconnect() {
+    let b = Broker::start("");
+    let v = ProtocolVersion::V311;
+    let mut c = Raw::open(b.port, v);
+    c.send(&Packet::Connect(Box::new(connect_packet(
+        v,
+        "slow",
+        false,
+        Properties::default(),
+    ))));
+    assert_eq!(connack_code(&c.recv().unwrap()), 0);
+    assert_eq!(c.subscribe("d", QoS::AtLeastOnce), vec![1]);
+    let (mut p, _) = Raw::connect(b.port, v, "p", Properties::default());
+    p.publish("d", b"once", QoS::AtLeastOnce, false, 3);
+    let first = publish_of(c.recv());
+    assert!(!first.dup);
+    drop(c); // no PUBACK
+    let mut c = Raw::open(b.port, v);
+    c.send(&Packet::Connect(Box::new(connect_packet(
+        v,
+        "slow",
+        false,
+        Properties::default(),
+    ))));
+    match c.recv() {
+        Some(Packet::ConnAck(a)) => assert!(a.session_present),
+        p => panic!("{p:?}"),
+    }
+    let again = publish_of(c.recv());
+    assert!(again.dup);
+    assert_eq!(again.packet_id, first.packet_id);
+    assert_eq!(&again.payload[..], b"once");
+}
+
+#[test]
+fn v5_receive_maximum_topic_aliases_and_client_packet_size() {
+    let b = Broker::start("");
+    let v = ProtocolVersion::V5;
+    let props = Properties {
+        receive_maximum: Some(1),
+        topic_alias_maximum: Some(5),
+        maximum_packet_size: Some(200),
+        ..Properties::default()
+    };
+    let (mut c, _) = Raw::connect(b.port, v, "flow", props);
+    assert_eq!(c.subscribe("f/#", QoS::AtLeastOnce), vec![1]);
+    let (mut p, _) = Raw::connect(b.port, v, "pub", Properties::default());
+    // Inbound topic alias: set with the first PUBLISH, then used with an empty topic.
+    let mut with_alias = |topic: &str, payload: &'static [u8], id: u16| {
+        p.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: Some(id),
+            properties: Properties {
+                topic_alias: Some(1),
+                ..Properties::default()
+            },
+            payload: Bytes::from_static(payload),
+        }));
+        assert!(matches!(p.recv(), Some(Packet::PubAck(_))));
+    };
+    with_alias("f/a", b"m1", 1);
+    with_alias("", b"m2", 2);
+    // Too big for this client (maximum packet size 200): dropped for it alone.
+    p.publish("f/a", &[b'x'; 500], QoS::AtLeastOnce, false, 3);
+    assert!(matches!(p.recv(), Some(Packet::PubAck(_))));
+    p.publish("f/a", b"m3", QoS::AtLeastOnce, false, 4);
+    assert!(matches!(p.recv(), Some(Packet::PubAck(_))));
+
+    // Receive maximum 1: one message in flight until it is acknowledged.
+    let m1 = publish_of(c.recv());
+    assert_eq!(&m1.payload[..], b"m1");
+    assert_eq!(m1.topic, "f/a");
+    assert_eq!(
+        m1.properties.topic_alias,
+        Some(1),
+        "outbound alias assigned"
+    );
+    c.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(c.recv().is_none(), "nothing more before PUBACK");
+    c.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let ack = |id| Packet::PubAck(mqsec::broker::codec::PubResp::ok(id));
+    c.send(&ack(m1.packet_id.unwrap()));
+    let m2 = publish_of(c.recv());
+    assert_eq!(&m2.payload[..], b"m2");
+    assert_eq!(
+        (m2.topic.as_str(), m2.properties.topic_alias),
+        ("", Some(1))
+    );
+    c.send(&ack(m2.packet_id.unwrap()));
+    let m3 = publish_of(c.recv());
+    assert_eq!(&m3.payload[..], b"m3", "the oversized message was skipped");
+    // An alias beyond the advertised maximum (10) is a protocol violation: 0x94.
+    p.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: "f/z".into(),
+        packet_id: None,
+        properties: Properties {
+            topic_alias: Some(11),
+            ..Properties::default()
+        },
+        payload: Bytes::new(),
+    }));
+    assert_eq!(disconnect_reason(p.recv()), 0x94);
+}
