@@ -644,7 +644,7 @@ fn loadgen_smoke(kind: Kind) {
     assert_eq!(report.figures.len(), 10, "{:#?}", report.figures);
 }
 
-/// One test per broker for each scenario: Mosquitto always, mqsec once `serve` exists.
+/// One test per broker for each scenario: Mosquitto (the oracle) and mqsec.
 macro_rules! both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -654,7 +654,6 @@ macro_rules! both {
                 ($body)(Kind::Mosquitto)
             }
             #[test]
-            #[ignore = "enabled when serve lands"]
             fn mqsec() {
                 ($body)(Kind::Mqsec)
             }
