@@ -5,15 +5,18 @@
 //!
 //! Every wait is bounded and every child process is killed by a Drop guard.
 
+mod common;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use common::{free_port, mqsec_bin, root, wait_output, ChildGuard, LISTEN_TIMEOUT};
 
 /// How long anything that should happen promptly may take.
 const WAIT: Duration = Duration::from_secs(5);
@@ -30,32 +33,17 @@ enum Kind {
 struct Broker {
     kind: Kind,
     port: u16,
-    child: Child,
+    /// Held for its Drop: kills the broker.
+    _guard: ChildGuard,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
 impl Broker {
-    /// Starts `kind` with `listener PORT 127.0.0.1`, `allow_anonymous true` and `extra` lines.
+    /// Starts `kind` with `listener PORT 127.0.0.1`, `allow_anonymous true` and `extra` lines:
+    /// the same file for both brokers (no `user root`: without persistence or a log file,
+    /// Mosquitto's switch to user `mosquitto` after reading it changes nothing here).
     fn start(kind: Kind, extra: &str) -> Broker {
-        let mut last_err = String::new();
-        // A free port can be taken by a parallel test between our probe and the broker's bind:
-        // retry on a fresh port rather than fail.
-        for _ in 0..3 {
-            match Broker::try_start(kind, extra) {
-                Ok(b) => return b,
-                Err(e) => last_err = e,
-            }
-        }
-        panic!("{kind:?} did not start: {last_err}");
-    }
-
-    fn try_start(kind: Kind, extra: &str) -> Result<Broker, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let conf = dir.path().join("broker.conf");
@@ -69,7 +57,7 @@ impl Broker {
         let mut cmd = match kind {
             Kind::Mosquitto => Command::new("mosquitto"),
             Kind::Mqsec => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_mqsec"));
+                let mut c = Command::new(mqsec_bin());
                 c.arg("serve");
                 c
             }
@@ -79,30 +67,17 @@ impl Broker {
             .stdin(Stdio::null())
             .stdout(logf.try_clone().expect("clone log"))
             .stderr(logf);
-        let child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
-        let mut broker = Broker {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {kind:?}: {e}"));
+        let mut guard = ChildGuard::with_log(child, &log);
+        guard.wait_listening("127.0.0.1", &[port], LISTEN_TIMEOUT);
+        Broker {
             kind,
             port,
-            child,
+            _guard: guard,
             log,
             _dir: dir,
-        };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                return Err(format!("exited with {status}; log:\n{}", broker.log_text()));
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                return Ok(broker);
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "port {port} not open after {WAIT:?}; log:\n{}",
-                    broker.log_text()
-                ));
-            }
-            thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -113,8 +88,7 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // The guard kills the broker; show its log when the test failed.
         if thread::panicking() {
             eprintln!("--- {:?} broker log ---\n{}", self.kind, self.log_text());
         }
@@ -131,7 +105,8 @@ fn topic(name: &str, v: &str) -> String {
     )
 }
 
-/// Runs a command to completion within `limit`, feeding `stdin`; panics with its output otherwise.
+/// Runs a command to completion within `limit`, feeding `stdin` (small: it must fit the pipe);
+/// returns the exit code, stdout and stderr.
 fn run(cmd: &mut Command, stdin: &[u8], limit: Duration) -> (i32, String, String) {
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -140,43 +115,13 @@ fn run(cmd: &mut Command, stdin: &[u8], limit: Duration) -> (i32, String, String
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_t = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{cmd:?} did not finish within {limit:?}; stdout: {} stderr: {}",
-                out_t.join().unwrap_or_default(),
-                err_t.join().unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let _ = writer.join();
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    let out = wait_output(child, limit);
     (
-        status.code().unwrap_or(-1),
-        out_t.join().unwrap_or_default(),
-        err_t.join().unwrap_or_default(),
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
@@ -194,7 +139,7 @@ const FMT: &str = "MSG|%r|%q|%t|%p";
 /// A running `mosquitto_sub -d`: its debug output tells when the SUBACK arrived, its `-F`
 /// lines (prefixed `MSG|`) are the messages. Killed when dropped.
 struct Sub {
-    child: Child,
+    child: ChildGuard,
     lines: Receiver<String>,
     /// Every line seen, for failure messages.
     seen: Vec<String>,
@@ -237,7 +182,7 @@ impl Sub {
             }
         });
         Sub {
-            child,
+            child: ChildGuard::new(child),
             lines: rx,
             seen: Vec::new(),
         }
@@ -326,13 +271,6 @@ impl Sub {
                 }
             }
         }
-    }
-}
-
-impl Drop for Sub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -457,7 +395,7 @@ fn cli_will(kind: Kind) {
         watcher.quiet("while the will carrier is connected");
         // SIGKILL: the socket closes without DISCONNECT, like a crashed device.
         carrier.child.kill().expect("kill carrier");
-        let _ = carrier.child.wait();
+        carrier.child.wait_timeout(WAIT);
         let got = watcher.take(1, "will after abrupt close");
         assert_eq!(
             got,
@@ -583,7 +521,7 @@ fn cli_properties(kind: Kind) {
 /// Runs one scenario of tests/python/interop.py (paho-mqtt 2.x) for each protocol version.
 fn python(kind: Kind, scenario: &str, versions: &[&str]) {
     let b = Broker::start(kind, "max_queued_messages 100\n");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/interop.py");
+    let script = root().join("tests/python/interop.py");
     for v in versions {
         let mut cmd = Command::new("python3");
         cmd.arg(&script)
@@ -606,7 +544,7 @@ fn loadgen_smoke(kind: Kind) {
     let broker = match kind {
         Kind::Mosquitto => BrokerKind::Mosquitto,
         Kind::Mqsec => BrokerKind::Mqsec {
-            binary: env!("CARGO_BIN_EXE_mqsec").into(),
+            binary: mqsec_bin().into(),
         },
     };
     let s = Settings {
