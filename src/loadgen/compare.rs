@@ -196,6 +196,10 @@ pub async fn run_one(
 pub async fn run_all(kinds: &[BrokerKind], scenarios: &[Scenario], s: &Settings) -> Report {
     let mut report = Report::default();
     for &sc in scenarios {
+        if sc == Scenario::Latency && s.latency_rounds > 1 {
+            latency_rounds(kinds, s, &mut report).await;
+            continue;
+        }
         for kind in kinds {
             eprintln!("running {} against {}", sc.name(), kind.name());
             if let Err(e) = run_one(kind, sc, s, &mut report).await {
@@ -204,4 +208,52 @@ pub async fn run_all(kinds: &[BrokerKind], scenarios: &[Scenario], s: &Settings)
         }
     }
     report
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// The latency scenario in alternating rounds (mqsec, Mosquitto, mqsec, ...), medians reported.
+async fn latency_rounds(kinds: &[BrokerKind], s: &Settings, report: &mut Report) {
+    let rounds = s.latency_rounds;
+    let round = Settings {
+        duration: s.duration / rounds,
+        ..s.clone()
+    };
+    // (figure name, unit, better, broker) -> one value per round.
+    let mut values: Vec<(String, String, Better, &'static str, Vec<f64>)> = Vec::new();
+    for r in 1..=rounds {
+        for kind in kinds {
+            eprintln!("running latency round {r}/{rounds} against {}", kind.name());
+            let mut one = Report::default();
+            if let Err(e) = run_one(kind, Scenario::Latency, &round, &mut one).await {
+                report.note(format!("{} latency round {r}: {e}", kind.name()));
+                continue;
+            }
+            report.notes.append(&mut one.notes);
+            for f in one.figures {
+                let Some(v) = f.mqsec.or(f.mosquitto) else {
+                    continue;
+                };
+                let who = kind.name();
+                match values.iter_mut().find(|x| x.0 == f.name && x.3 == who) {
+                    Some(x) => x.4.push(v),
+                    None => values.push((f.name, f.unit, f.better, who, vec![v])),
+                }
+            }
+        }
+    }
+    for (name, unit, better, who, mut v) in values {
+        let listed: Vec<String> = v.iter().map(|x| format!("{x:.0}")).collect();
+        let name = format!("{name}, median of {rounds}");
+        report.set(&name, &unit, better, who, median(&mut v));
+        if name.contains("p99") {
+            report.note(format!(
+                "{who} latency p99 per round (µs): {}",
+                listed.join(", ")
+            ));
+        }
+    }
 }

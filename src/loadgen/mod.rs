@@ -57,6 +57,10 @@ pub struct Settings {
     pub fanout: usize,
     /// Messages per second in the latency scenario.
     pub latency_rate: u32,
+    /// The comparison runs the latency scenario in this many rounds, alternating the brokers,
+    /// each round `duration / rounds` long, and reports the median: on a shared machine the
+    /// tail moves with other load, and alternating spreads that over both brokers.
+    pub latency_rounds: u32,
     /// Connections in the idle-connections scenario.
     pub idle: usize,
     /// Connections opened (at most) in the connect-rate scenario.
@@ -77,6 +81,7 @@ impl Settings {
             pairs: 10,
             fanout: 100,
             latency_rate: 2000,
+            latency_rounds: 3,
             idle: 10_000,
             connects: 5_000,
             broker_pid: None,
