@@ -197,3 +197,30 @@ pub fn raise_nofile(want: u64) -> Result<u64, LoadError> {
     }
     Ok(lim.rlim_cur)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process_memory_and_cpu() {
+        let me = std::process::id();
+        assert!(rss_kib(me).unwrap() > 0);
+        // Burn a little CPU so the counter cannot stay at zero by luck of the tick.
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(30) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0 && cpu_seconds(me).unwrap() > 0.0);
+        assert!(rss_kib(u32::MAX).is_err(), "no such process");
+    }
+
+    #[test]
+    fn nofile_never_goes_down_or_above_the_hard_limit() {
+        let before = raise_nofile(0).unwrap();
+        let raised = raise_nofile(before + 16).unwrap();
+        assert!(raised >= before);
+        assert_eq!(raise_nofile(0).unwrap(), raised);
+    }
+}
