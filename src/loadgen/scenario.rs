@@ -272,7 +272,6 @@ async fn publisher_qos1(
     stop: Arc<AtomicBool>,
 ) -> Result<(), LoadError> {
     let window = Arc::new(Semaphore::new(QOS1_WINDOW));
-    let mut ids: Vec<u16> = Vec::with_capacity(BATCH as usize);
     let Client {
         reader, mut writer, ..
     } = client;
@@ -296,14 +295,12 @@ async fn publisher_qos1(
                 Err(_) => break,
             }
         }
-        ids.clear();
         for _ in 0..k {
+            // Ids cycle through 1..=65535; at most QOS1_WINDOW are in flight, so none is reused
+            // while still unacknowledged.
             next_id = next_id.checked_add(1).unwrap_or(1);
-            ids.push(next_id);
-        }
-        for id in &ids {
             if let Packet::Publish(p) = &mut packet {
-                p.packet_id = Some(*id);
+                p.packet_id = Some(next_id);
             }
             writer.queue(&packet)?;
         }
