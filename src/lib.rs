@@ -11,6 +11,7 @@ pub mod config;
 pub mod docs_gen;
 pub mod exit;
 pub mod fsutil;
+pub mod loadgen;
 pub mod payload;
 pub mod pki;
 pub mod prompt;

@@ -2,22 +2,26 @@
 //! differential test against a real Mosquitto 2.0.11 with real `mosquitto_pub`/`mosquitto_sub`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mqsec");
+mod common;
+
+use common::{mosquitto_passwd, mqsec_bin, ChildGuard, Mosquitto};
 
 fn guide() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/acl/guide.acl")
+    common::root().join("fixtures/acl/guide.acl")
 }
 
 fn mqsec(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run mqsec")
+    Command::new(mqsec_bin())
+        .args(args)
+        .output()
+        .expect("run mqsec")
 }
 
 fn stdout(o: &Output) -> String {
@@ -384,26 +388,19 @@ fn mosquitto_refuses_files_that_use_extensions() {
         let dir = tempfile::tempdir().unwrap();
         let acl = dir.path().join("ext.acl");
         std::fs::write(&acl, text).unwrap();
-        let conf = dir.path().join("m.conf");
-        let port = free_port();
-        std::fs::write(
-            &conf,
-            format!(
-                "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
+        let port = common::free_port();
+        let mut m = Mosquitto::spawn(
+            dir.path(),
+            "m",
+            &format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
                 acl.display()
             ),
-        )
-        .unwrap();
-        let mut child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mosquitto installed");
+            port,
+        );
         let deadline = Instant::now() + Duration::from_secs(5);
         let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
+            if let Some(s) = m.guard.try_wait().unwrap() {
                 break Some(s);
             }
             if Instant::now() > deadline {
@@ -411,13 +408,10 @@ fn mosquitto_refuses_files_that_use_extensions() {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let _ = child.kill();
-        let _ = child.wait();
         let status = status.unwrap_or_else(|| panic!("mosquitto loaded {text:?}"));
         assert!(!status.success(), "{text:?}");
         // Refused for the extension itself, not for some other reason (an unreadable file).
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let err = m.log_text();
         assert!(err.contains("Invalid"), "{text:?}: {err}");
     }
 }
@@ -427,26 +421,8 @@ fn mosquitto_refuses_files_that_use_extensions() {
 // Only read (delivery) and write (publish) are compared: Mosquitto's acl_file never checks
 // SUBSCRIBE (its SUBACK grants any filter), while mqsec deliberately does.
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills and reaps the child when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 struct Broker {
-    _proc: Guard,
+    _mosq: Mosquitto,
     port: u16,
     _dir: tempfile::TempDir,
     acl: PathBuf,
@@ -463,59 +439,27 @@ fn start_mosquitto(acl_text: &str, users: &[&str], anonymous: bool) -> Broker {
     let acl = dir.path().join("test.acl");
     std::fs::write(&acl, acl_text).unwrap();
     let pw = dir.path().join("passwd");
+    let pw_s = pw.to_str().unwrap();
     for (i, u) in std::iter::once(&"admin").chain(users).enumerate() {
         let pass = if *u == "admin" {
             ADMIN_PW.to_string()
         } else {
             password(u)
         };
-        let mut c = Command::new("mosquitto_passwd");
-        if i == 0 {
-            c.arg("-c");
-        }
-        let st = c
-            .arg("-b")
-            .arg(&pw)
-            .arg(u)
-            .arg(&pass)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "mosquitto_passwd {u}");
+        let create: &[&str] = if i == 0 { &["-c"] } else { &[] };
+        mosquitto_passwd(&[create, &["-b", pw_s, u, &pass]].concat());
     }
-    let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "user root\nlistener {port} 127.0.0.1\nallow_anonymous {anonymous}\npassword_file {}\nacl_file {}\npersistence false\n",
+    let mosq = Mosquitto::start(
+        dir.path(),
+        &format!(
+            "allow_anonymous {anonymous}\npassword_file {}\nacl_file {}\npersistence false\n",
             pw.display(),
             acl.display()
         ),
-    )
-    .unwrap();
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto installed");
-    let mut guard = Guard(child);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(st)) = guard.0.try_wait() {
-            panic!("mosquitto exited: {st}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mosquitto did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    );
     Broker {
-        _proc: guard,
-        port,
+        port: mosq.port,
+        _mosq: mosq,
         _dir: dir,
         acl,
     }
@@ -564,24 +508,18 @@ fn client_args(c: &mut Command, b: &Broker, user: Option<&str>, client: &str) {
     }
 }
 
-fn wait_all(children: Vec<Guard>, limit: Duration) -> Vec<(bool, String, String)> {
+fn wait_all(children: Vec<ChildGuard>, limit: Duration) -> Vec<(bool, String, String)> {
     let deadline = Instant::now() + limit;
     children
         .into_iter()
-        .map(|mut g| loop {
-            if let Some(st) = g.0.try_wait().unwrap() {
-                let mut out = String::new();
-                let mut err = String::new();
-                if let Some(mut s) = g.0.stdout.take() {
-                    let _ = std::io::Read::read_to_string(&mut s, &mut out);
-                }
-                if let Some(mut s) = g.0.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut s, &mut err);
-                }
-                return (st.success(), out, format!("{st}: {err}"));
-            }
-            assert!(Instant::now() < deadline, "client did not finish in time");
-            std::thread::sleep(Duration::from_millis(10));
+        .map(|g| {
+            let o = g.wait_output(deadline.saturating_duration_since(Instant::now()));
+            let err = String::from_utf8_lossy(&o.stderr);
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                format!("{}: {err}", o.status),
+            )
         })
         .collect()
 }
@@ -615,14 +553,14 @@ fn mosquitto_answers(b: &Broker, cases: &[Case], admin_filters: &[&str]) -> Vec<
     for f in admin_filters.iter().chain(&["#"]) {
         sub.args(["-t", f]);
     }
-    let mut sub = Guard(
+    let mut sub = ChildGuard::new(
         sub.stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     let (tx, rx) = mpsc::channel::<String>();
-    let out = sub.0.stdout.take().unwrap();
+    let out = sub.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -640,7 +578,7 @@ fn mosquitto_answers(b: &Broker, cases: &[Case], admin_filters: &[&str]) -> Vec<
             subacks += 1;
         }
     }
-    let pubs: Vec<Guard> = cases
+    let pubs: Vec<ChildGuard> = cases
         .iter()
         .enumerate()
         .filter(|(_, c)| c.access == "write")
@@ -648,7 +586,7 @@ fn mosquitto_answers(b: &Broker, cases: &[Case], admin_filters: &[&str]) -> Vec<
             let mut p = Command::new("mosquitto_pub");
             client_args(&mut p, b, c.user, c.client);
             p.args(["-t", c.topic, "-m", &format!("case-{i}")]);
-            Guard(
+            ChildGuard::new(
                 p.stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
@@ -703,7 +641,7 @@ fn mosquitto_answers(b: &Broker, cases: &[Case], admin_filters: &[&str]) -> Vec<
             .unwrap()
             .success());
     }
-    let reads: Vec<(usize, Guard)> = cases
+    let reads: Vec<(usize, ChildGuard)> = cases
         .iter()
         .enumerate()
         .filter(|(_, c)| c.access == "read")
@@ -713,7 +651,7 @@ fn mosquitto_answers(b: &Broker, cases: &[Case], admin_filters: &[&str]) -> Vec<
             s.args(["-t", c.topic, "-C", "1", "-W", "3"]);
             (
                 i,
-                Guard(
+                ChildGuard::new(
                     s.stdout(Stdio::piped())
                         .stderr(Stdio::piped())
                         .spawn()
@@ -722,7 +660,7 @@ fn mosquitto_answers(b: &Broker, cases: &[Case], admin_filters: &[&str]) -> Vec<
             )
         })
         .collect();
-    let (idx, guards): (Vec<usize>, Vec<Guard>) = reads.into_iter().unzip();
+    let (idx, guards): (Vec<usize>, Vec<ChildGuard>) = reads.into_iter().unzip();
     for (i, (_, out, err)) in idx
         .into_iter()
         .zip(wait_all(guards, Duration::from_secs(10)))
@@ -977,7 +915,7 @@ fn the_worked_example_in_the_help_is_true() {
         "user admin\ntopic readwrite #\nuser sensor_001\ntopic write sensors/001/#\ntopic read commands/001\n",
     )
     .unwrap();
-    let o = Command::new(BIN)
+    let o = Command::new(mqsec_bin())
         .current_dir(dir.path())
         .args([
             "acl-check",
@@ -1000,7 +938,7 @@ fn the_worked_example_in_the_help_is_true() {
             "help does not show {line:?}"
         );
     }
-    let o = Command::new(BIN)
+    let o = Command::new(mqsec_bin())
         .current_dir(dir.path())
         .args([
             "acl-check",

@@ -3,9 +3,9 @@
 //! against docs/audit-report.schema.json with Python `jsonschema`.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rcgen::{
@@ -14,76 +14,9 @@ use rcgen::{
 };
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mqsec");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_ports(p: &mut Proc, ports: &[u16]) {
-    wait_ports_on(p, "127.0.0.1", ports)
-}
-
-fn wait_ports_on(p: &mut Proc, host: &str, ports: &[u16]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for port in ports {
-        loop {
-            if TcpStream::connect((host, *port)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!(
-                    "peer exited ({status}) before listening on {port}: {}",
-                    std::fs::read_to_string(&p.log).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "port {port} never opened");
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-}
-
-/// Mosquitto with `conf` (listener blocks included by the caller), listening on 127.0.0.1 `ports`.
-fn mosquitto(dir: &Path, name: &str, conf: &str, ports: &[u16]) -> Proc {
-    let mut p = spawn_mosquitto(dir, name, conf);
-    wait_ports(&mut p, ports);
-    p
-}
-
-/// Mosquitto started, not yet waited for.
-fn spawn_mosquitto(dir: &Path, name: &str, conf: &str) -> Proc {
-    let path = dir.join(format!("{name}.conf"));
-    // Running as root, Mosquitto would switch to the `mosquitto` user, which cannot read the
-    // temporary directory.
-    std::fs::write(&path, format!("user root\nlog_dest stderr\n{conf}")).unwrap();
-    let log = dir.join(format!("{name}.log"));
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("mosquitto is installed");
-    Proc { child, log }
-}
+use common::{free_port, mosquitto_passwd, mqsec_bin, ChildGuard, Mosquitto, LISTEN_TIMEOUT};
 
 struct Out {
     code: i32,
@@ -94,7 +27,7 @@ struct Out {
 
 fn audit(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
     let start = Instant::now();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(mqsec_bin());
     cmd.arg("audit")
         .args(args)
         .env_remove("MQSEC_PASSWORD")
@@ -135,7 +68,7 @@ fn audit(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
 /// Every check of the catalogue (as `mqsec audit --help` lists it) is either run or not tested,
 /// with a reason: none is silently left out (and so mistaken for passed).
 fn assert_every_check_accounted_for(report: &Value) {
-    let help = Command::new(BIN)
+    let help = Command::new(mqsec_bin())
         .args(["audit", "--help"])
         .output()
         .unwrap();
@@ -216,7 +149,7 @@ fn validate_schema(dir: &Path, o: &Out) {
         jsonschema.validate(json.load(open(sys.argv[2])), s, cls=jsonschema.Draft202012Validator)\n";
     let out = Command::new("python3")
         .args(["-c", script])
-        .arg(Path::new(ROOT).join("docs/audit-report.schema.json"))
+        .arg(common::root().join("docs/audit-report.schema.json"))
         .arg(&file)
         .output()
         .unwrap();
@@ -407,13 +340,8 @@ fn assert_agrees_with_sslscan(report: &Value, port: u16) {
 #[test]
 fn anonymous_plaintext_broker_with_open_topics() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _m = mosquitto(
-        dir.path(),
-        "open",
-        &format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-        &[port],
-    );
+    let m = Mosquitto::start(dir.path(), "allow_anonymous true\n");
+    let port = m.port;
     for (topic, payload) in [("plant/door/code", "4711"), ("plant/temp", "21.5")] {
         run_ok(
             Command::new("mosquitto_pub")
@@ -574,22 +502,12 @@ fn weak_password_found_by_wordlist_without_revealing_it() {
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("passwd");
     std::fs::write(&pw, "").unwrap();
-    run_ok(
-        Command::new("mosquitto_passwd")
-            .arg("-b")
-            .arg(&pw)
-            .args(["alice", "letmein"]),
-    );
-    let port = free_port();
-    let _m = mosquitto(
+    mosquitto_passwd(&["-b", pw.to_str().unwrap(), "alice", "letmein"]);
+    let m = Mosquitto::start(
         dir.path(),
-        "weak",
-        &format!(
-            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
-            pw.display()
-        ),
-        &[port],
+        &format!("allow_anonymous false\npassword_file {}\n", pw.display()),
     );
+    let port = m.port;
     let wl = dir.path().join("wordlist.txt");
     std::fs::write(
         &wl,
@@ -735,7 +653,7 @@ fn certificate_weaknesses_each_fire_on_their_own_broker() {
     for ((_, cert, extra, _), port) in cases.iter().zip(&ports) {
         conf.push_str(&tls_listener(*port, cert, extra));
     }
-    let _m = mosquitto(d, "certs", &conf, &ports);
+    let _m = Mosquitto::start_full(d, "certs", &conf, "127.0.0.1", &ports);
     let targets: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
     args.extend([
@@ -815,7 +733,7 @@ fn legacy_tls_and_weak_suites_agree_with_sslscan() {
     let ca = ca();
     let rsa = openssl_leaf(d, "rsa", &ca, 2048, "sha256");
     let port = free_port();
-    let _m = mosquitto(
+    let _m = Mosquitto::start_full(
         d,
         "legacy",
         &format!(
@@ -826,6 +744,7 @@ fn legacy_tls_and_weak_suites_agree_with_sslscan() {
                 "tls_version tlsv1.1\nciphers ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA:NULL-SHA256:@SECLEVEL=0"
             )
         ),
+        "127.0.0.1",
         &[port],
     );
     // The field note: trust the test only once OpenSSL itself speaks TLS 1.1 to it.
@@ -895,11 +814,8 @@ fn legacy_tls_and_weak_suites_agree_with_sslscan() {
         .stderr(std::fs::File::create(d.join("s_server.log")).unwrap())
         .spawn()
         .unwrap();
-    let mut s = Proc {
-        child,
-        log: d.join("s_server.log"),
-    };
-    wait_ports(&mut s, &[p10]);
+    let mut s = ChildGuard::with_log(child, d.join("s_server.log"));
+    s.wait_listening("127.0.0.1", &[p10], LISTEN_TIMEOUT);
     let target10 = format!("127.0.0.1:{p10}");
     let o = audit(
         &[&target10, "--format", "json", "--timeout", "3"],
@@ -936,11 +852,8 @@ fn legacy_tls_and_weak_suites_agree_with_sslscan() {
         .stderr(std::fs::File::create(d.join("s_server_adh.log")).unwrap())
         .spawn()
         .unwrap();
-    let mut adh = Proc {
-        child,
-        log: d.join("s_server_adh.log"),
-    };
-    wait_ports(&mut adh, &[padh]);
+    let mut adh = ChildGuard::with_log(child, d.join("s_server_adh.log"));
+    adh.wait_listening("127.0.0.1", &[padh], LISTEN_TIMEOUT);
     let o = audit(
         &[
             &format!("127.0.0.1:{padh}"),
@@ -982,13 +895,14 @@ fn plaintext_beside_tls_and_websocket_without_tls() {
     std::fs::write(&cafile, &ca.pem).unwrap();
     let cert = leaf(d, "srv", Some(&ca), &["localhost"], -1, 365);
     let (tls, plain, ws) = (free_port(), free_port(), free_port());
-    let _m = mosquitto(
+    let _m = Mosquitto::start_full(
         d,
         "mixed",
         &format!(
             "allow_anonymous true\n{}listener {plain} 127.0.0.1\nlistener {ws} 127.0.0.1\nprotocol websockets\n",
             tls_listener(tls, &cert, "")
         ),
+        "127.0.0.1",
         &[tls, plain, ws],
     );
     let o = audit(
@@ -1051,12 +965,7 @@ fn hardened_brokers_have_no_high_finding() {
         ("auditor", "Aud1t-only-reads"),
         ("admin", "Adm1n-long-secret"),
     ] {
-        run_ok(
-            Command::new("mosquitto_passwd")
-                .arg("-b")
-                .arg(&pw)
-                .args([u, p]),
-        );
+        mosquitto_passwd(&["-b", pw.to_str().unwrap(), u, p]);
     }
     let acl = d.join("acl");
     std::fs::write(
@@ -1066,7 +975,7 @@ fn hardened_brokers_have_no_high_finding() {
     .unwrap();
     let tls_opts = "tls_version tlsv1.2\nciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
     let (mqtts, wss) = (free_port(), free_port());
-    let _m = mosquitto(
+    let _m = Mosquitto::start_full(
         d,
         "hardened",
         &format!(
@@ -1076,6 +985,7 @@ fn hardened_brokers_have_no_high_finding() {
             tls_listener(mqtts, &cert, tls_opts),
             tls_listener(wss, &cert, tls_opts),
         ),
+        "127.0.0.1",
         &[mqtts, wss],
     );
     run_ok(
@@ -1229,7 +1139,7 @@ fn client_certificate_required_is_reported_not_passed() {
     std::fs::write(&cafile, &ca.pem).unwrap();
     let cert = leaf(d, "mtls", Some(&ca), &["localhost"], -1, 365);
     let port = free_port();
-    let _m = mosquitto(
+    let _m = Mosquitto::start_full(
         d,
         "mtls",
         &format!(
@@ -1240,6 +1150,7 @@ fn client_certificate_required_is_reported_not_passed() {
                 &format!("require_certificate true\ncafile {}", cafile.display())
             )
         ),
+        "127.0.0.1",
         &[port],
     );
     let o = audit(
@@ -1375,7 +1286,7 @@ fn audit_on_tty(args: &[&str]) -> (i32, String) {
     let script = "import os, pty, sys\n\
                   sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))";
     let mut child = Command::new("python3")
-        .args(["-c", script, BIN, "audit"])
+        .args(["-c", script, mqsec_bin(), "audit"])
         .args(args)
         .env_remove("MQSEC_PASSWORD")
         .stdin(Stdio::null())
@@ -1407,12 +1318,13 @@ fn ipv6_target_and_progress_only_on_a_terminal() {
     };
     let port = l6.local_addr().unwrap().port();
     drop(l6);
-    let mut m = spawn_mosquitto(
+    let _m = Mosquitto::start_full(
         dir.path(),
         "v6",
         &format!("listener {port} ::1\nallow_anonymous true\n"),
+        "::1",
+        &[port],
     );
-    wait_ports_on(&mut m, "::1", &[port]);
     let target = format!("[::1]:{port}");
     let o = audit(&[&target, "--format", "json", "--timeout", "3"], &[], None);
     assert_eq!(o.code, 1, "{}", o.stderr);
@@ -1470,8 +1382,8 @@ fn tls_broker_that_never_sends_connack_ends_within_the_timeout() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("openssl is installed");
-    let mut server = Proc { child, log };
-    wait_ports(&mut server, &[port]);
+    let mut server = ChildGuard::with_log(child, log);
+    server.wait_listening("127.0.0.1", &[port], LISTEN_TIMEOUT);
     let target = format!("127.0.0.1:{port}");
     let o = audit(&[&target, "--timeout", "1", "--format", "json"], &[], None);
     // TLS answered, so the target is reachable; the self-signed certificate is a high finding.

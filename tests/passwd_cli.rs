@@ -3,16 +3,18 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mqsec");
+mod common;
+
+use common::{mosquitto_passwd, mqsec_bin, ChildGuard, Mosquitto};
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Cheap argon2 cost so tests stay fast; one test checks the real defaults.
 const WEAK: [&str; 7] = [
@@ -26,7 +28,7 @@ const WEAK: [&str; 7] = [
 ];
 
 fn mqsec() -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(mqsec_bin());
     c.timeout(TIMEOUT);
     c
 }
@@ -52,35 +54,6 @@ fn verify(file: &Path, user: &str, password: &str) -> assert_cmd::assert::Assert
 
 fn mode(p: &Path) -> u32 {
     fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-/// Kills the child when the test ends, however it ends.
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_with_timeout(child: &mut Kill, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "child did not exit in {limit:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn mosquitto_passwd(args: &[&str]) {
-    let status = std::process::Command::new("mosquitto_passwd")
-        .args(args)
-        .stdin(Stdio::null())
-        .status()
-        .expect("mosquitto_passwd is installed (apt install mosquitto)");
-    assert!(status.success(), "mosquitto_passwd {args:?}");
 }
 
 #[test]
@@ -238,9 +211,9 @@ fn concurrent_adds_never_lose_an_entry() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("passwd");
     fs::write(&f, "# shared\n").unwrap();
-    let mut children: Vec<Kill> = (0..8)
+    let mut children: Vec<ChildGuard> = (0..8)
         .map(|i| {
-            let mut c = std::process::Command::new(BIN)
+            let mut c = std::process::Command::new(mqsec_bin())
                 .args(["passwd", "add"])
                 .arg(&f)
                 .arg(format!("user{i}"))
@@ -255,11 +228,11 @@ fn concurrent_adds_never_lose_an_entry() {
                 .unwrap()
                 .write_all(format!("pw{i}\n").as_bytes())
                 .unwrap();
-            Kill(c)
+            ChildGuard::new(c)
         })
         .collect();
     for c in &mut children {
-        assert!(wait_with_timeout(c, TIMEOUT).success());
+        assert!(c.wait_timeout(TIMEOUT).success());
     }
     let text = fs::read_to_string(&f).unwrap();
     assert!(text.starts_with("# shared\n"));
@@ -512,9 +485,9 @@ sys.exit(os.waitstatus_to_exitcode(status))
 "#;
 
 fn add_on_a_tty(file: &Path, user: &str, first: &str, second: &str) -> (i32, String) {
-    let mut child = Kill(
+    let mut child = ChildGuard::new(
         std::process::Command::new("python3")
-            .args(["-c", PTY_DRIVER, BIN])
+            .args(["-c", PTY_DRIVER, mqsec_bin()])
             .arg(file)
             .args([user, first, second])
             .args(WEAK)
@@ -523,9 +496,9 @@ fn add_on_a_tty(file: &Path, user: &str, first: &str, second: &str) -> (i32, Str
             .spawn()
             .expect("python3 is installed"),
     );
-    let status = wait_with_timeout(&mut child, TIMEOUT);
+    let status = child.wait_timeout(TIMEOUT);
     let mut out = String::new();
-    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
     (status.code().unwrap_or(-1), out)
 }
 
@@ -545,16 +518,8 @@ fn on_a_terminal_add_prompts_twice_without_echo() {
     verify(&f, "ttyuser", "tty-secret").code(0);
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn mosquitto_pub(port: u16, user: &str, password: &str) -> bool {
-    let mut c = Kill(
+    let mut c = ChildGuard::new(
         std::process::Command::new("mosquitto_pub")
             .args([
                 "-h",
@@ -572,7 +537,7 @@ fn mosquitto_pub(port: u16, user: &str, password: &str) -> bool {
             .spawn()
             .unwrap(),
     );
-    wait_with_timeout(&mut c, Duration::from_secs(10)).success()
+    c.wait_timeout(Duration::from_secs(10)).success()
 }
 
 /// mqsec reads Mosquitto's files; the reverse holds for the lines mqsec leaves as `$7$`/`$6$`
@@ -606,30 +571,12 @@ fn mosquitto_still_loads_a_file_mqsec_edited() {
     verify(&f, "dup", "dup-new").code(0);
     verify(&f, "dup", "dup-old").code(1);
 
-    let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    let mut cfg = format!(
-        "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {fp}\npersistence false\n"
+    // As root, Mosquitto would drop to user `mosquitto`, which cannot read a 0600 root file.
+    let broker = Mosquitto::start(
+        dir.path(),
+        &format!("allow_anonymous false\npassword_file {fp}\npersistence false\n"),
     );
-    // As root, Mosquitto drops to user `mosquitto`, which cannot read a 0600 root file.
-    if fs::metadata(dir.path()).unwrap().uid() == 0 {
-        cfg.push_str("user root\n");
-    }
-    fs::write(&conf, cfg).unwrap();
-    let _broker = Kill(
-        std::process::Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let port = broker.port;
     assert!(mosquitto_pub(port, "legacy", "pass-legacy"));
     assert!(!mosquitto_pub(port, "legacy", "wrong"));
     assert!(!mosquitto_pub(port, "gone", "pass-gone"));

@@ -1,27 +1,22 @@
 //! Payload protection end to end: the built binary, the committed test vectors, an independent
 //! Python implementation (tests/python/payload_envelope.py, PyNaCl), and real Mosquitto pipes.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::process::{Command as StdCommand, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use mqsec::payload::{self, Key, KeyId, KeyRing};
 
+mod common;
+
+use common::{mqsec_bin, root, ChildGuard, Mosquitto};
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_mqsec")
-}
-
 fn mqsec(args: &[&str], stdin: &[u8]) -> Output {
-    assert_cmd::Command::new(bin())
+    assert_cmd::Command::new(mqsec_bin())
         .args(args)
         .write_stdin(stdin.to_vec())
         .timeout(TIMEOUT)
@@ -552,50 +547,8 @@ fn keygen_rotation_and_bad_key_files() {
 
 // ---- real Mosquitto ----
 
-/// Kills and reaps a child when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_mosquitto(dir: &Path) -> (Guard, u16) {
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .unwrap();
-    let child = StdCommand::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto is installed");
-    let guard = Guard(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (guard, port)
-}
-
 /// `mosquitto_sub -C 1 ... | mqsec <open_args>`, as two real processes joined by a pipe.
-fn sub_into_mqsec(port: u16, sub_args: &[&str], open_args: &[&str]) -> (Guard, Guard) {
+fn sub_into_mqsec(port: u16, sub_args: &[&str], open_args: &[&str]) -> (ChildGuard, ChildGuard) {
     let mut sub = StdCommand::new("mosquitto_sub")
         .args([
             "-h",
@@ -612,42 +565,30 @@ fn sub_into_mqsec(port: u16, sub_args: &[&str], open_args: &[&str]) -> (Guard, G
         .spawn()
         .expect("mosquitto_sub is installed");
     let pipe = sub.stdout.take().unwrap();
-    let sub = Guard(sub);
-    let dec = StdCommand::new(bin())
+    let sub = ChildGuard::new(sub);
+    let dec = StdCommand::new(mqsec_bin())
         .args(open_args)
         .stdin(Stdio::from(pipe))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    (sub, Guard(dec))
+    (sub, ChildGuard::new(dec))
 }
 
 /// Wait (bounded) for the receiving mqsec to finish; returns (exit code, stdout, stderr).
-fn finish(mut dec: Guard) -> (Option<i32>, Vec<u8>, String) {
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(st) = dec.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "receiver timed out");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut out = Vec::new();
-    dec.0.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let mut err = String::new();
-    dec.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.code(), out, err)
+fn finish(dec: ChildGuard) -> (Option<i32>, Vec<u8>, String) {
+    let o = dec.wait_output(TIMEOUT);
+    (
+        o.status.code(),
+        o.stdout,
+        String::from_utf8(o.stderr).unwrap(),
+    )
 }
 
 /// `mqsec <seal_args> | mosquitto_pub -s ...`, as two real processes joined by a pipe.
 fn mqsec_into_pub(port: u16, seal_args: &[&str], input: &[u8], pub_args: &[&str]) {
-    let mut enc = StdCommand::new(bin())
+    let mut enc = StdCommand::new(mqsec_bin())
         .args(seal_args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -655,8 +596,8 @@ fn mqsec_into_pub(port: u16, seal_args: &[&str], input: &[u8], pub_args: &[&str]
         .unwrap();
     let pipe = enc.stdout.take().unwrap();
     let mut stdin = enc.stdin.take().unwrap();
-    let enc = Guard(enc);
-    let publ = Guard(
+    let enc = ChildGuard::new(enc);
+    let publ = ChildGuard::new(
         StdCommand::new("mosquitto_pub")
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-s"])
             .args(pub_args)
@@ -667,15 +608,10 @@ fn mqsec_into_pub(port: u16, seal_args: &[&str], input: &[u8], pub_args: &[&str]
     stdin.write_all(input).unwrap();
     drop(stdin);
     for mut g in [enc, publ] {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(st) = g.0.try_wait().unwrap() {
-                assert!(st.success(), "publisher pipeline failed");
-                break;
-            }
-            assert!(Instant::now() < deadline, "publisher timed out");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            g.wait_timeout(TIMEOUT).success(),
+            "publisher pipeline failed"
+        );
     }
 }
 
@@ -684,7 +620,8 @@ fn pipes_through_mosquitto() {
     let dir = tempfile::tempdir().unwrap();
     let kf = keygen(dir.path(), "k", "mq");
     let k = s(&kf);
-    let (_broker, port) = start_mosquitto(dir.path());
+    let broker = Mosquitto::start(dir.path(), "allow_anonymous true\n");
+    let port = broker.port;
 
     // Live: subscriber first, then publish (repeatedly, until the subscription has taken effect).
     for (seal, open, topic, msg) in [
@@ -725,7 +662,7 @@ fn pipes_through_mosquitto() {
                 &["-t", topic],
             );
             std::thread::sleep(Duration::from_millis(150));
-            if dec.as_mut().unwrap().0.try_wait().unwrap().is_some() {
+            if dec.as_mut().unwrap().try_wait().unwrap().is_some() {
                 break;
             }
             assert!(Instant::now() < deadline, "no message arrived");

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
@@ -12,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mqsec");
+mod common;
+
+use common::{mqsec_bin, wait_output, Mosquitto};
 
 fn mqsec(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(mqsec_bin());
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -28,21 +29,6 @@ fn mqsec(args: &[&str], stdin: Option<&str>) -> Output {
         }
     }
     wait_output(child, Duration::from_secs(60))
-}
-
-/// Wait for a child with a deadline, so no test can hang.
-fn wait_output(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("child did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn text(o: &Output) -> String {
@@ -499,35 +485,6 @@ fn openssl_accepts_chains_purposes_and_rejects_revoked() {
     );
 }
 
-/// A child process killed (and reaped) when the test ends, whatever happens.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(port: u16) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "broker did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn mosquitto_enforces_mqsec_certificates_and_crl() {
     let tmp = tempfile::tempdir().unwrap();
@@ -566,10 +523,7 @@ fn mosquitto_enforces_mqsec_certificates_and_crl() {
     // Give the broker its files as the README does: a 0755 directory, public files 0644, the key
     // 0600 and owned by `mosquitto`, the user Mosquitto started as root drops to before it
     // reads them (as any other user it keeps its own, and owns the copies anyway).
-    let as_root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        == "0";
+    let as_root = common::running_as_root();
     let certs = t.join("certs");
     let install = |owner: bool, mode: &str, files: &[&str]| {
         let mut c = Command::new("install");
@@ -601,12 +555,12 @@ fn mosquitto_enforces_mqsec_certificates_and_crl() {
     install(true, "0600", &[&format!("{out}/broker.key")]);
     let certs = certs.display();
 
-    let port = free_port();
-    let conf = t.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\n\
+    // `user mosquitto` is what Mosquitto does as root anyway; said here so the helper does not
+    // keep it root, which would hide whether the dropped user can read the files.
+    let broker = Mosquitto::start(
+        t,
+        &format!(
+            "user mosquitto\n\
              cafile {certs}/ca.crt\n\
              certfile {certs}/broker.crt\n\
              keyfile {certs}/broker.key\n\
@@ -615,23 +569,10 @@ fn mosquitto_enforces_mqsec_certificates_and_crl() {
              crlfile {certs}/crl.pem\n\
              allow_anonymous false\n\
              persistence false\n\
-             log_dest stderr\n\
              log_type all\n"
         ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(t.join("mosquitto.log")).unwrap();
-    let broker = Guard(
-        Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("mosquitto"),
     );
-    wait_listening(port);
+    let port = broker.port;
 
     let port_s = port.to_string();
     let publish = |host: &str, cert: Option<&str>| -> Output {
@@ -692,7 +633,7 @@ fn mosquitto_enforces_mqsec_certificates_and_crl() {
         &format!("{out}/device-2.crt"),
     ]);
     install_crl();
-    let pid = broker.0.id().to_string();
+    let pid = broker.guard.id().to_string();
     assert!(Command::new("kill")
         .args(["-HUP", &pid])
         .status()
@@ -1378,7 +1319,7 @@ fn a_hundred_parallel_issuances_keep_every_index_entry() {
     // As the README's shell loop: `for i in ...; do mqsec gen-client-cert ... & done; wait`.
     let children: Vec<Child> = (0..100)
         .map(|i| {
-            Command::new(BIN)
+            Command::new(mqsec_bin())
                 .args([
                     "gen-client-cert",
                     "--ca",

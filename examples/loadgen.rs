@@ -1,0 +1,142 @@
+//! Ad-hoc load against any MQTT broker:
+//! `cargo run --release --example loadgen -- --addr 127.0.0.1:1883 [--scenario qos0,latency]
+//! [--quick] [--duration SECS] [--v5] [--pid BROKER_PID]`.
+//!
+//! Prints one JSON line per scenario. `--pid` (the broker's process id) adds the broker's CPU time
+//! per message and enables the idle-connections scenario (VmRSS). The side-by-side comparison
+//! is `cargo bench --bench broker`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mqsec::broker::codec::{ProtocolVersion, QoS};
+use mqsec::loadgen::compare::Scenario;
+use mqsec::loadgen::process::{raise_nofile, rss_kib};
+use mqsec::loadgen::{scenario, LoadError, Settings};
+
+const USAGE: &str =
+    "usage: loadgen --addr HOST:PORT [--scenario qos0,qos1,fanout,latency,connect,idle] \
+[--quick] [--duration SECS] [--v5] [--pid BROKER_PID]";
+
+async fn run(
+    addr: SocketAddr,
+    sc: Scenario,
+    s: &Settings,
+    pid: Option<u32>,
+) -> Result<String, LoadError> {
+    let json = |v: serde_json::Value| v.to_string();
+    Ok(match sc {
+        Scenario::Qos0 => {
+            json(serde_json::json!({"qos0": scenario::throughput(addr, QoS::AtMostOnce, s).await?}))
+        }
+        Scenario::Qos1 => json(
+            serde_json::json!({"qos1": scenario::throughput(addr, QoS::AtLeastOnce, s).await?}),
+        ),
+        Scenario::Fanout => json(serde_json::json!({"fanout": scenario::fanout(addr, s).await?})),
+        Scenario::Latency => {
+            json(serde_json::json!({"latency": scenario::latency(addr, s).await?}))
+        }
+        Scenario::Connect => {
+            json(serde_json::json!({"connect": scenario::connect_rate(addr, s).await?}))
+        }
+        Scenario::Idle => {
+            let pid =
+                pid.ok_or_else(|| LoadError::Skipped("idle needs --pid BROKER_PID".into()))?;
+            json(
+                serde_json::json!({"idle": scenario::idle_connections(addr, s, || rss_kib(pid)).await?}),
+            )
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let mut settings = Settings::full();
+    let mut addr: Option<SocketAddr> = None;
+    let mut pid = None;
+    let mut duration = None;
+    let mut scenarios = vec![
+        Scenario::Qos0,
+        Scenario::Qos1,
+        Scenario::Fanout,
+        Scenario::Latency,
+        Scenario::Connect,
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        let step = match a.as_str() {
+            "--addr" => value("--addr").and_then(|v| {
+                v.parse()
+                    .map(|x| addr = Some(x))
+                    .map_err(|e| format!("--addr {v}: {e}"))
+            }),
+            "--pid" => value("--pid").and_then(|v| {
+                v.parse()
+                    .map(|x| pid = Some(x))
+                    .map_err(|e| format!("--pid {v}: {e}"))
+            }),
+            "--duration" => value("--duration").and_then(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| *x > 0.0 && *x < 3600.0)
+                    .map(|x| duration = Some(Duration::from_secs_f64(x)))
+                    .ok_or_else(|| format!("--duration {v}: seconds, more than 0"))
+            }),
+            "--scenario" => value("--scenario").and_then(|v| {
+                v.split(',')
+                    .map(Scenario::parse)
+                    .collect::<Option<Vec<_>>>()
+                    .map(|x| scenarios = x)
+                    .ok_or_else(|| format!("--scenario: unknown name in {v}"))
+            }),
+            "--quick" => {
+                settings = Settings::quick();
+                Ok(())
+            }
+            "--v5" => {
+                settings.version = ProtocolVersion::V5;
+                Ok(())
+            }
+            other => Err(format!("unknown argument {other}")),
+        };
+        if let Err(e) = step {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let Some(addr) = addr else {
+        eprintln!("--addr is required\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    if let Some(d) = duration {
+        settings.duration = d;
+    }
+    // With the broker's pid, throughput results include its CPU time per message.
+    settings.broker_pid = pid;
+    if scenarios.contains(&Scenario::Idle) {
+        let _ = raise_nofile(settings.idle as u64 + 1024);
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tokio runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = false;
+    for sc in scenarios {
+        match rt.block_on(run(addr, sc, &settings, pid)) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("{}: {e}", sc.name());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

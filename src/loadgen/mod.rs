@@ -1,0 +1,101 @@
+//! Load generator and broker comparison harness (issue 4): the same scenarios against any MQTT
+//! broker on `host:port`, and tooling to start `mqsec serve` and `mosquitto` side by side.
+//!
+//! Used by `cargo bench --bench broker` (mqsec vs Mosquitto, one after the other) and by
+//! `cargo run --release --example loadgen -- --addr HOST:PORT` (ad hoc, any broker).
+
+pub mod client;
+pub mod compare;
+pub mod process;
+pub mod report;
+pub mod scenario;
+mod wire;
+
+use std::time::Duration;
+
+use crate::broker::codec::ProtocolVersion;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("connection refused by the broker (CONNACK code {0:#04x})")]
+    Refused(u8),
+    #[error("connection closed by the broker")]
+    Closed,
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{broker} died: {detail}")]
+    BrokerDied {
+        broker: &'static str,
+        detail: String,
+    },
+    #[error("skipped: {0}")]
+    Skipped(String),
+}
+
+/// Knobs shared by every scenario.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Measured time of each timed scenario.
+    pub duration: Duration,
+    /// Load before the measurement starts (connections settle, buffers grow).
+    pub warmup: Duration,
+    /// Payload bytes per message.
+    pub payload: usize,
+    pub version: ProtocolVersion,
+    /// Publisher/subscriber pairs in the throughput scenarios.
+    pub pairs: usize,
+    /// Subscribers in the fan-out scenario.
+    pub fanout: usize,
+    /// Messages per second in the latency scenario.
+    pub latency_rate: u32,
+    /// The comparison runs the latency scenario in this many rounds, alternating the brokers,
+    /// each round `duration / rounds` long, and reports the median: on a shared machine the
+    /// tail moves with other load, and alternating spreads that over both brokers.
+    pub latency_rounds: u32,
+    /// Connections in the idle-connections scenario.
+    pub idle: usize,
+    /// Connections opened (at most) in the connect-rate scenario.
+    pub connects: usize,
+    /// When set, throughput scenarios also report the CPU time this process (the broker) used
+    /// during their measured window: a figure the machine's other load disturbs much less.
+    pub broker_pid: Option<u32>,
+}
+
+impl Settings {
+    /// The issue's scenarios at full size: 5 s per measurement.
+    pub fn full() -> Settings {
+        Settings {
+            duration: Duration::from_secs(5),
+            warmup: Duration::from_secs(1),
+            payload: 100,
+            version: ProtocolVersion::V311,
+            pairs: 10,
+            fanout: 100,
+            latency_rate: 2000,
+            latency_rounds: 3,
+            idle: 10_000,
+            connects: 5_000,
+            broker_pid: None,
+        }
+    }
+
+    /// A smoke run: same shapes, shorter and smaller.
+    pub fn quick() -> Settings {
+        Settings {
+            duration: Duration::from_secs(2),
+            warmup: Duration::from_millis(500),
+            idle: 2_000,
+            connects: 1_000,
+            ..Settings::full()
+        }
+    }
+}
