@@ -182,7 +182,7 @@ impl Broker {
         }
         let (filters, will) = {
             let mut st = s.state.lock();
-            let filters: Vec<String> = st.subscriptions.drain().map(|(f, _)| f).collect();
+            let filters: Vec<String> = std::mem::take(&mut st.subscriptions).into_keys().collect();
             st.queue.clear();
             st.inflight.clear();
             (filters, st.delayed_will.take().map(|(_, w)| w))

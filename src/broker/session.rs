@@ -5,7 +5,7 @@
 //! push a delivery, the owning connection only to take a batch, so sessions never contend with
 //! each other.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -156,6 +156,8 @@ impl ConnCtl {
     }
 }
 
+/// B-trees rather than hash maps: 24 bytes each when empty instead of 48, in every session (the
+/// sets are small: a window of inflight ids, a client's subscriptions).
 #[derive(Debug)]
 pub struct SessionState {
     /// Increments on every attach: a connection whose epoch is stale has been taken over.
@@ -164,14 +166,14 @@ pub struct SessionState {
     pub identity: Option<Arc<Identity>>,
     pub version: ProtocolVersion,
     /// Raw filter (with any `$share/GROUP/` prefix) -> options.
-    pub subscriptions: HashMap<String, SubOpts>,
+    pub subscriptions: BTreeMap<String, SubOpts>,
     pub queue: VecDeque<Delivery>,
     queued_bytes: usize,
-    pub inflight: HashMap<u16, Inflight>,
+    pub inflight: BTreeMap<u16, Inflight>,
     inflight_order: u64,
     next_pid: u16,
     /// QoS 2 packet ids received (PUBREC sent), waiting for PUBREL.
-    pub incoming_qos2: HashSet<u16>,
+    pub incoming_qos2: BTreeSet<u16>,
     /// Outbound window: the client's receive maximum (v5) or max_inflight_messages.
     pub window: u16,
     pub expiry_interval: u32,
@@ -215,13 +217,13 @@ impl Session {
                 attached: None,
                 identity: None,
                 version,
-                subscriptions: HashMap::new(),
+                subscriptions: BTreeMap::new(),
                 queue: VecDeque::new(),
                 queued_bytes: 0,
-                inflight: HashMap::new(),
+                inflight: BTreeMap::new(),
                 inflight_order: 0,
                 next_pid: 0,
-                incoming_qos2: HashSet::new(),
+                incoming_qos2: BTreeSet::new(),
                 window: 20,
                 expiry_interval,
                 disconnected_at: None,
