@@ -66,7 +66,15 @@ impl Server {
         let mut listeners = Vec::new();
         for l in &config.listeners {
             let lc = Arc::new(l.clone());
-            let bound = listener::bind(l).map_err(|source| ServeError::Bind {
+            let bound = listener::bind(l);
+            // A host without IPv6 still runs the embedded default on 127.0.0.1.
+            if let (Err(e), Some(std::net::IpAddr::V6(_))) = (&bound, l.bind) {
+                if l.origin == crate::config::defaults::EMBEDDED && !listeners.is_empty() {
+                    tracing::warn!(error = %e, "IPv6 loopback unavailable; listening on IPv4 only");
+                    continue;
+                }
+            }
+            let bound = bound.map_err(|source| ServeError::Bind {
                 addr: match l.bind {
                     Some(ip) => SocketAddr::new(ip, l.port).to_string(),
                     None => format!("port {}", l.port),

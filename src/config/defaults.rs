@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use super::model::{Config, ListenerConfig};
 
 pub const DEFAULT_PORT: u16 = 1883;
+/// The source name (and listener origin) of the embedded default.
+pub const EMBEDDED: &str = "embedded default";
 
 /// `$XDG_DATA_HOME/mqsec`, else `~/.local/share/mqsec`, else `./mqsec-data` when neither is known.
 pub fn default_data_dir() -> PathBuf {
@@ -28,17 +30,17 @@ fn data_dir_from(xdg: Option<PathBuf>, home: Option<PathBuf>) -> PathBuf {
 }
 
 pub fn embedded() -> Config {
-    let mut cfg = Config::empty("embedded default");
+    let mut cfg = Config::empty(EMBEDDED);
     let mut v4 = ListenerConfig::new(
         DEFAULT_PORT,
         Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        "embedded default",
+        EMBEDDED,
     );
     v4.allow_anonymous = Some(true);
     let mut v6 = ListenerConfig::new(
         DEFAULT_PORT,
         Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
-        "embedded default",
+        EMBEDDED,
     );
     v6.allow_anonymous = Some(true);
     cfg.listeners = vec![v4, v6];
