@@ -690,6 +690,13 @@ fn max_connections_refuses_with_quota_exceeded() {
     };
     let (_two, ack) = Raw::connect(b.port, ProtocolVersion::V5, "two", Properties::default());
     assert_eq!(connack_code(&ack), 0x97);
+    match &ack {
+        Packet::ConnAck(a) => assert_eq!(
+            a.properties.reason_string.as_deref(),
+            Some("too many connections on this listener")
+        ),
+        p => panic!("{p:?}"),
+    }
     let (_three, ack) = Raw::connect(
         b.port,
         ProtocolVersion::V311,

@@ -239,8 +239,11 @@ where
         version: ProtocolVersion,
         code: u8,
         present: bool,
-        properties: Properties,
+        mut properties: Properties,
     ) {
+        if code != 0 && version.is_v5() && properties.reason_string.is_none() {
+            properties.reason_string = Some(connack_text(code).to_string());
+        }
         let saved = self.version;
         self.version = version;
         self.send(&Packet::ConnAck(ConnAck {
@@ -1277,6 +1280,26 @@ fn reason_text(code: u8) -> &'static str {
         v5::RECEIVE_MAXIMUM_EXCEEDED => "too many unacknowledged QoS 2 messages",
         v5::PACKET_TOO_LARGE => "packet larger than the maximum packet size",
         _ => "disconnected by the server",
+    }
+}
+
+/// The reason string of a refused v5 CONNECT (fixed text).
+fn connack_text(code: u8) -> &'static str {
+    match code {
+        v5::CLIENT_IDENTIFIER_NOT_VALID => "client identifier not accepted",
+        v5::BAD_USER_NAME_OR_PASSWORD => "bad user name or password",
+        v5::NOT_AUTHORIZED => "not authorized",
+        v5::BANNED => "banned",
+        v5::QUOTA_EXCEEDED => "too many connections on this listener",
+        v5::QOS_NOT_SUPPORTED => "will QoS above the maximum of this listener",
+        v5::RETAIN_NOT_SUPPORTED => "retained messages are not available",
+        v5::TOPIC_NAME_INVALID => "will topic not allowed",
+        v5::PACKET_TOO_LARGE => "will payload larger than message_size_limit",
+        v5::BAD_AUTHENTICATION_METHOD => "no enhanced authentication method is offered",
+        v5::MALFORMED_PACKET => "malformed CONNECT",
+        v5::PROTOCOL_ERROR => "CONNECT breaks the protocol",
+        v5::UNSUPPORTED_PROTOCOL_VERSION => "unsupported protocol version",
+        _ => "connection refused",
     }
 }
 
