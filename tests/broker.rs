@@ -1126,3 +1126,31 @@ fn keep_alive_times_out_at_one_and_a_half_and_sends_the_will() {
     assert!(waited < Duration::from_millis(3500), "{waited:?}");
     assert_eq!(publish_of(w.recv()).topic, "ka/sleepy");
 }
+
+#[test]
+fn random_bytes_after_connect_never_take_the_broker_down() {
+    use rand::{Rng, SeedableRng};
+    let b = Broker::start("");
+    let (mut good, _) = Raw::connect(b.port, ProtocolVersion::V5, "good", Properties::default());
+    assert_eq!(good.subscribe("alive", QoS::AtMostOnce), vec![0]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    for i in 0..60 {
+        let v = if i % 2 == 0 {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V311
+        };
+        let (mut c, _) = Raw::connect(b.port, v, &format!("fuzz{i}"), Properties::default());
+        // Start with a plausible packet type byte so the bodies get parsed, not just rejected.
+        let len = rng.gen_range(1..300);
+        let mut junk: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        junk[0] = (rng.gen_range(1u8..16) << 4) | (junk[0] & 0x0F);
+        c.send_raw(&junk);
+        c.s.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let _ = c.recv();
+    }
+    let (mut p, _) = Raw::connect(b.port, ProtocolVersion::V5, "p", Properties::default());
+    p.publish("alive", b"yes", QoS::AtMostOnce, false, 0);
+    assert_eq!(&publish_of(good.recv()).payload[..], b"yes");
+}
