@@ -1154,3 +1154,194 @@ fn random_bytes_after_connect_never_take_the_broker_down() {
     p.publish("alive", b"yes", QoS::AtMostOnce, false, 0);
     assert_eq!(&publish_of(good.recv()).payload[..], b"yes");
 }
+
+/// A CONNECT carrying `will`, answered with a CONNACK whose code is returned.
+fn connack_for_will(port: u16, v: ProtocolVersion, id: &str, will: LastWill) -> u8 {
+    let mut r = Raw::open(port, v);
+    let mut cp = connect_packet(v, id, true, Properties::default());
+    cp.will = Some(will);
+    r.send(&Packet::Connect(Box::new(cp)));
+    let code = connack_code(&r.recv().expect("CONNACK"));
+    assert!(r.closed(), "a refused connection must be closed");
+    code
+}
+
+#[test]
+fn connect_refusals_have_the_right_code_per_version() {
+    let b = Broker::start("max_qos 1\nretain_available false\nmessage_size_limit 100");
+    let will = |topic: &str, qos: QoS, retain: bool, len: usize| LastWill {
+        topic: topic.into(),
+        payload: Bytes::from(vec![b'w'; len]),
+        qos,
+        retain,
+        properties: Properties::default(),
+    };
+    let (v3, v5) = (ProtocolVersion::V311, ProtocolVersion::V5);
+    // Will QoS above max_qos, retained will without retain_available, will on $SYS, will payload
+    // above message_size_limit. v3.1.1 has no finer code than "not authorized" (0x05); Mosquitto
+    // 2.0 closes those v3.1.1 connections without any CONNACK, mqsec deliberately says why.
+    for (w, code5) in [
+        (will("w/q", QoS::ExactlyOnce, false, 1), 0x9B),
+        (will("w/r", QoS::AtMostOnce, true, 1), 0x9A),
+        (will("$SYS/x", QoS::AtMostOnce, false, 1), 0x90),
+        (will("w/big", QoS::AtMostOnce, false, 200), 0x95),
+    ] {
+        assert_eq!(
+            connack_for_will(b.port, v5, "w5", w.clone()),
+            code5,
+            "{w:?}"
+        );
+        assert_eq!(connack_for_will(b.port, v3, "w3", w.clone()), 0x05, "{w:?}");
+    }
+    // An acceptable will still connects.
+    assert_eq!(
+        connack_for_will(
+            b.port,
+            v5,
+            "w-ok",
+            will("w/ok", QoS::AtLeastOnce, false, 10)
+        ),
+        0
+    );
+
+    // An unknown protocol level: 0x01 in 3.1.1 terms (a level-6 client cannot read a v5 CONNACK).
+    let mut r = Raw::open(b.port, v3);
+    r.send_raw(&[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 6, 2, 0, 30, 0, 0]);
+    assert_eq!(connack_code(&r.recv().expect("CONNACK")), 0x01);
+    assert!(r.closed());
+
+    // v5 enhanced authentication is not offered: 0x8C with a reason string.
+    let auth = Properties {
+        authentication_method: Some("SCRAM-SHA-1".into()),
+        ..Default::default()
+    };
+    let (mut r, ack) = Raw::connect(b.port, v5, "scram", auth);
+    match &ack {
+        Packet::ConnAck(a) => {
+            assert_eq!(a.code, 0x8C);
+            assert!(a.properties.reason_string.is_some());
+        }
+        p => panic!("{p:?}"),
+    }
+    assert!(r.closed());
+
+    // Client ids: 3.1.1 assigns one to an empty id with clean session; MQTT 3.1 never accepts an
+    // empty id nor one above 23 characters.
+    let (_ok, ack) = Raw::connect(b.port, v3, "", Properties::default());
+    assert_eq!(connack_code(&ack), 0);
+    let v31 = ProtocolVersion::V31;
+    let (_r, ack) = Raw::connect(b.port, v31, "", Properties::default());
+    assert_eq!(connack_code(&ack), 0x02);
+    let (_r, ack) = Raw::connect(b.port, v31, &"x".repeat(24), Properties::default());
+    assert_eq!(connack_code(&ack), 0x02);
+    let (_r, ack) = Raw::connect(b.port, v31, &"x".repeat(23), Properties::default());
+    assert_eq!(connack_code(&ack), 0);
+}
+
+#[test]
+fn sigint_stops_accepting_closes_every_client_and_exits_0() {
+    let mut b = Broker::start("");
+    let (mut c5, _) = Raw::connect(b.port, ProtocolVersion::V5, "five", Properties::default());
+    let (mut c3, _) = Raw::connect(
+        b.port,
+        ProtocolVersion::V311,
+        "three",
+        Properties::default(),
+    );
+    let pid = b.child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert_eq!(disconnect_reason(c5.recv()), 0x8B);
+    assert!(c5.closed());
+    // v3.1.1 has no server DISCONNECT: the connection just closes.
+    assert!(c3.closed());
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = b.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "broker did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(TcpStream::connect(("127.0.0.1", b.port)).is_err());
+}
+
+#[test]
+fn ipv4_and_ipv6_listeners_serve_one_broker() {
+    // Skipped (with a note) on hosts without an IPv6 loopback.
+    let Ok(l6) = TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    };
+    let port6 = l6.local_addr().unwrap().port();
+    drop(l6);
+    let b = Broker::start(&format!("listener {port6} ::1\nmax_qos 2"));
+    let (mut sub, _) = Raw::connect(b.port, ProtocolVersion::V311, "v4", Properties::default());
+    assert_eq!(sub.subscribe("dual/#", QoS::AtLeastOnce), vec![1]);
+    let deadline = Instant::now() + WAIT;
+    let s = loop {
+        match TcpStream::connect(("::1", port6)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no IPv6 listener: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut p = Raw {
+        s,
+        v: ProtocolVersion::V5,
+        buf: BytesMut::new(),
+    };
+    p.send(&Packet::Connect(Box::new(connect_packet(
+        ProtocolVersion::V5,
+        "v6",
+        true,
+        Properties::default(),
+    ))));
+    assert_eq!(connack_code(&p.recv().unwrap()), 0);
+    p.publish("dual/x", b"over v6", QoS::AtMostOnce, false, 0);
+    assert_eq!(&publish_of(sub.recv()).payload[..], b"over v6");
+}
+
+#[test]
+fn sys_topics_count_clients_messages_and_bytes_every_interval() {
+    let b = Broker::start("sys_interval 1");
+    let v = ProtocolVersion::V311;
+    let (mut p, _) = Raw::connect(b.port, v, "counted", Properties::default());
+    for i in 0..3 {
+        p.publish("count/me", &[b'x'; 50], QoS::AtMostOnce, false, i);
+    }
+    let (mut s, _) = Raw::connect(b.port, v, "sys", Properties::default());
+    assert_eq!(s.subscribe("$SYS/broker/#", QoS::AtMostOnce), vec![0]);
+    let mut seen = std::collections::HashMap::<String, Vec<String>>::new();
+    let deadline = Instant::now() + Duration::from_millis(3500);
+    while Instant::now() < deadline {
+        if let Some(Packet::Publish(m)) = s.recv() {
+            let value = String::from_utf8(m.payload.to_vec()).unwrap();
+            seen.entry(m.topic.to_string()).or_default().push(value);
+        }
+    }
+    let num = |t: &str| -> u64 {
+        let v = seen.get(t).unwrap_or_else(|| panic!("no {t}: {seen:?}"));
+        v.last()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(seen["$SYS/broker/version"][0].starts_with("mqsec "));
+    assert_eq!(num("$SYS/broker/clients/connected"), 2);
+    assert!(num("$SYS/broker/messages/received") >= 3);
+    assert!(num("$SYS/broker/bytes/received") >= 150);
+    assert!(num("$SYS/broker/messages/sent") >= 1);
+    assert!(num("$SYS/broker/bytes/sent") >= 1);
+    // Published again every sys_interval: uptime moved on within the window.
+    let up = &seen["$SYS/broker/uptime"];
+    assert!(up.len() >= 2, "{up:?}");
+    assert!(up.iter().all(|u| u.ends_with(" seconds")), "{up:?}");
+    assert_ne!(up.first(), up.last(), "{up:?}");
+}

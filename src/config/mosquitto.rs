@@ -219,13 +219,14 @@ impl Parser {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let at = Loc {
-                file: name,
-                line: idx + 1,
-            };
             let (opt, rest) = match line.split_once(char::is_whitespace) {
                 Some((o, r)) => (o, r.trim()),
                 None => (line, ""),
+            };
+            let at = Loc {
+                file: name,
+                line: idx + 1,
+                opt,
             };
             self.option(opt, rest, at, base, depth)?;
         }
@@ -500,6 +501,8 @@ fn most_verbose(levels: &[&'static str]) -> Option<&'static str> {
 struct Loc<'a> {
     file: &'a str,
     line: usize,
+    /// The option being parsed, so a bad value names its field.
+    opt: &'a str,
 }
 
 impl Loc<'_> {
@@ -522,7 +525,7 @@ fn parse_bool(v: &str, at: Loc<'_>) -> Result<bool, ConfigError> {
     match v {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(at.err(format!("expected true or false, not `{v}`"))),
+        _ => Err(at.err(format!("`{}` expects true or false, not `{v}`", at.opt))),
     }
 }
 
@@ -530,7 +533,8 @@ fn parse_int(v: &str, at: Loc<'_>, min: i64, max: i64) -> Result<i64, ConfigErro
     match v.parse::<i64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(at.err(format!(
-            "expected a whole number from {min} to {max}, not `{v}`"
+            "`{}` expects a whole number from {min} to {max}, not `{v}`",
+            at.opt
         ))),
     }
 }
@@ -559,7 +563,8 @@ fn parse_ip(v: &str, at: Loc<'_>) -> Result<IpAddr, ConfigError> {
 fn parse_duration(v: &str, at: Loc<'_>) -> Result<Duration, ConfigError> {
     let bad = || {
         at.err(format!(
-            "expected a duration like 2h, 7d, 1w, 3m or 1y, not `{v}`"
+            "`{}` expects a duration like 2h, 7d, 1w, 3m or 1y, not `{v}`",
+            at.opt
         ))
     };
     if v.len() < 2 {
@@ -693,7 +698,7 @@ mod tests {
     fn bad_values() {
         assert!(err("listener 0\n").contains("t.conf:1: port"));
         assert!(err("listener 1883 example.com\n").contains("bind address"));
-        assert!(err("max_qos 3\n").contains("expected a whole number from 0 to 2"));
+        assert!(err("max_qos 3\n").contains("`max_qos` expects a whole number from 0 to 2"));
         assert!(err("retain_available yes\n").contains("true or false"));
         assert!(err("max_packet_size 10\n").contains("below 20"));
         assert!(err("persistent_client_expiration 3x\n").contains("duration"));
