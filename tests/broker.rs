@@ -1345,3 +1345,167 @@ fn sys_topics_count_clients_messages_and_bytes_every_interval() {
     assert!(up.iter().all(|u| u.ends_with(" seconds")), "{up:?}");
     assert_ne!(up.first(), up.last(), "{up:?}");
 }
+
+fn pub_resp(p: Option<Packet>) -> (&'static str, u16) {
+    match p {
+        Some(Packet::PubAck(r)) => ("PUBACK", r.packet_id),
+        Some(Packet::PubRec(r)) => ("PUBREC", r.packet_id),
+        Some(Packet::PubRel(r)) => ("PUBREL", r.packet_id),
+        Some(Packet::PubComp(r)) => ("PUBCOMP", r.packet_id),
+        p => panic!("expected a publish response, got {p:?}"),
+    }
+}
+
+/// Reconnect `id` without clean session; returns the connection and session_present.
+fn resume(port: u16, v: ProtocolVersion, id: &str) -> (Raw, bool) {
+    let mut r = Raw::open(port, v);
+    r.send(&Packet::Connect(Box::new(connect_packet(
+        v,
+        id,
+        false,
+        Properties::default(),
+    ))));
+    match r.recv() {
+        Some(Packet::ConnAck(a)) => {
+            assert_eq!(a.code, 0);
+            (r, a.session_present)
+        }
+        p => panic!("expected CONNACK, got {p:?}"),
+    }
+}
+
+#[test]
+fn qos2_exactly_once_across_duplicates_and_pubrel_redelivery() {
+    let b = Broker::start("");
+    let v = ProtocolVersion::V311;
+    let (mut s, _) = resume(b.port, v, "q2sub");
+    assert_eq!(s.subscribe("q2/#", QoS::ExactlyOnce), vec![2]);
+    let (mut p, _) = Raw::connect(b.port, v, "q2pub", Properties::default());
+    let q2 = |dup: bool, payload: &'static [u8]| {
+        Packet::Publish(Publish {
+            dup,
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            topic: "q2/t".into(),
+            packet_id: Some(7),
+            properties: Properties::default(),
+            payload: Bytes::from_static(payload),
+        })
+    };
+    // The publisher resends (DUP) before PUBREL: acknowledged again, forwarded once.
+    p.send(&q2(false, b"once"));
+    assert_eq!(pub_resp(p.recv()), ("PUBREC", 7));
+    p.send(&q2(true, b"once"));
+    assert_eq!(pub_resp(p.recv()), ("PUBREC", 7));
+    p.send(&Packet::PubRel(mqsec::broker::codec::PubResp::ok(7)));
+    assert_eq!(pub_resp(p.recv()), ("PUBCOMP", 7));
+    // A PUBREL for an id no longer held is still completed (the client may have lost our PUBCOMP).
+    p.send(&Packet::PubRel(mqsec::broker::codec::PubResp::ok(7)));
+    assert_eq!(pub_resp(p.recv()), ("PUBCOMP", 7));
+
+    let m = publish_of(s.recv());
+    assert_eq!(
+        (&m.payload[..], m.qos, m.dup),
+        (&b"once"[..], QoS::ExactlyOnce, false)
+    );
+    let id = m.packet_id.unwrap();
+    s.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(s.recv().is_none(), "the duplicate was forwarded");
+    // PUBREC, then gone before PUBCOMP: on resume the broker sends PUBREL, not the message again.
+    s.send(&Packet::PubRec(mqsec::broker::codec::PubResp::ok(id)));
+    assert_eq!(pub_resp(s.recv()), ("PUBREL", id));
+    drop(s);
+    let (mut s, present) = resume(b.port, v, "q2sub");
+    assert!(present);
+    assert_eq!(pub_resp(s.recv()), ("PUBREL", id));
+    s.send(&Packet::PubComp(mqsec::broker::codec::PubResp::ok(id)));
+    s.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(s.recv().is_none(), "redelivered after PUBREC");
+
+    // Packet id 7 is free again after PUBCOMP: a new message with it is a new message.
+    s.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    p.send(&q2(false, b"twice"));
+    assert_eq!(pub_resp(p.recv()), ("PUBREC", 7));
+    p.send(&Packet::PubRel(mqsec::broker::codec::PubResp::ok(7)));
+    assert_eq!(pub_resp(p.recv()), ("PUBCOMP", 7));
+    assert_eq!(&publish_of(s.recv()).payload[..], b"twice");
+}
+
+#[test]
+fn max_inflight_messages_holds_back_unacknowledged_deliveries() {
+    let b = Broker::start("max_inflight_messages 2");
+    let v = ProtocolVersion::V311;
+    let (mut s, _) = Raw::connect(b.port, v, "slow", Properties::default());
+    assert_eq!(s.subscribe("inf/#", QoS::AtLeastOnce), vec![1]);
+    let (mut p, _) = Raw::connect(b.port, v, "fast", Properties::default());
+    for i in 1..=5u16 {
+        p.publish("inf/x", &[b'0' + i as u8], QoS::AtLeastOnce, false, i);
+        assert_eq!(pub_resp(p.recv()), ("PUBACK", i));
+    }
+    let first = publish_of(s.recv());
+    let second = publish_of(s.recv());
+    assert_eq!(
+        (&first.payload[..], &second.payload[..]),
+        (&b"1"[..], &b"2"[..])
+    );
+    s.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        s.recv().is_none(),
+        "a third message while two are unacknowledged"
+    );
+    s.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.send(&Packet::PubAck(mqsec::broker::codec::PubResp::ok(
+        first.packet_id.unwrap(),
+    )));
+    assert_eq!(&publish_of(s.recv()).payload[..], b"3");
+}
+
+#[test]
+fn v5_inbound_receive_maximum_and_topic_levels_are_enforced_per_client() {
+    let b = Broker::start("max_inflight_messages 2\nmax_topic_levels 3");
+    let v = ProtocolVersion::V5;
+    let (mut watch, _) = Raw::connect(b.port, v, "watch", Properties::default());
+    assert_eq!(watch.subscribe("lv/#", QoS::AtMostOnce), vec![0]);
+    // The broker advertises its receive maximum and holds a third unreleased QoS 2 against it.
+    let (mut p, ack) = Raw::connect(b.port, v, "flood", Properties::default());
+    match &ack {
+        Packet::ConnAck(a) => assert_eq!(a.properties.receive_maximum, Some(2)),
+        p => panic!("{p:?}"),
+    }
+    for id in 1..=2 {
+        p.publish("lv/q2", b"held", QoS::ExactlyOnce, false, id);
+        assert_eq!(pub_resp(p.recv()), ("PUBREC", id));
+    }
+    p.publish("lv/q2", b"one too many", QoS::ExactlyOnce, false, 3);
+    assert_eq!(disconnect_reason(p.recv()), 0x93);
+    assert!(p.closed());
+
+    // Topic depth: a filter too deep gets SUBACK 0x8F (v3.1.1: 0x80), a topic too deep DISCONNECT 0x90.
+    let (mut d, _) = Raw::connect(b.port, v, "deep", Properties::default());
+    assert_eq!(d.subscribe("lv/a/b/c", QoS::AtMostOnce), vec![0x8F]);
+    assert_eq!(d.subscribe("lv/a/b", QoS::AtMostOnce), vec![0]);
+    let (mut d3, _) = Raw::connect(
+        b.port,
+        ProtocolVersion::V311,
+        "deep3",
+        Properties::default(),
+    );
+    assert_eq!(d3.subscribe("lv/a/b/c", QoS::AtMostOnce), vec![0x80]);
+    d.publish("lv/a/b/c", b"deep", QoS::AtMostOnce, false, 0);
+    assert_eq!(disconnect_reason(d.recv()), 0x90);
+    assert!(d.closed());
+
+    // Nobody else noticed.
+    let (mut ok, _) = Raw::connect(b.port, v, "ok", Properties::default());
+    ok.publish("lv/fine", b"fine", QoS::AtMostOnce, false, 0);
+    // mqsec forwards a QoS 2 message when it arrives (the spec's method A; Mosquitto waits for
+    // PUBREL), so the two accepted ones come first; the refused and the too-deep ones never.
+    let mut seen = Vec::new();
+    while seen.last().map(|p: &Bytes| &p[..]) != Some(b"fine") {
+        seen.push(publish_of(watch.recv()).payload);
+    }
+    assert_eq!(seen, ["held", "held", "fine"].map(Bytes::from));
+}
