@@ -1509,3 +1509,77 @@ fn v5_inbound_receive_maximum_and_topic_levels_are_enforced_per_client() {
     }
     assert_eq!(seen, ["held", "held", "fine"].map(Bytes::from));
 }
+
+#[test]
+fn v5_message_expiry_drops_queued_and_retained_messages_and_counts_down() {
+    let b = Broker::start("");
+    let v = ProtocolVersion::V5;
+    let keep = Properties {
+        session_expiry_interval: Some(60),
+        ..Properties::default()
+    };
+    let connect = |clean: bool| {
+        let mut r = Raw::open(b.port, v);
+        r.send(&Packet::Connect(Box::new(connect_packet(
+            v,
+            "expirer",
+            clean,
+            keep.clone(),
+        ))));
+        let present = match r.recv() {
+            Some(Packet::ConnAck(a)) => a.session_present,
+            p => panic!("{p:?}"),
+        };
+        (r, present)
+    };
+    let (mut s, _) = connect(true);
+    assert_eq!(s.subscribe("exp/#", QoS::AtLeastOnce), vec![1]);
+    drop(s);
+    std::thread::sleep(Duration::from_millis(200));
+    let (mut p, _) = Raw::connect(b.port, v, "exp-pub", Properties::default());
+    for (topic, expiry, retain, id) in [
+        ("exp/short", 1, false, 1),
+        ("exp/long", 60, false, 2),
+        ("exp/retained", 1, true, 3),
+    ] {
+        p.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain,
+            topic: topic.into(),
+            packet_id: Some(id),
+            properties: Properties {
+                message_expiry_interval: Some(expiry),
+                ..Properties::default()
+            },
+            payload: Bytes::from_static(b"m"),
+        }));
+        assert_eq!(pub_resp(p.recv()), ("PUBACK", id));
+    }
+    std::thread::sleep(Duration::from_millis(2100));
+    let (mut s, present) = connect(false);
+    assert!(present);
+    let m = publish_of(s.recv());
+    assert_eq!(
+        m.topic, "exp/long",
+        "the expired queued message was delivered"
+    );
+    let left = m.properties.message_expiry_interval.unwrap();
+    assert!(
+        (55..=58).contains(&left),
+        "expiry counts down while queued: {left}"
+    );
+    s.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(s.recv().is_none(), "an expired message was delivered");
+    // The expired retained message is gone for new subscribers too.
+    let (mut late, _) = Raw::connect(b.port, v, "late", Properties::default());
+    assert_eq!(late.subscribe("exp/#", QoS::AtLeastOnce), vec![1]);
+    late.s
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        late.recv().is_none(),
+        "an expired retained message was delivered"
+    );
+}
