@@ -1583,3 +1583,32 @@ fn v5_message_expiry_drops_queued_and_retained_messages_and_counts_down() {
         "an expired retained message was delivered"
     );
 }
+
+#[test]
+fn packets_pipelined_behind_connect_are_handled_at_once() {
+    // paho (and many embedded clients) send SUBSCRIBE right after CONNECT without waiting for
+    // CONNACK; both arrive in one read and the SUBSCRIBE must not wait for the next packet.
+    let b = Broker::start("");
+    for v in [ProtocolVersion::V311, ProtocolVersion::V5] {
+        let mut r = Raw::open(b.port, v);
+        let mut out = BytesMut::new();
+        let connect = connect_packet(v, "eager", true, Properties::default());
+        encode_packet(&Packet::Connect(Box::new(connect)), v, &mut out).unwrap();
+        let sub = Subscribe {
+            packet_id: 3,
+            filters: vec![SubscriptionRequest {
+                filter: "eager/#".into(),
+                options: SubscriptionOptions::default(),
+            }],
+            properties: Properties::default(),
+        };
+        encode_packet(&Packet::Subscribe(sub), v, &mut out).unwrap();
+        r.send_raw(&out);
+        r.s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert_eq!(connack_code(&r.recv().unwrap()), 0);
+        match r.recv() {
+            Some(Packet::SubAck(a)) => assert_eq!((a.packet_id, a.reason_codes), (3, vec![0])),
+            p => panic!("{v:?}: expected SUBACK at once, got {p:?}"),
+        }
+    }
+}

@@ -629,6 +629,11 @@ where
         let Some(session) = self.session.clone() else {
             return End::Abnormal;
         };
+        // Packets a client pipelined behind its CONNECT (paho sends SUBSCRIBE before CONNACK)
+        // are already in the buffer: handle them now, not when the next read happens to come.
+        if let Some(end) = self.process_input() {
+            return end;
+        }
         // 1.5 times the keep alive, as the spec asks; 0 means no timeout.
         let ctl = self.ctl.clone();
         loop {
