@@ -673,6 +673,11 @@ fn limits_have_the_right_reason_codes() {
     c.publish("huge", &[b'x'; 2000], QoS::AtMostOnce, false, 0);
     assert_eq!(disconnect_reason(c.recv()), 0x95);
     assert!(c.closed());
+    // Refused from the length field alone: only a fixed header claiming 100 000 bytes is sent.
+    let (mut h, _) = Raw::connect(b.port, ProtocolVersion::V5, "hdr", Properties::default());
+    h.send_raw(&[0x30, 0xA0, 0x8D, 0x06]);
+    assert_eq!(disconnect_reason(h.recv()), 0x95);
+    assert!(h.closed());
 }
 
 #[test]
