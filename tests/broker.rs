@@ -1617,3 +1617,62 @@ fn packets_pipelined_behind_connect_are_handled_at_once() {
         }
     }
 }
+
+#[test]
+fn takeover_sends_the_old_connections_will_unless_delayed() {
+    // The old network connection ends without DISCONNECT, so its will goes (v5: once its delay
+    // has run out, and a delayed will is dropped when the session is resumed in time). Mosquitto
+    // agrees for v5; for v3.1.1 resuming with clean session false it drops the will, mqsec
+    // deliberately treats both versions alike.
+    let b = Broker::start("");
+    let (mut w, _) = Raw::connect(b.port, ProtocolVersion::V5, "watch", Properties::default());
+    assert_eq!(w.subscribe("tw/#", QoS::AtMostOnce), vec![0]);
+    let with_will =
+        |v: ProtocolVersion, clean: bool, delay: Option<u32>, payload: &'static [u8]| {
+            let mut r = Raw::open(b.port, v);
+            let mut cp = connect_packet(
+                v,
+                &format!("twin{}", v.level()),
+                clean,
+                Properties::default(),
+            );
+            cp.will = Some(LastWill {
+                topic: "tw/will".into(),
+                payload: Bytes::from_static(payload),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                properties: Properties {
+                    will_delay_interval: delay,
+                    ..Properties::default()
+                },
+            });
+            r.send(&Packet::Connect(Box::new(cp)));
+            assert_eq!(connack_code(&r.recv().unwrap()), 0);
+            r
+        };
+    for v in [ProtocolVersion::V311, ProtocolVersion::V5] {
+        for clean in [true, false] {
+            let mut old = with_will(v, clean, None, b"old");
+            let mut new = with_will(v, clean, None, b"new");
+            assert!(old.closed());
+            assert_eq!(
+                &publish_of(w.recv()).payload[..],
+                b"old",
+                "{v:?} clean {clean}"
+            );
+            // A normal DISCONNECT: no will from the new connection.
+            new.send(&Packet::Disconnect(mqsec::broker::codec::Disconnect {
+                reason: 0,
+                properties: Properties::default(),
+            }));
+            assert!(new.closed());
+        }
+    }
+    // v5 with a will delay, resumed before it ran out: no will.
+    let mut old = with_will(ProtocolVersion::V5, false, Some(30), b"delayed");
+    let _new = with_will(ProtocolVersion::V5, false, Some(30), b"new");
+    assert!(old.closed());
+    w.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(w.recv().is_none(), "a delayed will was sent on takeover");
+}
