@@ -739,7 +739,7 @@ where
                 },
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::info!(client_id = ?self.client_id, peer = ?self.peer(), error = %e, "closing connection after a bad packet");
+                    tracing::info!(client_id = ?self.client_id, peer = self.peer().map(tracing::field::display), error = %e, "closing connection after a bad packet");
                     self.send_disconnect_why(e.reason_code(), e.to_string());
                     return Some(End::Abnormal);
                 }
@@ -1210,7 +1210,7 @@ where
                 End::TakenOver => "taken over",
                 End::Shutdown => "server shutdown",
             };
-            tracing::info!(client_id = ?self.client_id, peer = ?self.peer(), how, "client disconnected");
+            tracing::info!(client_id = ?self.client_id, peer = self.peer().map(tracing::field::display), how, "client disconnected");
         }
         if matches!(end, End::TakenOver) {
             return;
