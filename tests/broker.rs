@@ -1184,7 +1184,8 @@ fn connect_refusals_have_the_right_code_per_version() {
     let (v3, v5) = (ProtocolVersion::V311, ProtocolVersion::V5);
     // Will QoS above max_qos, retained will without retain_available, will on $SYS, will payload
     // above message_size_limit. v3.1.1 has no finer code than "not authorized" (0x05); Mosquitto
-    // 2.0 closes those v3.1.1 connections without any CONNACK, mqsec deliberately says why.
+    // 2.0 closes a v3.1.1 connection with a too-high will QoS or a retained will (retain_available
+    // false) without any CONNACK; mqsec deliberately says why.
     for (w, code5) in [
         (will("w/q", QoS::ExactlyOnce, false, 1), 0x9B),
         (will("w/r", QoS::AtMostOnce, true, 1), 0x9A),
