@@ -120,7 +120,13 @@ where
     let pre = Box::new((slot.is_none(), cert_subject, ctx.peer));
     async move {
         let _slot = slot;
-        let (over_limit, cert_subject, peer) = *pre;
+        // Unboxed in a block so the box is freed now: a partly moved-from `pre` would keep its
+        // 64-byte allocation until the connection ends (measured with heaptrack: one live box
+        // per idle connection).
+        let (over_limit, cert_subject, peer) = {
+            let pre = pre;
+            *pre
+        };
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
             Box::pin(c.handshake(over_limit, cert_subject, peer)),
