@@ -2,7 +2,7 @@
 //! has queued, until the client leaves, breaks a rule, is taken over or the broker stops.
 //!
 //! The stream is any `AsyncRead + AsyncWrite` (TCP now; TLS and WebSocket wrap it in the
-//! listener layer). Reading and writing are split and polled together in one task, so a client
+//! listener layer). Reading and writing are polled together in one task, so a client
 //! that does not read cannot stop the broker from reading its packets (and the reverse), and one
 //! task per connection keeps idle connections small. Writes are batched: every ready packet is
 //! encoded into one buffer, then written at once.
@@ -14,7 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use bytes::Buf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::auth::{ConnectDecision, ConnectDenial, ConnectInfo, SubscribeDecision};
 use super::codec::reason::{v3, v5};
@@ -88,13 +93,11 @@ pub fn run<S>(stream: S, ctx: ConnContext) -> impl std::future::Future<Output = 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let (rd, wr) = tokio::io::split(stream);
     let max_packet_size = ctx.broker.config.limits.max_packet_size;
     let slot = ctx.listener.enter();
     let cert_subject = ctx.cert_subject;
     let mut c = Conn {
-        rd,
-        wr,
+        io: stream,
         rbuf: BytesMut::new(),
         wbuf: BytesMut::new(),
         ctx: Ctx {
@@ -146,8 +149,9 @@ where
 }
 
 struct Conn<S> {
-    rd: ReadHalf<S>,
-    wr: WriteHalf<S>,
+    /// Whole, not `tokio::io::split`: the split halves share an Arc (64 bytes per connection)
+    /// that one task polling both directions does not need.
+    io: S,
     rbuf: BytesMut,
     wbuf: BytesMut,
     ctx: Ctx,
@@ -219,7 +223,7 @@ where
             let grow = self.rbuf.len().max(INITIAL_READ);
             self.rbuf.reserve(grow);
         }
-        let n = self.rd.read_buf(&mut self.rbuf).await?;
+        let n = self.io.read_buf(&mut self.rbuf).await?;
         self.ctx
             .broker
             .stats
@@ -231,13 +235,13 @@ where
     async fn close(&mut self) {
         if !self.wbuf.is_empty() {
             let _ = tokio::time::timeout(CLOSE_FLUSH, async {
-                let _ = self.wr.write_all(&self.wbuf).await;
-                let _ = self.wr.flush().await;
+                let _ = self.io.write_all(&self.wbuf).await;
+                let _ = self.io.flush().await;
             })
             .await;
             self.wbuf.clear();
         }
-        let _ = tokio::time::timeout(CLOSE_FLUSH, self.wr.shutdown()).await;
+        let _ = tokio::time::timeout(CLOSE_FLUSH, self.io.shutdown()).await;
     }
 
     fn connack(
@@ -684,43 +688,45 @@ where
                         }
                     }
                 }
-                r = self.wr.write_buf(&mut self.wbuf), if writing => {
-                    match r {
-                        Ok(0) | Err(_) => return End::Abnormal,
-                        Ok(n) => {
-                            self.ctx.broker.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-                            if self.wbuf.is_empty() {
-                                if self.wr.flush().await.is_err() {
-                                    return End::Abnormal;
+                (wrote, read) = poll_io(&mut self.io, &mut self.wbuf, &mut self.rbuf, writing, idle) => {
+                    if let Some(r) = wrote {
+                        match r {
+                            Ok(0) | Err(_) => return End::Abnormal,
+                            Ok(n) => {
+                                self.ctx.broker.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+                                if self.wbuf.is_empty() {
+                                    if self.io.flush().await.is_err() {
+                                        return End::Abnormal;
+                                    }
+                                    if self.wbuf.capacity() > SHRINK_ABOVE {
+                                        self.wbuf = BytesMut::new();
+                                    }
                                 }
-                                if self.wbuf.capacity() > SHRINK_ABOVE {
-                                    self.wbuf = BytesMut::new();
-                                }
+                                self.want_fill = true;
                             }
-                            self.want_fill = true;
                         }
                     }
-                }
-                r = read_some(&mut self.rd, &mut self.rbuf, idle) => {
-                    match r {
-                        Ok(0) | Err(_) => return End::Abnormal,
-                        Ok(n) => {
-                            self.ctx.broker.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-                            // A read that filled the buffer: the client is streaming, read bigger.
-                            let streaming = n == spare;
-                            if streaming && self.read_hint < MAX_READ {
-                                self.read_hint *= 2;
-                            } else if !streaming {
-                                self.read_hint = INITIAL_READ;
-                            }
-                            self.ctl.last_seen_ms.store(self.ctx.broker.now_ms(), Ordering::Relaxed);
-                            if let Some(end) = self.process_input() {
-                                return end;
-                            }
-                            if streaming && spare >= YIELD_AFTER_READ {
-                                // A publisher streaming at full speed must not starve the
-                                // subscribers it feeds: let their writers run before reading on.
-                                tokio::task::yield_now().await;
+                    if let Some(r) = read {
+                        match r {
+                            Ok(0) | Err(_) => return End::Abnormal,
+                            Ok(n) => {
+                                self.ctx.broker.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                                // A read that filled the buffer: the client is streaming, read bigger.
+                                let streaming = n == spare;
+                                if streaming && self.read_hint < MAX_READ {
+                                    self.read_hint *= 2;
+                                } else if !streaming {
+                                    self.read_hint = INITIAL_READ;
+                                }
+                                self.ctl.last_seen_ms.store(self.ctx.broker.now_ms(), Ordering::Relaxed);
+                                if let Some(end) = self.process_input() {
+                                    return end;
+                                }
+                                if streaming && spare >= YIELD_AFTER_READ {
+                                    // A publisher streaming at full speed must not starve the
+                                    // subscribers it feeds: let their writers run before reading on.
+                                    tokio::task::yield_now().await;
+                                }
                             }
                         }
                     }
@@ -1255,21 +1261,56 @@ where
     }
 }
 
-/// Read into `rbuf`; when `small`, through a stack buffer so an idle connection keeps no heap
-/// buffer (cancel safe: bytes are copied only once the read has completed).
-async fn read_some<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    rbuf: &mut BytesMut,
+/// Wait until the stream takes bytes from `wbuf` (when `writing`) or gives bytes to `rbuf`;
+/// when both are ready, both results come back, so neither direction can starve the other.
+/// When `small`, reads go through a buffer on the stack (only during the poll, not in the
+/// connection future), so an idle connection keeps no read buffer. Cancel safe: bytes move only
+/// in a poll that completes.
+fn poll_io<'a, S: AsyncRead + AsyncWrite + Unpin>(
+    io: &'a mut S,
+    wbuf: &'a mut BytesMut,
+    rbuf: &'a mut BytesMut,
+    writing: bool,
     small: bool,
-) -> std::io::Result<usize> {
-    if small {
-        let mut b = [0u8; SMALL_READ];
-        let n = rd.read(&mut b).await?;
-        rbuf.extend_from_slice(&b[..n]);
-        Ok(n)
-    } else {
-        rd.read_buf(rbuf).await
-    }
+) -> impl Future<
+    Output = (
+        Option<std::io::Result<usize>>,
+        Option<std::io::Result<usize>>,
+    ),
+> + 'a {
+    std::future::poll_fn(move |cx| {
+        let mut wrote = None;
+        if writing {
+            if let Poll::Ready(r) = Pin::new(&mut *io).poll_write(cx, &wbuf[..]) {
+                if let Ok(n) = r {
+                    wbuf.advance(n);
+                }
+                wrote = Some(r);
+            }
+        }
+        let read = if small {
+            let mut b = [0u8; SMALL_READ];
+            let mut rb = ReadBuf::new(&mut b);
+            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    rbuf.extend_from_slice(rb.filled());
+                    Some(Ok(rb.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Some(Err(e)),
+                Poll::Pending => None,
+            }
+        } else {
+            match std::pin::pin!(io.read_buf(&mut *rbuf)).poll(cx) {
+                Poll::Ready(r) => Some(r),
+                Poll::Pending => None,
+            }
+        };
+        if wrote.is_none() && read.is_none() {
+            Poll::Pending
+        } else {
+            Poll::Ready((wrote, read))
+        }
+    })
 }
 
 /// The reason string sent with a server DISCONNECT (fixed text: never echoes client bytes).
