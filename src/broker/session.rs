@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use super::codec::{Properties, ProtocolVersion, QoS};
 use super::topic::SubOpts;
@@ -122,11 +122,14 @@ pub struct Will {
 }
 
 /// The attached connection's doorbell: rung when a delivery is queued for it, and when the
-/// broker tells it to go (session takeover, shutdown). One `Notify` for both keeps idle
-/// connections small.
+/// broker tells it to go (session takeover, shutdown). A flag and a waker rather than a tokio
+/// `Notify`: the connection polls the bell inside its one I/O future, so no 64-byte `Notified`
+/// future sits in every idle connection.
 #[derive(Debug, Default)]
 pub struct ConnCtl {
-    pub notify: Notify,
+    /// Rung since the connection last looked (a delivery or a kick is waiting).
+    rung: AtomicBool,
+    waker: AtomicWaker,
     /// The v5 DISCONNECT reason to send; 0 = not kicked.
     pub reason: AtomicU8,
     /// Keep alive × 1.5 in milliseconds (0 = none) and when the client was last heard from
@@ -139,7 +142,27 @@ pub struct ConnCtl {
 impl ConnCtl {
     pub fn kick(&self, reason: u8) {
         self.reason.store(reason, Ordering::Release);
-        self.notify.notify_one();
+        self.ring();
+    }
+
+    /// Wake the connection; like `Notify::notify_one`, a ring with nobody waiting is kept.
+    pub fn ring(&self) {
+        self.rung.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Ready once the bell has rung since the last Ready (that ring is taken).
+    pub fn poll_rung(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.rung.swap(false, Ordering::AcqRel) {
+            return std::task::Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A ring between the first look and the registration would otherwise be missed.
+        if self.rung.swap(false, Ordering::AcqRel) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     }
 
     /// Whether the keep alive has run out at `now_ms`.
@@ -286,7 +309,7 @@ impl Session {
         });
         let durable = qos != QoS::AtMostOnce && st.expiry_interval != 0;
         if let Some(c) = &st.attached {
-            c.notify.notify_one();
+            c.ring();
         }
         Ok(durable.then_some(seq))
     }
