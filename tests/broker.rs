@@ -2,10 +2,12 @@
 //! 3.1.1 and 5.0) and by a raw socket speaking through mqsec's own codec where exact reason
 //! codes and hostile bytes matter.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -17,17 +19,11 @@ use mqsec::broker::codec::{
 const BIN: &str = env!("CARGO_BIN_EXE_mqsec");
 const WAIT: Duration = Duration::from_secs(10);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, wait_for_port, ChildGuard};
 
 /// A running `mqsec serve`, killed when dropped.
 struct Broker {
-    child: Child,
+    child: ChildGuard,
     port: u16,
     _dir: tempfile::TempDir,
 }
@@ -58,36 +54,18 @@ impl Broker {
             .spawn()
             .unwrap();
         let b = Broker {
-            child,
+            child: ChildGuard::new(child),
             port,
             _dir: dir,
         };
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "broker did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, WAIT);
         b
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "broker did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.wait_timeout(WAIT)
     }
 }
 
