@@ -866,6 +866,23 @@ async fn takeover(
     }
 }
 
+/// Connect under a fresh random client id; a refused CONNECT is a probe error, not a finding.
+async fn connect_accepted(
+    target: &Target,
+    transport: &Transport,
+    creds: Option<&Credentials>,
+    t: Duration,
+) -> Result<(Conn, ConnAckInfo), ProbeError> {
+    let (conn, ack) = mqtt_connect(target, transport, &random_id("mqsec-audit"), creds, t).await?;
+    if !ack.accepted {
+        return Err(ProbeError::Mqtt(format!(
+            "connect refused: {}",
+            ack.describe()
+        )));
+    }
+    Ok((conn, ack))
+}
+
 /// Bytes of the oversized SUBSCRIBE: above every sane `max_packet_size`, small enough to send fast.
 const OVERSIZED: usize = 300 * 1024;
 
@@ -876,14 +893,7 @@ async fn oversized(
     creds: Option<&Credentials>,
     t: Duration,
 ) -> Result<Option<String>, ProbeError> {
-    let (mut conn, ack) =
-        mqtt_connect(target, transport, &random_id("mqsec-audit"), creds, t).await?;
-    if !ack.accepted {
-        return Err(ProbeError::Mqtt(format!(
-            "connect refused: {}",
-            ack.describe()
-        )));
-    }
+    let (mut conn, ack) = connect_accepted(target, transport, creds, t).await?;
     let base = format!("mqsec-audit/{:016x}/", rand::random::<u64>());
     let per = 60_000usize;
     let filters: Vec<SubscriptionRequest> = (0..OVERSIZED / per)
@@ -937,17 +947,11 @@ async fn publish_probe(
         Some(c) => format!("user {:?}", c.username),
         None => "an anonymous client".to_string(),
     };
-    let (mut conn, ack) =
-        mqtt_connect(target, transport, &random_id("mqsec-audit"), cred, t).await?;
-    if !ack.accepted {
-        return Err(ProbeError::Mqtt(format!(
-            "connect refused: {}",
-            ack.describe()
-        )));
-    }
+    let (mut conn, _) = connect_accepted(target, transport, cred, t).await?;
     let topic = format!("mqsec-audit/{:016x}/probe", rand::random::<u64>());
-    let heard_sub = subscribe_and_listen(&mut conn, &[&topic]).await?;
-    let _ = heard_sub;
+    // Only the subscription matters here (it must be in place before the publish); what it heard
+    // on a fresh random topic is nothing.
+    subscribe_and_listen(&mut conn, &[&topic]).await?;
     conn.send(&Packet::Publish(Publish {
         dup: false,
         qos: QoS::AtMostOnce,
