@@ -279,6 +279,33 @@ fn tls_listener(port: u16, cert: &(PathBuf, PathBuf), extra: &str) -> String {
     )
 }
 
+/// `openssl s_server -quiet ARGS -accept ACCEPT` with `cert`, its stderr in `log`, once it listens
+/// on `port`. Its stdin stays open and idle: s_server relays stdin to the client and stops at EOF.
+fn s_server(
+    args: &[&str],
+    accept: &str,
+    port: u16,
+    cert: &(PathBuf, PathBuf),
+    log: PathBuf,
+) -> ChildGuard {
+    let child = Command::new("openssl")
+        .args(["s_server", "-quiet"])
+        .args(args)
+        .args(["-accept", accept])
+        .arg("-cert")
+        .arg(&cert.0)
+        .arg("-key")
+        .arg(&cert.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("openssl is installed");
+    let mut server = ChildGuard::with_log(child, log);
+    server.wait_listening("127.0.0.1", &[port], LISTEN_TIMEOUT);
+    server
+}
+
 // ---------- sslscan ----------
 
 /// (enabled protocols, accepted suites per protocol) from `sslscan --no-colour`.
@@ -795,27 +822,13 @@ fn legacy_tls_and_weak_suites_agree_with_sslscan() {
 
     // TLS 1.0: Mosquitto 2.0's tls_version cannot go below 1.1, so an OpenSSL server plays the peer.
     let p10 = free_port();
-    let child = Command::new("openssl")
-        .args([
-            "s_server",
-            "-quiet",
-            "-tls1",
-            "-cipher",
-            "DEFAULT:@SECLEVEL=0",
-            "-accept",
-        ])
-        .arg(p10.to_string())
-        .arg("-cert")
-        .arg(&rsa.0)
-        .arg("-key")
-        .arg(&rsa.1)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("s_server.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut s = ChildGuard::with_log(child, d.join("s_server.log"));
-    s.wait_listening("127.0.0.1", &[p10], LISTEN_TIMEOUT);
+    let s = s_server(
+        &["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+        &p10.to_string(),
+        p10,
+        &rsa,
+        d.join("s_server.log"),
+    );
     let target10 = format!("127.0.0.1:{p10}");
     let o = audit(
         &[&target10, "--format", "json", "--timeout", "3"],
@@ -836,24 +849,17 @@ fn legacy_tls_and_weak_suites_agree_with_sslscan() {
     // Anonymous DH beside ECDHE, from a TLS peer that never answers MQTT: TLS findings are made,
     // the MQTT checks end in "not tested" within the timeout instead of hanging.
     let padh = free_port();
-    let child = Command::new("openssl")
-        .args(["s_server", "-quiet", "-tls1_2", "-accept"])
-        .arg(padh.to_string())
-        .args([
+    let _adh = s_server(
+        &[
+            "-tls1_2",
             "-cipher",
             "ECDHE-RSA-AES128-GCM-SHA256:ADH-AES128-GCM-SHA256:@SECLEVEL=0",
-        ])
-        .arg("-cert")
-        .arg(&rsa.0)
-        .arg("-key")
-        .arg(&rsa.1)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("s_server_adh.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut adh = ChildGuard::with_log(child, d.join("s_server_adh.log"));
-    adh.wait_listening("127.0.0.1", &[padh], LISTEN_TIMEOUT);
+        ],
+        &padh.to_string(),
+        padh,
+        &rsa,
+        d.join("s_server_adh.log"),
+    );
     let o = audit(
         &[
             &format!("127.0.0.1:{padh}"),
@@ -1370,20 +1376,7 @@ fn tls_broker_that_never_sends_connack_ends_within_the_timeout() {
     let cert = leaf(dir.path(), "localhost", None, &["localhost"], -1, 90);
     let port = free_port();
     let log = dir.path().join("s_server.log");
-    let child = Command::new("openssl")
-        .args(["s_server", "-quiet", "-accept"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-cert")
-        .arg(&cert.0)
-        .arg("-key")
-        .arg(&cert.1)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("openssl is installed");
-    let mut server = ChildGuard::with_log(child, log);
-    server.wait_listening("127.0.0.1", &[port], LISTEN_TIMEOUT);
+    let _server = s_server(&[], &format!("127.0.0.1:{port}"), port, &cert, log);
     let target = format!("127.0.0.1:{port}");
     let o = audit(&[&target, "--timeout", "1", "--format", "json"], &[], None);
     // TLS answered, so the target is reachable; the self-signed certificate is a high finding.
