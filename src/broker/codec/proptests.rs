@@ -6,10 +6,6 @@ use proptest::collection::vec;
 use proptest::option::of as opt;
 use proptest::prelude::*;
 
-use super::decode::{
-    AUTH_CODES, CONNACK_V5_CODES, DISCONNECT_CODES, PUBACK_CODES, PUBREL_CODES, SUBACK_V3_CODES,
-    SUBACK_V5_CODES, UNSUBACK_CODES,
-};
 use super::properties::{self as ids, PropertyContext};
 use super::*;
 
@@ -294,6 +290,23 @@ fn publish(v: ProtocolVersion, dir: Direction) -> impl Strategy<Value = Packet> 
         )
 }
 
+const PUBACK: &[u8] = &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99];
+const PUBREL: &[u8] = &[0x00, 0x92];
+const SUBACK: &[u8] = &[
+    0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2,
+];
+const SUBACK3: &[u8] = &[0x00, 0x01, 0x02, 0x80];
+const UNSUBACK: &[u8] = &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91];
+const CONNACK: &[u8] = &[
+    0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+    0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
+];
+const DISCONNECT: &[u8] = &[
+    0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95,
+    0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2,
+];
+const AUTH: &[u8] = &[0x00, 0x18, 0x19];
+
 fn pub_resp(v: ProtocolVersion, codes: &'static [u8]) -> impl Strategy<Value = PubResp> {
     (
         1..=u16::MAX,
@@ -329,10 +342,7 @@ fn disconnect(v: ProtocolVersion, dir: Direction) -> BoxedStrategy<Packet> {
     if !v.is_v5() {
         return Just(Packet::Disconnect(Disconnect::default())).boxed();
     }
-    (
-        code(v, DISCONNECT_CODES),
-        props(PropertyContext::Disconnect),
-    )
+    (code(v, DISCONNECT), props(PropertyContext::Disconnect))
         .prop_map(move |(reason, mut properties)| {
             if dir == Direction::ServerToClient {
                 properties.session_expiry_interval = None;
@@ -346,10 +356,10 @@ fn client_packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {
     let dir = Direction::ClientToServer;
     let mut s = vec![
         publish(v, dir).boxed(),
-        pub_resp(v, PUBACK_CODES).prop_map(Packet::PubAck).boxed(),
-        pub_resp(v, PUBACK_CODES).prop_map(Packet::PubRec).boxed(),
-        pub_resp(v, PUBREL_CODES).prop_map(Packet::PubRel).boxed(),
-        pub_resp(v, PUBREL_CODES).prop_map(Packet::PubComp).boxed(),
+        pub_resp(v, PUBACK).prop_map(Packet::PubAck).boxed(),
+        pub_resp(v, PUBACK).prop_map(Packet::PubRec).boxed(),
+        pub_resp(v, PUBREL).prop_map(Packet::PubRel).boxed(),
+        pub_resp(v, PUBREL).prop_map(Packet::PubComp).boxed(),
         (
             1..=u16::MAX,
             vec(
@@ -390,25 +400,18 @@ fn client_packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {
 }
 
 fn auth() -> impl Strategy<Value = Packet> {
-    (
-        proptest::sample::select(AUTH_CODES),
-        props(PropertyContext::Auth),
-    )
+    (proptest::sample::select(AUTH), props(PropertyContext::Auth))
         .prop_map(|(reason, properties)| Packet::Auth(Auth { reason, properties }))
 }
 
 fn server_packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {
     let dir = Direction::ServerToClient;
     let connack_code = if v.is_v5() {
-        proptest::sample::select(CONNACK_V5_CODES).boxed()
+        proptest::sample::select(CONNACK).boxed()
     } else {
         (0..=5u8).boxed()
     };
-    let suback_codes = if v.is_v5() {
-        SUBACK_V5_CODES
-    } else {
-        SUBACK_V3_CODES
-    };
+    let suback_codes = if v.is_v5() { SUBACK } else { SUBACK3 };
     let mut s = vec![
         (
             any::<bool>(),
@@ -424,8 +427,8 @@ fn server_packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {
             })
             .boxed(),
         publish(v, dir).boxed(),
-        pub_resp(v, PUBACK_CODES).prop_map(Packet::PubAck).boxed(),
-        pub_resp(v, PUBREL_CODES).prop_map(Packet::PubComp).boxed(),
+        pub_resp(v, PUBACK).prop_map(Packet::PubAck).boxed(),
+        pub_resp(v, PUBREL).prop_map(Packet::PubComp).boxed(),
         (
             1..=u16::MAX,
             vec(proptest::sample::select(suback_codes), 1..4),
@@ -442,7 +445,7 @@ fn server_packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {
         (
             1..=u16::MAX,
             if v.is_v5() {
-                vec(proptest::sample::select(UNSUBACK_CODES), 1..4).boxed()
+                vec(proptest::sample::select(UNSUBACK), 1..4).boxed()
             } else {
                 Just(Vec::new()).boxed()
             },
