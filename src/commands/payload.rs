@@ -5,7 +5,7 @@
 //! `verify-payload` refuses an encrypted one, and a sender cannot silently downgrade a topic to
 //! plaintext.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -381,8 +381,7 @@ enum InputError {
 /// Read all of FILE or stdin, refusing more than `limit` bytes without buffering past it.
 fn read_input(path: Option<&Path>, limit: usize) -> Result<Vec<u8>, InputError> {
     let mut buf = Vec::new();
-    let cap = limit as u64 + 1;
-    match path {
+    let within = match path {
         Some(p) => {
             let io = |e: std::io::Error| InputError::Io(format!("{}: {e}", p.display()));
             let f = std::fs::File::open(p).map_err(io)?;
@@ -391,17 +390,12 @@ fn read_input(path: Option<&Path>, limit: usize) -> Result<Vec<u8>, InputError> 
                 return Err(InputError::TooLarge(limit));
             }
             buf.reserve(len as usize);
-            f.take(cap).read_to_end(&mut buf).map_err(io)?;
+            fsutil::read_capped(f, limit as u64, &mut buf).map_err(io)?
         }
-        None => {
-            std::io::stdin()
-                .lock()
-                .take(cap)
-                .read_to_end(&mut buf)
-                .map_err(|e| InputError::Io(format!("stdin: {e}")))?;
-        }
-    }
-    if buf.len() > limit {
+        None => fsutil::read_capped(std::io::stdin().lock(), limit as u64, &mut buf)
+            .map_err(|e| InputError::Io(format!("stdin: {e}")))?,
+    };
+    if !within {
         return Err(InputError::TooLarge(limit));
     }
     Ok(buf)

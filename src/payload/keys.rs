@@ -4,7 +4,6 @@
 //! or `Debug` output ever contains them (nor any other text of a key line).
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -215,10 +214,7 @@ impl KeyRing {
             });
         }
         let mut text = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-        file.take(MAX_KEY_FILE_LEN + 1)
-            .read_to_end(&mut text)
-            .map_err(io)?;
-        if text.len() as u64 > MAX_KEY_FILE_LEN {
+        if !crate::fsutil::read_capped(file, MAX_KEY_FILE_LEN, &mut text).map_err(io)? {
             return Err(KeyFileError::TooLarge {
                 path: path.to_path_buf(),
             });
