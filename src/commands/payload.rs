@@ -214,7 +214,7 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
             )));
         }
         // Validate the file we are about to extend: a malformed or clashing file stays untouched.
-        let (ring, warnings) = KeyRing::load(path).map_err(key_file_error)?;
+        let (ring, warnings, old) = KeyRing::load_with_text(path).map_err(key_file_error)?;
         print_warnings(&warnings);
         if ring.get(id.as_str()).is_some() {
             return Err(CliError::input(format!(
@@ -234,9 +234,6 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
             key = Key::from_bytes(id.clone(), latest.created(), key.secret());
             line = to_line(&key)?;
         }
-        let old = zeroize::Zeroizing::new(
-            std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?,
-        );
         // Sized up front: growing a Zeroizing<Vec> would free the old buffer (all the keys)
         // without wiping it.
         let mut text = zeroize::Zeroizing::new(Vec::with_capacity(old.len() + 1 + line.len()));

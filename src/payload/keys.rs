@@ -180,6 +180,9 @@ impl fmt::Display for KeyFileWarning {
     }
 }
 
+/// A key file's raw bytes, wiped on drop (they hold every secret key).
+pub type KeyFileText = Zeroizing<Vec<u8>>;
+
 /// The keys of one key file. Never empty.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
@@ -202,6 +205,14 @@ impl KeyRing {
 
     /// Read and parse a key file, with warnings (a mode looser than 0600).
     pub fn load(path: &Path) -> Result<(KeyRing, Vec<KeyFileWarning>), KeyFileError> {
+        Self::load_with_text(path).map(|(ring, warnings, _)| (ring, warnings))
+    }
+
+    /// [`load`](Self::load), also handing back the file's bytes (in memory wiped on drop), for a
+    /// caller that rewrites the file and must not read it a second time.
+    pub fn load_with_text(
+        path: &Path,
+    ) -> Result<(KeyRing, Vec<KeyFileWarning>, KeyFileText), KeyFileError> {
         let io = |source| KeyFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -229,7 +240,7 @@ impl KeyRing {
                 mode,
             });
         }
-        Ok((ring, warnings))
+        Ok((ring, warnings, text))
     }
 
     /// Parse key-file text; `path` only names the source in errors.
