@@ -94,6 +94,12 @@ pub fn read_capped(r: impl Read, limit: u64, buf: &mut Vec<u8>) -> io::Result<bo
     Ok((buf.len() - start) as u64 <= limit)
 }
 
+/// True when group or others may access a file of permission bits `mode`: the test behind every
+/// "holds secrets but is not 0600" warning.
+pub fn is_loose_secret_mode(mode: u32) -> bool {
+    mode & 0o077 != 0
+}
+
 /// The permission bits of `path`, if it exists.
 pub fn mode_of(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;

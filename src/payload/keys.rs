@@ -234,7 +234,7 @@ impl KeyRing {
         let mut warnings = Vec::new();
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
+        if crate::fsutil::is_loose_secret_mode(mode) {
             warnings.push(KeyFileWarning::LooseMode {
                 path: path.to_path_buf(),
                 mode,
