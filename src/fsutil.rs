@@ -2,7 +2,7 @@
 //! of the directory; tight permissions from the first byte; an advisory lock for read-modify-write.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Mode for secrets (keys, password files): owner read/write only.
@@ -84,6 +84,22 @@ impl FileLock {
     }
 }
 
+/// Append all of `r` to `buf`, but read at most `limit + 1` bytes: `Ok(false)` when the input is
+/// longer than `limit` (what was read stays in `buf`). The one extra byte is how "exactly `limit`"
+/// is told from "more"; the cap keeps a huge or endless input (a FIFO, stdin) from filling memory.
+/// `buf` is the caller's so that secrets can be read into a `Zeroizing<Vec<u8>>`.
+pub fn read_capped(r: impl Read, limit: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let start = buf.len();
+    r.take(limit.saturating_add(1)).read_to_end(buf)?;
+    Ok((buf.len() - start) as u64 <= limit)
+}
+
+/// True when group or others may access a file of permission bits `mode`: the test behind every
+/// "holds secrets but is not 0600" warning.
+pub fn is_loose_secret_mode(mode: u32) -> bool {
+    mode & 0o077 != 0
+}
+
 /// The permission bits of `path`, if it exists.
 pub fn mode_of(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
@@ -108,6 +124,16 @@ mod tests {
         // No temp files left behind.
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn read_capped_tells_exactly_the_limit_from_more() {
+        let mut buf = Vec::new();
+        assert!(read_capped(&b"0123456789"[..], 10, &mut buf).unwrap());
+        assert_eq!(buf, b"0123456789");
+        buf.clear();
+        assert!(!read_capped(&b"0123456789"[..], 9, &mut buf).unwrap());
+        assert_eq!(buf.len(), 10, "reads one byte past the limit, no more");
     }
 
     #[test]

@@ -11,17 +11,10 @@ use serde_json::Value;
 
 mod common;
 
-use common::{mosquitto_passwd, mqsec_bin, ChildGuard, Mosquitto};
+use common::{mosquitto_passwd, mqsec, mqsec_bin, ChildGuard, Mosquitto};
 
 fn guide() -> PathBuf {
     common::root().join("fixtures/acl/guide.acl")
-}
-
-fn mqsec(args: &[&str]) -> Output {
-    Command::new(mqsec_bin())
-        .args(args)
-        .output()
-        .expect("run mqsec")
 }
 
 fn stdout(o: &Output) -> String {

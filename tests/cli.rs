@@ -5,12 +5,9 @@ use std::process::Command;
 
 use clap::CommandFactory;
 
-fn mqsec(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mqsec"))
-        .args(args)
-        .output()
-        .expect("run mqsec")
-}
+mod common;
+
+use common::mqsec;
 
 #[test]
 fn version_and_help_exit_zero() {

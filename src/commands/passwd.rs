@@ -431,7 +431,7 @@ fn check(a: CheckArgs) -> CmdResult {
     let file = PasswordFile::load(&a.file).map_err(file_err)?;
     let mut findings = file.lint();
     if let Some(mode) = fsutil::mode_of(&a.file) {
-        if mode & 0o077 != 0 {
+        if fsutil::is_loose_secret_mode(mode) {
             findings.insert(
                 0,
                 pw::Finding {

@@ -5,7 +5,7 @@
 //! `verify-payload` refuses an encrypted one, and a sender cannot silently downgrade a topic to
 //! plaintext.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -214,7 +214,7 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
             )));
         }
         // Validate the file we are about to extend: a malformed or clashing file stays untouched.
-        let (ring, warnings) = KeyRing::load(path).map_err(key_file_error)?;
+        let (ring, warnings, old) = KeyRing::load_with_text(path).map_err(key_file_error)?;
         print_warnings(&warnings);
         if ring.get(id.as_str()).is_some() {
             return Err(CliError::input(format!(
@@ -234,9 +234,6 @@ pub fn keygen(args: KeygenArgs) -> CmdResult {
             key = Key::from_bytes(id.clone(), latest.created(), key.secret());
             line = to_line(&key)?;
         }
-        let old = zeroize::Zeroizing::new(
-            std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?,
-        );
         // Sized up front: growing a Zeroizing<Vec> would free the old buffer (all the keys)
         // without wiping it.
         let mut text = zeroize::Zeroizing::new(Vec::with_capacity(old.len() + 1 + line.len()));
@@ -381,8 +378,7 @@ enum InputError {
 /// Read all of FILE or stdin, refusing more than `limit` bytes without buffering past it.
 fn read_input(path: Option<&Path>, limit: usize) -> Result<Vec<u8>, InputError> {
     let mut buf = Vec::new();
-    let cap = limit as u64 + 1;
-    match path {
+    let within = match path {
         Some(p) => {
             let io = |e: std::io::Error| InputError::Io(format!("{}: {e}", p.display()));
             let f = std::fs::File::open(p).map_err(io)?;
@@ -391,17 +387,12 @@ fn read_input(path: Option<&Path>, limit: usize) -> Result<Vec<u8>, InputError> 
                 return Err(InputError::TooLarge(limit));
             }
             buf.reserve(len as usize);
-            f.take(cap).read_to_end(&mut buf).map_err(io)?;
+            fsutil::read_capped(f, limit as u64, &mut buf).map_err(io)?
         }
-        None => {
-            std::io::stdin()
-                .lock()
-                .take(cap)
-                .read_to_end(&mut buf)
-                .map_err(|e| InputError::Io(format!("stdin: {e}")))?;
-        }
-    }
-    if buf.len() > limit {
+        None => fsutil::read_capped(std::io::stdin().lock(), limit as u64, &mut buf)
+            .map_err(|e| InputError::Io(format!("stdin: {e}")))?,
+    };
+    if !within {
         return Err(InputError::TooLarge(limit));
     }
     Ok(buf)

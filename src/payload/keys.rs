@@ -4,7 +4,6 @@
 //! or `Debug` output ever contains them (nor any other text of a key line).
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -181,6 +180,9 @@ impl fmt::Display for KeyFileWarning {
     }
 }
 
+/// A key file's raw bytes, wiped on drop (they hold every secret key).
+pub type KeyFileText = Zeroizing<Vec<u8>>;
+
 /// The keys of one key file. Never empty.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
@@ -203,6 +205,14 @@ impl KeyRing {
 
     /// Read and parse a key file, with warnings (a mode looser than 0600).
     pub fn load(path: &Path) -> Result<(KeyRing, Vec<KeyFileWarning>), KeyFileError> {
+        Self::load_with_text(path).map(|(ring, warnings, _)| (ring, warnings))
+    }
+
+    /// [`load`](Self::load), also handing back the file's bytes (in memory wiped on drop), for a
+    /// caller that rewrites the file and must not read it a second time.
+    pub fn load_with_text(
+        path: &Path,
+    ) -> Result<(KeyRing, Vec<KeyFileWarning>, KeyFileText), KeyFileError> {
         let io = |source| KeyFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -215,10 +225,7 @@ impl KeyRing {
             });
         }
         let mut text = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-        file.take(MAX_KEY_FILE_LEN + 1)
-            .read_to_end(&mut text)
-            .map_err(io)?;
-        if text.len() as u64 > MAX_KEY_FILE_LEN {
+        if !crate::fsutil::read_capped(file, MAX_KEY_FILE_LEN, &mut text).map_err(io)? {
             return Err(KeyFileError::TooLarge {
                 path: path.to_path_buf(),
             });
@@ -227,13 +234,13 @@ impl KeyRing {
         let mut warnings = Vec::new();
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
+        if crate::fsutil::is_loose_secret_mode(mode) {
             warnings.push(KeyFileWarning::LooseMode {
                 path: path.to_path_buf(),
                 mode,
             });
         }
-        Ok((ring, warnings))
+        Ok((ring, warnings, text))
     }
 
     /// Parse key-file text; `path` only names the source in errors.

@@ -740,17 +740,13 @@ impl PasswdError {
 /// Read a file of at most [`MAX_FILE_BYTES`], into memory that is wiped on drop (it may hold
 /// clear-text passwords).
 pub fn read_limited(path: &Path) -> Result<Zeroizing<Vec<u8>>, PasswdError> {
-    use std::io::Read;
     let read_err = |source| PasswdError::Read {
         path: path.to_path_buf(),
         source,
     };
     let f = std::fs::File::open(path).map_err(read_err)?;
     let mut buf = Zeroizing::new(Vec::new());
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(read_err)?;
-    if buf.len() as u64 > MAX_FILE_BYTES {
+    if !crate::fsutil::read_capped(f, MAX_FILE_BYTES, &mut buf).map_err(read_err)? {
         return Err(PasswdError::TooLarge {
             path: path.to_path_buf(),
         });

@@ -19,6 +19,14 @@ pub fn mqsec_bin() -> &'static str {
     env!("CARGO_BIN_EXE_mqsec")
 }
 
+/// Run `mqsec ARGS` to completion with no stdin, capturing its output.
+pub fn mqsec(args: &[&str]) -> Output {
+    Command::new(mqsec_bin())
+        .args(args)
+        .output()
+        .expect("run mqsec")
+}
+
 /// The crate's root directory (fixtures, docs).
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -589,7 +589,6 @@ fn apply_limits<'a>(r: &'a Rule, req: &AclRequest) -> Decision<'a> {
 }
 
 pub(crate) fn read_text(path: &Path) -> Result<String, AclError> {
-    use std::io::Read;
     let file = path.display().to_string();
     let io = |source| AclError::Io {
         file: file.clone(),
@@ -597,10 +596,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String, AclError> {
     };
     let f = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
-    f.take(MAX_FILE_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_FILE_LEN {
+    if !crate::fsutil::read_capped(f, MAX_FILE_LEN, &mut bytes).map_err(io)? {
         return Err(AclError::TooLarge { file });
     }
     String::from_utf8(bytes).map_err(|e| {
