@@ -29,12 +29,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    // -- issue 2: passwd --
     /// Manage password files: add, delete, list, verify, check, import.
     Passwd(crate::commands::passwd::PasswdArgs),
-    // -- issue 2: acl-check --
     AclCheck(crate::commands::acl_check::AclCheckArgs),
-    // -- issue 3: pki --
     /// Create a root or intermediate certificate authority.
     GenCa(crate::commands::pki::GenCaArgs),
     /// Issue a TLS server certificate (for a broker) signed by a CA.
@@ -43,10 +40,8 @@ pub enum Command {
     GenClientCert(crate::commands::pki::GenClientCertArgs),
     /// Revoke certificates and write the CA's CRL (Mosquitto's crlfile).
     GenCrl(crate::commands::pki::GenCrlArgs),
-    // -- issue 4: serve --
     /// Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0).
     Serve(crate::commands::serve::ServeArgs),
-    // -- issue 12: payload --
     /// Create a payload key file, or add a key to one (rotation).
     Keygen(crate::commands::payload::KeygenArgs),
     /// Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic.
@@ -57,7 +52,6 @@ pub enum Command {
     SignPayload(crate::commands::payload::SignArgs),
     /// Verify a signed envelope and write its payload; nothing is written unless it verifies.
     VerifyPayload(crate::commands::payload::VerifyArgs),
-    // -- issue 13: audit --
     /// Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF).
     #[command(long_about = crate::audit::checks::help_text())]
     Audit(crate::commands::audit::AuditArgs),
