@@ -1042,21 +1042,10 @@ where
         if let Some(code) = refused {
             // The connection stays; v5 learns why, v3 gets a plain ack (Mosquitto does the same).
             let reason = if self.v5() { code } else { 0 };
-            let resp = PubResp {
-                packet_id: pid,
-                reason,
-                properties: Properties::default(),
-            };
-            match p.qos {
-                QoS::AtMostOnce => {}
-                QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
-                QoS::ExactlyOnce => {
-                    if !self.v5() {
-                        session.state.lock().incoming_qos2.insert(pid);
-                    }
-                    self.send(&Packet::PubRec(resp));
-                }
-            }
+            // A v5 PUBREC with a failure code ends the exchange; v3's plain PUBREC leaves it open
+            // like an accepted one, so the id is remembered the same way.
+            let remember = !self.v5();
+            self.ack_publish(session, p.qos, pid, reason, remember);
             return Ok(None);
         }
         let expires_at = p
@@ -1088,20 +1077,28 @@ where
         } else {
             0
         };
+        self.ack_publish(session, p.qos, pid, reason, true);
+        Ok(None)
+    }
+
+    /// PUBACK or PUBREC for a QoS 1/2 PUBLISH. `remember` records a QoS 2 packet id, so that a
+    /// resend is acknowledged again without being routed twice.
+    fn ack_publish(&mut self, session: &Session, qos: QoS, pid: u16, reason: u8, remember: bool) {
         let resp = PubResp {
             packet_id: pid,
             reason,
             properties: Properties::default(),
         };
-        match p.qos {
+        match qos {
             QoS::AtMostOnce => {}
             QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
             QoS::ExactlyOnce => {
-                session.state.lock().incoming_qos2.insert(pid);
+                if remember {
+                    session.state.lock().incoming_qos2.insert(pid);
+                }
                 self.send(&Packet::PubRec(resp));
             }
         }
-        Ok(None)
     }
 
     fn on_subscribe(&mut self, s: Subscribe, session: &Arc<Session>) -> Result<Option<End>, Close> {
