@@ -15,7 +15,7 @@ use super::codec::QoS;
 use super::session::{Message, Session, Will};
 use super::store::{SessionRecord, Store, StoreError};
 use super::sys::Stats;
-use super::topic::{parse_filter, Match, SubscriptionTree};
+use super::topic::{delivery_qos, parse_filter, Match, SubscriptionTree};
 use crate::config::Config;
 use crate::security::identity::Identity;
 
@@ -128,7 +128,7 @@ impl Broker {
         rap: bool,
         ids: Vec<u32>,
     ) -> bool {
-        let qos = msg.qos.min(sub_qos);
+        let qos = delivery_qos(msg.qos, sub_qos);
         let retain = rap && msg.retain;
         let r = s.enqueue(msg, qos, retain, ids, &self.config.limits, |who| {
             self.auth.deliver(who, &msg.topic, qos, retain)
@@ -154,7 +154,7 @@ impl Broker {
         let mut found = Vec::new();
         self.store.retained_matching(f.filter, &mut found);
         for msg in found {
-            let qos = msg.qos.min(sub_qos);
+            let qos = delivery_qos(msg.qos, sub_qos);
             let _ = s.enqueue(
                 &msg,
                 qos,
