@@ -829,8 +829,10 @@ where
             } => (delivery, packet_id, dup),
         };
         let mut props = Properties::default();
-        let mut topic = String::new();
         let mut new_alias = None;
+        // An alias the client already knows replaces the topic (sent empty); otherwise the
+        // topic goes in full, with a newly assigned alias while slots remain.
+        let mut known_alias = false;
         if self.v5() {
             if let Some(p) = &d.msg.properties {
                 props = (**p).clone();
@@ -842,25 +844,24 @@ where
             if self.client_alias_max > 0 {
                 let out = &mut self.aliases.get_or_insert_with(Box::default).outbound;
                 match out.get(&d.msg.topic) {
-                    Some(a) => props.topic_alias = Some(*a),
-                    None => {
-                        let used = out.len();
-                        if used < usize::from(self.client_alias_max) {
-                            let a = used as u16 + 1;
-                            props.topic_alias = Some(a);
-                            new_alias = Some(a);
-                            topic.push_str(&d.msg.topic);
-                        } else {
-                            topic.push_str(&d.msg.topic);
-                        }
+                    Some(a) => {
+                        props.topic_alias = Some(*a);
+                        known_alias = true;
                     }
+                    None if out.len() < usize::from(self.client_alias_max) => {
+                        let a = out.len() as u16 + 1;
+                        props.topic_alias = Some(a);
+                        new_alias = Some(a);
+                    }
+                    None => {}
                 }
-            } else {
-                topic.push_str(&d.msg.topic);
             }
-        } else {
-            topic.push_str(&d.msg.topic);
         }
+        let topic = if known_alias {
+            String::new()
+        } else {
+            d.msg.topic.to_string()
+        };
         let p = Packet::Publish(Publish {
             dup,
             qos: d.qos,
