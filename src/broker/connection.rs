@@ -1157,7 +1157,7 @@ where
             };
             // Retained messages are not sent to shared subscriptions.
             if send_retained && f.share_group.is_none() {
-                retained.push((f.filter.to_string(), qos));
+                retained.push((f.filter, qos));
             }
             codes.push(qos as u8);
         }
@@ -1167,7 +1167,7 @@ where
             properties: Properties::default(),
         }));
         for (filter, qos) in retained {
-            b.send_retained(session, &filter, qos, sub_id);
+            b.send_retained(session, filter, qos, sub_id);
         }
         self.want_fill = true;
         b.save_session(session);

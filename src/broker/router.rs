@@ -146,13 +146,11 @@ impl Broker {
         }
     }
 
-    /// Queue the retained messages matching a new subscription.
+    /// Queue the retained messages matching a new subscription. `filter` is the one the caller
+    /// already parsed, without a `$share/` prefix (shared subscriptions get no retained messages).
     pub fn send_retained(&self, s: &Arc<Session>, filter: &str, sub_qos: QoS, sub_id: Option<u32>) {
-        let Ok(f) = parse_filter(filter, usize::MAX) else {
-            return;
-        };
         let mut found = Vec::new();
-        self.store.retained_matching(f.filter, &mut found);
+        self.store.retained_matching(filter, &mut found);
         for msg in found {
             let qos = delivery_qos(msg.qos, sub_qos);
             let _ = s.enqueue(
