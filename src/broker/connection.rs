@@ -829,8 +829,10 @@ where
             } => (delivery, packet_id, dup),
         };
         let mut props = Properties::default();
-        let mut topic = String::new();
         let mut new_alias = None;
+        // An alias the client already knows replaces the topic (sent empty); otherwise the
+        // topic goes in full, with a newly assigned alias while slots remain.
+        let mut known_alias = false;
         if self.v5() {
             if let Some(p) = &d.msg.properties {
                 props = (**p).clone();
@@ -842,25 +844,24 @@ where
             if self.client_alias_max > 0 {
                 let out = &mut self.aliases.get_or_insert_with(Box::default).outbound;
                 match out.get(&d.msg.topic) {
-                    Some(a) => props.topic_alias = Some(*a),
-                    None => {
-                        let used = out.len();
-                        if used < usize::from(self.client_alias_max) {
-                            let a = used as u16 + 1;
-                            props.topic_alias = Some(a);
-                            new_alias = Some(a);
-                            topic.push_str(&d.msg.topic);
-                        } else {
-                            topic.push_str(&d.msg.topic);
-                        }
+                    Some(a) => {
+                        props.topic_alias = Some(*a);
+                        known_alias = true;
                     }
+                    None if out.len() < usize::from(self.client_alias_max) => {
+                        let a = out.len() as u16 + 1;
+                        props.topic_alias = Some(a);
+                        new_alias = Some(a);
+                    }
+                    None => {}
                 }
-            } else {
-                topic.push_str(&d.msg.topic);
             }
-        } else {
-            topic.push_str(&d.msg.topic);
         }
+        let topic = if known_alias {
+            String::new()
+        } else {
+            d.msg.topic.to_string()
+        };
         let p = Packet::Publish(Publish {
             dup,
             qos: d.qos,
@@ -1042,21 +1043,10 @@ where
         if let Some(code) = refused {
             // The connection stays; v5 learns why, v3 gets a plain ack (Mosquitto does the same).
             let reason = if self.v5() { code } else { 0 };
-            let resp = PubResp {
-                packet_id: pid,
-                reason,
-                properties: Properties::default(),
-            };
-            match p.qos {
-                QoS::AtMostOnce => {}
-                QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
-                QoS::ExactlyOnce => {
-                    if !self.v5() {
-                        session.state.lock().incoming_qos2.insert(pid);
-                    }
-                    self.send(&Packet::PubRec(resp));
-                }
-            }
+            // A v5 PUBREC with a failure code ends the exchange; v3's plain PUBREC leaves it open
+            // like an accepted one, so the id is remembered the same way.
+            let remember = !self.v5();
+            self.ack_publish(session, p.qos, pid, reason, remember);
             return Ok(None);
         }
         let expires_at = p
@@ -1088,20 +1078,28 @@ where
         } else {
             0
         };
+        self.ack_publish(session, p.qos, pid, reason, true);
+        Ok(None)
+    }
+
+    /// PUBACK or PUBREC for a QoS 1/2 PUBLISH. `remember` records a QoS 2 packet id, so that a
+    /// resend is acknowledged again without being routed twice.
+    fn ack_publish(&mut self, session: &Session, qos: QoS, pid: u16, reason: u8, remember: bool) {
         let resp = PubResp {
             packet_id: pid,
             reason,
             properties: Properties::default(),
         };
-        match p.qos {
+        match qos {
             QoS::AtMostOnce => {}
             QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
             QoS::ExactlyOnce => {
-                session.state.lock().incoming_qos2.insert(pid);
+                if remember {
+                    session.state.lock().incoming_qos2.insert(pid);
+                }
                 self.send(&Packet::PubRec(resp));
             }
         }
-        Ok(None)
     }
 
     fn on_subscribe(&mut self, s: Subscribe, session: &Arc<Session>) -> Result<Option<End>, Close> {
@@ -1159,7 +1157,7 @@ where
             };
             // Retained messages are not sent to shared subscriptions.
             if send_retained && f.share_group.is_none() {
-                retained.push((f.filter.to_string(), qos));
+                retained.push((f.filter, qos));
             }
             codes.push(qos as u8);
         }
@@ -1169,7 +1167,7 @@ where
             properties: Properties::default(),
         }));
         for (filter, qos) in retained {
-            b.send_retained(session, &filter, qos, sub_id);
+            b.send_retained(session, filter, qos, sub_id);
         }
         self.want_fill = true;
         b.save_session(session);

@@ -15,7 +15,7 @@ use super::codec::QoS;
 use super::session::{Message, Session, Will};
 use super::store::{SessionRecord, Store, StoreError};
 use super::sys::Stats;
-use super::topic::{parse_filter, Match, SubscriptionTree};
+use super::topic::{delivery_qos, parse_filter, Match, SubscriptionTree};
 use crate::config::Config;
 use crate::security::identity::Identity;
 
@@ -128,7 +128,7 @@ impl Broker {
         rap: bool,
         ids: Vec<u32>,
     ) -> bool {
-        let qos = msg.qos.min(sub_qos);
+        let qos = delivery_qos(msg.qos, sub_qos);
         let retain = rap && msg.retain;
         let r = s.enqueue(msg, qos, retain, ids, &self.config.limits, |who| {
             self.auth.deliver(who, &msg.topic, qos, retain)
@@ -146,15 +146,13 @@ impl Broker {
         }
     }
 
-    /// Queue the retained messages matching a new subscription.
+    /// Queue the retained messages matching a new subscription. `filter` is the one the caller
+    /// already parsed, without a `$share/` prefix (shared subscriptions get no retained messages).
     pub fn send_retained(&self, s: &Arc<Session>, filter: &str, sub_qos: QoS, sub_id: Option<u32>) {
-        let Ok(f) = parse_filter(filter, usize::MAX) else {
-            return;
-        };
         let mut found = Vec::new();
-        self.store.retained_matching(f.filter, &mut found);
+        self.store.retained_matching(filter, &mut found);
         for msg in found {
-            let qos = msg.qos.min(sub_qos);
+            let qos = delivery_qos(msg.qos, sub_qos);
             let _ = s.enqueue(
                 &msg,
                 qos,
