@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::index::{Entry, Index, Kind};
 use super::inspect::{self, fmt_time, CertInfo};
-use super::issue::{base_params, check_out_dir, random_serial, validate_cn, BACKDATE};
+use super::issue::{base_params, check_out_dir, random_serial, sign_unique, validate_cn, BACKDATE};
 use super::keys::{key_matches, key_pem, load_key, KeyType, SecretKey};
 use super::{PkiError, Result};
 use crate::fsutil;
@@ -275,30 +275,24 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
 
     // An intermediate is recorded in its parent's index last, under the lock taken to pick a
     // unique serial, so a CA whose files could not be written is never recorded as issued.
-    let (cert_der, trust_anchor, parent_index) = match &parent {
+    let (cert_der, info, trust_anchor, parent_index) = match &parent {
         None => {
             let cert = params.self_signed(&*key)?;
-            (cert.der().clone(), cert_path.clone(), None)
+            let info = inspect::info(cert.der(), &cert_path)?;
+            (cert.der().clone(), info, cert_path.clone(), None)
         }
         Some(par) => {
             let issuer = par.issuer()?;
             let (lock, idx) = Index::lock(&par.dir)?;
-            let cert = loop {
-                let c = params.signed_by(&*key, &issuer)?;
-                let info = inspect::info(c.der(), &cert_path)?;
-                if idx.find(&info.serial).is_none() {
-                    break c;
-                }
-                params.serial_number = Some(random_serial().into());
-            };
+            let (cert, info) = sign_unique(&mut params, &key, &issuer, &idx, &cert_path)?;
             (
                 cert.der().clone(),
+                info,
                 req.out.join(ROOT),
                 Some((par, lock, idx)),
             )
         }
     };
-    let info = inspect::info(&cert_der, &cert_path)?;
 
     let mut staged = Staged::new(&req.out)?;
     let key_pem = key_pem(&key);
