@@ -318,13 +318,10 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
     // A new CA starts a new index; an old CRL was signed by the old key and would be rejected.
     remove_if_exists(&req.out.join(CRL))?;
     {
-        let (_lock, _old) = Index::lock(&req.out).or_else(|_| {
-            // An unreadable old index is being replaced anyway; only the lock matters.
-            let p = Index::path(&req.out);
-            fsutil::FileLock::acquire(&p)
-                .map(|l| (l, Index::default()))
-                .map_err(|e| PkiError::io(&p, e))
-        })?;
+        // Any old index is being replaced, so it is not read: only the lock matters (a
+        // concurrent issuer must not save into the new directory's index half-way).
+        let p = Index::path(&req.out);
+        let _lock = fsutil::FileLock::acquire(&p).map_err(|e| PkiError::io(&p, e))?;
         Index::default().save(&req.out)?;
     }
     let mut written = Vec::new();
