@@ -294,7 +294,7 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
         }
     };
 
-    let mut staged = Staged::new(&req.out)?;
+    let mut staged = fsutil::Staged::new(&req.out)?;
     let key_pem = key_pem(&key);
     staged.write(&key_path, key_pem.as_bytes(), fsutil::MODE_SECRET)?;
     staged.write(&cert_path, pem(&cert_der).as_bytes(), fsutil::MODE_PUBLIC)?;
@@ -361,60 +361,6 @@ pub(crate) fn pem(der: &[u8]) -> String {
 
 pub(crate) fn write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     fsutil::atomic_write(path, data, mode).map_err(|e| PkiError::io(path, e))
-}
-
-/// Output files of one command, removed again (with the output directory, if this command made
-/// it) unless [`Staged::commit`] is reached: a command that fails half-way leaves nothing behind.
-pub(crate) struct Staged {
-    files: Vec<PathBuf>,
-    created_dir: Option<PathBuf>,
-}
-
-impl Staged {
-    pub(crate) fn new(out: &Path) -> Result<Staged> {
-        let created_dir = (!out.is_dir()).then(|| out.to_path_buf());
-        create_dir_private(out)?;
-        Ok(Staged {
-            files: Vec::new(),
-            created_dir,
-        })
-    }
-
-    pub(crate) fn write(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<()> {
-        write(path, data, mode)?;
-        self.files.push(path.to_path_buf());
-        Ok(())
-    }
-
-    /// Keep everything written; returns the files in the order they were written.
-    pub(crate) fn commit(mut self) -> Vec<PathBuf> {
-        self.created_dir = None;
-        std::mem::take(&mut self.files)
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
-        if let Some(d) = &self.created_dir {
-            // Only succeeds when empty: never takes anything else with it.
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
-
-pub(crate) fn create_dir_private(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| PkiError::io(dir, e))
 }
 
 fn remove_if_exists(path: &Path) -> Result<()> {

@@ -11,7 +11,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::ca::{self, now_seconds, pem, Ca, Staged};
+use super::ca::{self, now_seconds, pem, Ca};
 use super::index::{Entry, Index, Kind};
 use super::inspect::{self, fmt_time, CertInfo};
 use super::keys::{key_pem, KeyType};
@@ -312,7 +312,7 @@ impl Prepared {
             None => None,
         };
 
-        let mut staged = Staged::new(&req.out)?;
+        let mut staged = fsutil::Staged::new(&req.out)?;
         staged.write(&self.key_path, key_pem.as_bytes(), fsutil::MODE_SECRET)?;
         staged.write(&self.cert_path, chain_pem.as_bytes(), fsutil::MODE_PUBLIC)?;
         if let (Some(p12_path), Some(bundle)) = (&self.p12_path, &bundle) {
