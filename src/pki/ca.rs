@@ -13,7 +13,9 @@ use time::{Duration, OffsetDateTime};
 
 use super::index::{Entry, Index, Kind};
 use super::inspect::{self, fmt_time, CertInfo};
-use super::issue::{base_params, check_out_dir, random_serial, sign_unique, validate_cn, BACKDATE};
+use super::issue::{
+    base_params, check_out_dir, random_serial, same_path, sign_unique, validate_cn, BACKDATE,
+};
 use super::keys::{key_matches, key_pem, load_key, KeyType, SecretKey};
 use super::{PkiError, Result};
 use crate::fsutil;
@@ -237,7 +239,7 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
                 "the intermediate must not have the same name as its parent",
             ));
         }
-        if same_dir(&par.dir, &req.out) {
+        if same_path(&par.dir, &req.out) {
             return Err(PkiError::field(
                 "--out",
                 "the intermediate needs its own directory, not the parent's",
@@ -368,12 +370,5 @@ fn remove_if_exists(path: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(PkiError::io(path, e)),
-    }
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
     }
 }

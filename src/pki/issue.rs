@@ -220,7 +220,7 @@ pub fn prepare(req: LeafRequest) -> Result<Prepared> {
         return Err(PkiError::Exists { path: p });
     }
     for p in &outputs {
-        if same_file(p, &ca.dir.join(ca::CA_KEY)) || same_file(p, &ca.dir.join(ca::CA_CERT)) {
+        if same_path(p, &ca.dir.join(ca::CA_KEY)) || same_path(p, &ca.dir.join(ca::CA_CERT)) {
             return Err(PkiError::field(
                 "--name",
                 "would overwrite the CA's own files",
@@ -368,10 +368,12 @@ pub(crate) fn check_out_dir(out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Whether `a` and `b` name the same file or directory; paths that do not both exist yet are
+/// compared as written.
+pub(crate) fn same_path(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
-        _ => false,
+        _ => a == b,
     }
 }
 
