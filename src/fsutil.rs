@@ -41,9 +41,9 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Atomically write several files, refusing before writing anything if one exists and `force` is
-/// false. Used by commands that produce a key and a certificate together: either all are written or
-/// (on a refusal) none.
+/// Refuse, before anything is written, when one of the outputs exists and `force` is false: the
+/// first existing path is returned. Commands that write several files together check them all here
+/// first, then write them through [`Staged`].
 pub fn refuse_existing(paths: &[&Path], force: bool) -> Result<(), PathBuf> {
     if force {
         return Ok(());
@@ -100,6 +100,70 @@ pub fn is_loose_secret_mode(mode: u32) -> bool {
     mode & 0o077 != 0
 }
 
+/// An I/O error on a named file, as [`Staged`] reports it.
+#[derive(Debug)]
+pub struct PathError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// Output files of one command, each written with [`atomic_write`], and removed again (with the
+/// output directory, if this made it) unless [`Staged::commit`] is reached: a command that fails
+/// half-way leaves nothing behind.
+pub struct Staged {
+    files: Vec<PathBuf>,
+    created_dir: Option<PathBuf>,
+}
+
+impl Staged {
+    /// Stage outputs into `out`, creating it (and missing parents) 0700 if it does not exist.
+    pub fn new(out: &Path) -> Result<Staged, PathError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let created_dir = (!out.is_dir()).then(|| out.to_path_buf());
+        if created_dir.is_some() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(out)
+                .map_err(|source| PathError {
+                    path: out.to_path_buf(),
+                    source,
+                })?;
+        }
+        Ok(Staged {
+            files: Vec::new(),
+            created_dir,
+        })
+    }
+
+    pub fn write(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), PathError> {
+        atomic_write(path, data, mode).map_err(|source| PathError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.files.push(path.to_path_buf());
+        Ok(())
+    }
+
+    /// Keep everything written; returns the files in the order they were written.
+    pub fn commit(mut self) -> Vec<PathBuf> {
+        self.created_dir = None;
+        std::mem::take(&mut self.files)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = fs::remove_file(f);
+        }
+        if let Some(d) = &self.created_dir {
+            // Only succeeds when empty: never takes anything else with it.
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
 /// The permission bits of `path`, if it exists.
 pub fn mode_of(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
@@ -134,6 +198,22 @@ mod tests {
         buf.clear();
         assert!(!read_capped(&b"0123456789"[..], 9, &mut buf).unwrap());
         assert_eq!(buf.len(), 10, "reads one byte past the limit, no more");
+    }
+
+    #[test]
+    fn staged_removes_its_files_and_new_dir_unless_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("new/out");
+        {
+            let mut s = Staged::new(&out).unwrap();
+            s.write(&out.join("a"), b"a", MODE_SECRET).unwrap();
+            assert_eq!(mode_of(&out), Some(0o700));
+        }
+        assert!(!out.exists());
+        let mut s = Staged::new(&out).unwrap();
+        s.write(&out.join("a"), b"a", MODE_SECRET).unwrap();
+        assert_eq!(s.commit(), vec![out.join("a")]);
+        assert_eq!(fs::read(out.join("a")).unwrap(), b"a");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use time::{Duration, OffsetDateTime};
 
 use super::index::{Entry, Index, Kind};
 use super::inspect::{self, fmt_time, CertInfo};
-use super::issue::{base_params, check_out_dir, random_serial, validate_cn, BACKDATE};
+use super::issue::{
+    base_params, check_out_dir, random_serial, same_path, sign_unique, validate_cn, BACKDATE,
+};
 use super::keys::{key_matches, key_pem, load_key, KeyType, SecretKey};
 use super::{PkiError, Result};
 use crate::fsutil;
@@ -237,7 +239,7 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
                 "the intermediate must not have the same name as its parent",
             ));
         }
-        if same_dir(&par.dir, &req.out) {
+        if same_path(&par.dir, &req.out) {
             return Err(PkiError::field(
                 "--out",
                 "the intermediate needs its own directory, not the parent's",
@@ -275,32 +277,26 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
 
     // An intermediate is recorded in its parent's index last, under the lock taken to pick a
     // unique serial, so a CA whose files could not be written is never recorded as issued.
-    let (cert_der, trust_anchor, parent_index) = match &parent {
+    let (cert_der, info, trust_anchor, parent_index) = match &parent {
         None => {
             let cert = params.self_signed(&*key)?;
-            (cert.der().clone(), cert_path.clone(), None)
+            let info = inspect::info(cert.der(), &cert_path)?;
+            (cert.der().clone(), info, cert_path.clone(), None)
         }
         Some(par) => {
             let issuer = par.issuer()?;
             let (lock, idx) = Index::lock(&par.dir)?;
-            let cert = loop {
-                let c = params.signed_by(&*key, &issuer)?;
-                let info = inspect::info(c.der(), &cert_path)?;
-                if idx.find(&info.serial).is_none() {
-                    break c;
-                }
-                params.serial_number = Some(random_serial().into());
-            };
+            let (cert, info) = sign_unique(&mut params, &key, &issuer, &idx, &cert_path)?;
             (
                 cert.der().clone(),
+                info,
                 req.out.join(ROOT),
                 Some((par, lock, idx)),
             )
         }
     };
-    let info = inspect::info(&cert_der, &cert_path)?;
 
-    let mut staged = Staged::new(&req.out)?;
+    let mut staged = fsutil::Staged::new(&req.out)?;
     let key_pem = key_pem(&key);
     staged.write(&key_path, key_pem.as_bytes(), fsutil::MODE_SECRET)?;
     staged.write(&cert_path, pem(&cert_der).as_bytes(), fsutil::MODE_PUBLIC)?;
@@ -324,13 +320,10 @@ pub fn gen_ca(req: &CaRequest) -> Result<CaOutcome> {
     // A new CA starts a new index; an old CRL was signed by the old key and would be rejected.
     remove_if_exists(&req.out.join(CRL))?;
     {
-        let (_lock, _old) = Index::lock(&req.out).or_else(|_| {
-            // An unreadable old index is being replaced anyway; only the lock matters.
-            let p = Index::path(&req.out);
-            fsutil::FileLock::acquire(&p)
-                .map(|l| (l, Index::default()))
-                .map_err(|e| PkiError::io(&p, e))
-        })?;
+        // Any old index is being replaced, so it is not read: only the lock matters (a
+        // concurrent issuer must not save into the new directory's index half-way).
+        let p = Index::path(&req.out);
+        let _lock = fsutil::FileLock::acquire(&p).map_err(|e| PkiError::io(&p, e))?;
         Index::default().save(&req.out)?;
     }
     let mut written = Vec::new();
@@ -372,71 +365,10 @@ pub(crate) fn write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     fsutil::atomic_write(path, data, mode).map_err(|e| PkiError::io(path, e))
 }
 
-/// Output files of one command, removed again (with the output directory, if this command made
-/// it) unless [`Staged::commit`] is reached: a command that fails half-way leaves nothing behind.
-pub(crate) struct Staged {
-    files: Vec<PathBuf>,
-    created_dir: Option<PathBuf>,
-}
-
-impl Staged {
-    pub(crate) fn new(out: &Path) -> Result<Staged> {
-        let created_dir = (!out.is_dir()).then(|| out.to_path_buf());
-        create_dir_private(out)?;
-        Ok(Staged {
-            files: Vec::new(),
-            created_dir,
-        })
-    }
-
-    pub(crate) fn write(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<()> {
-        write(path, data, mode)?;
-        self.files.push(path.to_path_buf());
-        Ok(())
-    }
-
-    /// Keep everything written; returns the files in the order they were written.
-    pub(crate) fn commit(mut self) -> Vec<PathBuf> {
-        self.created_dir = None;
-        std::mem::take(&mut self.files)
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
-        if let Some(d) = &self.created_dir {
-            // Only succeeds when empty: never takes anything else with it.
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
-
-pub(crate) fn create_dir_private(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| PkiError::io(dir, e))
-}
-
 fn remove_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(PkiError::io(path, e)),
-    }
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
     }
 }

@@ -7,6 +7,7 @@ use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, Ser
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
+use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 
 use super::ca::{now_seconds, write, Ca, CRL};
@@ -92,7 +93,7 @@ pub fn gen_crl(req: &CrlRequest) -> Result<CrlOutcome> {
     }
     let now = now_seconds();
     for f in &req.revoke_files {
-        targets.push(cert_target(f, &ca, now)?);
+        targets.push(cert_target(f, &ca, &ca_parsed, now)?);
     }
 
     let (_lock, mut idx) = Index::lock(&ca.dir)?;
@@ -215,7 +216,12 @@ pub fn gen_crl(req: &CrlRequest) -> Result<CrlOutcome> {
 
 /// A certificate file to revoke: it must be signed by this CA (so a file from another CA cannot
 /// put a foreign serial on this CA's list).
-fn cert_target(path: &Path, ca: &Ca, now: OffsetDateTime) -> Result<Target> {
+fn cert_target(
+    path: &Path,
+    ca: &Ca,
+    ca_parsed: &X509Certificate<'_>,
+    now: OffsetDateTime,
+) -> Result<Target> {
     let certs = inspect::read_pem_certs(path)?;
     if certs[0] == ca.cert_der {
         return Err(PkiError::file(
@@ -225,7 +231,6 @@ fn cert_target(path: &Path, ca: &Ca, now: OffsetDateTime) -> Result<Target> {
         ));
     }
     let cert = inspect::parse(&certs[0], path)?;
-    let ca_parsed = inspect::parse(&ca.cert_der, &ca.dir.join(super::ca::CA_CERT))?;
     if cert.issuer().as_raw() != ca_parsed.subject().as_raw()
         || cert.verify_signature(Some(ca_parsed.public_key())).is_err()
     {

@@ -124,7 +124,7 @@ impl Index {
         let mut json = serde_json::to_vec_pretty(self)
             .map_err(|e| PkiError::file(&path, format!("cannot encode the index: {e}")))?;
         json.push(b'\n');
-        fsutil::atomic_write(&path, &json, fsutil::MODE_PUBLIC).map_err(|e| PkiError::io(&path, e))
+        super::ca::write(&path, &json, fsutil::MODE_PUBLIC)
     }
 
     pub fn find(&self, serial: &str) -> Option<&Entry> {

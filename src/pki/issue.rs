@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
-    SanType, SerialNumber,
+    Certificate, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
-use super::ca::{self, now_seconds, pem, Ca, Staged};
+use super::ca::{self, now_seconds, pem, Ca};
 use super::index::{Entry, Index, Kind};
 use super::inspect::{self, fmt_time, CertInfo};
 use super::keys::{key_pem, KeyType};
@@ -34,6 +34,26 @@ pub fn random_serial() -> Vec<u8> {
     rand::rngs::OsRng.fill_bytes(&mut b);
     b[0] &= 0x7f;
     b
+}
+
+/// Sign `params` under `issuer`, drawing a fresh serial until it is not yet in `idx` (the caller
+/// holds the index lock, so the serial stays unique until the index is saved). Returns the
+/// certificate and its parsed info; `path` is where it will be written, for error messages.
+pub(crate) fn sign_unique(
+    params: &mut CertificateParams,
+    key: &KeyPair,
+    issuer: &Issuer<'_, &KeyPair>,
+    idx: &Index,
+    path: &Path,
+) -> Result<(Certificate, CertInfo)> {
+    loop {
+        let cert = params.signed_by(key, issuer)?;
+        let info = inspect::info(cert.der(), path)?;
+        if idx.find(&info.serial).is_none() {
+            return Ok((cert, info));
+        }
+        params.serial_number = Some(random_serial().into());
+    }
 }
 
 /// The parameters every mqsec certificate starts from: CN, validity, a random serial, key
@@ -200,7 +220,7 @@ pub fn prepare(req: LeafRequest) -> Result<Prepared> {
         return Err(PkiError::Exists { path: p });
     }
     for p in &outputs {
-        if same_file(p, &ca.dir.join(ca::CA_KEY)) || same_file(p, &ca.dir.join(ca::CA_CERT)) {
+        if same_path(p, &ca.dir.join(ca::CA_KEY)) || same_path(p, &ca.dir.join(ca::CA_CERT)) {
             return Err(PkiError::field(
                 "--name",
                 "would overwrite the CA's own files",
@@ -272,16 +292,8 @@ impl Prepared {
         // The index is saved last, under the lock taken to pick a unique serial: a certificate
         // whose files could not be written is never recorded as issued.
         let (_lock, mut idx) = Index::lock(&self.ca.dir)?;
-        let cert = loop {
-            let c = params.signed_by(&*key, &issuer)?;
-            let info = inspect::info(c.der(), &self.cert_path)?;
-            if idx.find(&info.serial).is_none() {
-                break c;
-            }
-            params.serial_number = Some(random_serial().into());
-        };
+        let (cert, info) = sign_unique(&mut params, &key, &issuer, &idx, &self.cert_path)?;
         let cert_der = cert.der().clone();
-        let info = inspect::info(&cert_der, &self.cert_path)?;
         let mut chain_pem = pem(&cert_der);
         for c in &self.ca.chain {
             chain_pem.push_str(&pem(c));
@@ -300,7 +312,7 @@ impl Prepared {
             None => None,
         };
 
-        let mut staged = Staged::new(&req.out)?;
+        let mut staged = fsutil::Staged::new(&req.out)?;
         staged.write(&self.key_path, key_pem.as_bytes(), fsutil::MODE_SECRET)?;
         staged.write(&self.cert_path, chain_pem.as_bytes(), fsutil::MODE_PUBLIC)?;
         if let (Some(p12_path), Some(bundle)) = (&self.p12_path, &bundle) {
@@ -356,10 +368,12 @@ pub(crate) fn check_out_dir(out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Whether `a` and `b` name the same file or directory; paths that do not both exist yet are
+/// compared as written.
+pub(crate) fn same_path(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
-        _ => false,
+        _ => a == b,
     }
 }
 

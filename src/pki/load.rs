@@ -66,15 +66,12 @@ fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
     })
 }
 
+/// [`inspect::read_pem_certs`], with its error as a [`LoadError`].
 fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, LoadError> {
-    let bytes = read(path)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(path, format!("malformed PEM certificate: {e}")))?;
-    if certs.is_empty() {
-        return Err(invalid(path, "no PEM \"CERTIFICATE\" block found"));
-    }
-    Ok(certs)
+    inspect::read_pem_certs(path).map_err(|e| match e {
+        super::PkiError::Io { path, source } => LoadError::Io { path, source },
+        other => invalid(path, strip(&other, path)),
+    })
 }
 
 /// Load `cert` (leaf first, then intermediates, PEM) and `key` (PEM) for a TLS server.

@@ -65,6 +65,15 @@ impl PkiError {
     }
 }
 
+impl From<crate::fsutil::PathError> for PkiError {
+    fn from(e: crate::fsutil::PathError) -> PkiError {
+        PkiError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 /// Read a file, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| PkiError::io(path, e))
