@@ -4,191 +4,19 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use mqsec::broker::codec::{
-    decode_packet_from_server, encode_packet, Connect, LastWill, Limits, Packet, Properties,
-    ProtocolVersion, Publish, QoS, Subscribe, SubscriptionOptions, SubscriptionRequest,
+    encode_packet, LastWill, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe,
+    SubscriptionOptions, SubscriptionRequest,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_mqsec");
-const WAIT: Duration = Duration::from_secs(10);
-
-use common::{free_port, wait_for_port, ChildGuard};
-
-/// A running `mqsec serve`, killed when dropped.
-struct Broker {
-    child: ChildGuard,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start(extra: &str) -> Broker {
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mqsec.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nlog_dest stderr\n{extra}\n"),
-        )
-        .unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "-c"])
-            .arg(&conf)
-            .stdout(Stdio::null())
-            // MQSEC_TEST_LOG=debug shows the broker's log while debugging a test.
-            .stderr(match std::env::var_os("MQSEC_TEST_LOG") {
-                Some(_) => Stdio::inherit(),
-                None => Stdio::null(),
-            })
-            .env(
-                "MQSEC_LOG",
-                std::env::var_os("MQSEC_TEST_LOG").unwrap_or("error".into()),
-            )
-            .spawn()
-            .unwrap();
-        let b = Broker {
-            child: ChildGuard::new(child),
-            port,
-            _dir: dir,
-        };
-        wait_for_port(port, WAIT);
-        b
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait_timeout(WAIT)
-    }
-}
-
-/// A client on a plain socket, speaking through mqsec's codec.
-struct Raw {
-    s: TcpStream,
-    v: ProtocolVersion,
-    buf: BytesMut,
-}
-
-impl Raw {
-    fn open(port: u16, v: ProtocolVersion) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Raw {
-            s,
-            v,
-            buf: BytesMut::new(),
-        }
-    }
-
-    fn connect(port: u16, v: ProtocolVersion, id: &str, props: Properties) -> (Raw, Packet) {
-        let mut r = Raw::open(port, v);
-        r.send(&Packet::Connect(Box::new(connect_packet(
-            v, id, true, props,
-        ))));
-        let ack = r.recv().expect("CONNACK");
-        (r, ack)
-    }
-
-    fn send(&mut self, p: &Packet) {
-        let mut out = BytesMut::new();
-        encode_packet(p, self.v, &mut out).unwrap();
-        self.s.write_all(&out).unwrap();
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).unwrap();
-    }
-
-    /// The next packet, or None when the broker closed the connection (or 5 s passed).
-    fn recv(&mut self) -> Option<Packet> {
-        loop {
-            match decode_packet_from_server(&mut self.buf, self.v, &Limits::default()) {
-                Ok(Some(p)) => return Some(p),
-                Ok(None) => {}
-                Err(e) => panic!("undecodable packet from the broker: {e}"),
-            }
-            let mut chunk = [0u8; 4096];
-            match self.s.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// True when the broker has closed the connection (after any packets still in flight).
-    fn closed(&mut self) -> bool {
-        for _ in 0..10 {
-            if self.recv().is_none() {
-                return true;
-            }
-        }
-        false
-    }
-
-    fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<u8> {
-        self.send(&Packet::Subscribe(Subscribe {
-            packet_id: 1,
-            filters: vec![SubscriptionRequest {
-                filter: filter.into(),
-                options: SubscriptionOptions {
-                    qos,
-                    ..Default::default()
-                },
-            }],
-            properties: Properties::default(),
-        }));
-        match self.recv() {
-            Some(Packet::SubAck(a)) => a.reason_codes,
-            p => panic!("expected SUBACK, got {p:?}"),
-        }
-    }
-
-    fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool, id: u16) {
-        self.send(&Packet::Publish(Publish {
-            dup: false,
-            qos,
-            retain,
-            topic: topic.into(),
-            packet_id: (qos != QoS::AtMostOnce).then_some(id),
-            properties: Properties::default(),
-            payload: Bytes::copy_from_slice(payload),
-        }));
-    }
-}
-
-fn connect_packet(v: ProtocolVersion, id: &str, clean: bool, props: Properties) -> Connect {
-    Connect {
-        protocol: v,
-        clean_start: clean,
-        keep_alive: 30,
-        client_id: id.into(),
-        will: None,
-        username: None,
-        password: None,
-        properties: props,
-    }
-}
-
-fn connack_code(p: &Packet) -> u8 {
-    match p {
-        Packet::ConnAck(a) => a.code,
-        p => panic!("expected CONNACK, got {p:?}"),
-    }
-}
-
-fn disconnect_reason(p: Option<Packet>) -> u8 {
-    match p {
-        Some(Packet::Disconnect(d)) => d.reason,
-        p => panic!("expected DISCONNECT, got {p:?}"),
-    }
-}
+use common::raw::*;
 
 mod v3 {
     //! rumqttc's MQTT 3.1.1 client.
@@ -1609,12 +1437,13 @@ fn takeover_sends_the_old_connections_will_unless_delayed() {
     let with_will =
         |v: ProtocolVersion, clean: bool, delay: Option<u32>, payload: &'static [u8]| {
             let mut r = Raw::open(b.port, v);
-            let mut cp = connect_packet(
-                v,
-                &format!("twin{}", v.level()),
-                clean,
-                Properties::default(),
-            );
+            // A v5 session that outlives its connection (expiry 60 s) when a delay is asked:
+            // with expiry 0 the session, and so the delay, ends with the connection.
+            let props = Properties {
+                session_expiry_interval: delay.map(|_| 60),
+                ..Properties::default()
+            };
+            let mut cp = connect_packet(v, &format!("twin{}", v.level()), clean, props);
             cp.will = Some(LastWill {
                 topic: "tw/will".into(),
                 payload: Bytes::from_static(payload),

@@ -66,6 +66,12 @@ pub trait Authorizer: Send + Sync {
 
     /// May this message be delivered to this client? Asked for every delivery.
     fn deliver(&self, who: &Identity, topic: &str, qos: QoS, retain: bool) -> bool;
+
+    /// May `new` resume or take over a session owned by `owner`? A client id alone proves
+    /// nothing: by default the same username and the same certificate subject are required.
+    fn may_take_session(&self, owner: &Identity, new: &Identity) -> bool {
+        owner.username == new.username && owner.cert_subject == new.cert_subject
+    }
 }
 
 /// The default: admits clients only on listeners where anonymous access is allowed (by default,

@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::connection::{self, ConnContext};
-use super::router::Broker;
+use super::core::Broker;
 use crate::config::model::ListenerConfig;
 
 /// Any byte stream a connection can run on.

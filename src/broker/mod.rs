@@ -7,11 +7,15 @@
 pub mod auth;
 pub mod codec;
 pub mod connection;
+pub mod core;
 pub mod listener;
+pub mod registry;
 pub mod router;
 pub mod session;
+pub mod stats;
 pub mod store;
 pub mod sys;
+pub mod timers;
 pub mod topic;
 
 use std::net::SocketAddr;
@@ -20,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+pub use self::core::Broker;
 use crate::config::Config;
 use auth::Authorizer;
 use listener::{ListenerRt, Upgrade};
-use router::Broker;
 use store::Store;
 
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
 use super::codec::{Properties, ProtocolVersion, QoS};
+use super::store::SessionRecord;
 use super::topic::SubOpts;
 use crate::config::model::Limits;
 use crate::security::identity::Identity;
@@ -182,35 +183,38 @@ impl ConnCtl {
 /// B-trees rather than hash maps: 24 bytes each when empty instead of 48, in every session (the
 /// sets are small: a window of inflight ids, a client's subscriptions).
 #[derive(Debug)]
-pub struct SessionState {
+struct SessionState {
     /// Increments on every attach: a connection whose epoch is stale has been taken over.
-    pub epoch: u64,
-    pub attached: Option<Arc<ConnCtl>>,
-    pub identity: Option<Arc<Identity>>,
-    pub version: ProtocolVersion,
+    epoch: u64,
+    /// The session has ended: nothing may be queued or subscribed any more.
+    ended: bool,
+    attached: Option<Arc<ConnCtl>>,
+    /// Who owns the session: the identity of the connection that last attached it.
+    identity: Option<Arc<Identity>>,
+    version: ProtocolVersion,
     /// Raw filter (with any `$share/GROUP/` prefix) -> options.
-    pub subscriptions: BTreeMap<String, SubOpts>,
-    pub queue: VecDeque<Delivery>,
+    subscriptions: BTreeMap<String, SubOpts>,
+    queue: VecDeque<Delivery>,
     queued_bytes: usize,
-    pub inflight: BTreeMap<u16, Inflight>,
+    inflight: BTreeMap<u16, Inflight>,
     inflight_order: u64,
     next_pid: u16,
     /// QoS 2 packet ids received (PUBREC sent), waiting for PUBREL.
-    pub incoming_qos2: BTreeSet<u16>,
+    incoming_qos2: BTreeSet<u16>,
     /// Outbound window: the client's receive maximum (v5) or max_inflight_messages.
-    pub window: u16,
-    pub expiry_interval: u32,
-    pub disconnected_at: Option<Instant>,
-    pub will: Option<Will>,
-    pub delayed_will: Option<(Instant, Will)>,
+    window: u16,
+    expiry_interval: u32,
+    disconnected_at: Option<Instant>,
+    will: Option<Will>,
+    delayed_will: Option<(Instant, Will)>,
     next_seq: u64,
     /// Messages dropped because a queue limit was reached.
-    pub dropped: u64,
+    dropped: u64,
 }
 
 pub struct Session {
     pub client_id: Arc<str>,
-    pub state: Mutex<SessionState>,
+    state: Mutex<SessionState>,
     online: AtomicBool,
 }
 
@@ -229,6 +233,59 @@ pub enum Refused {
     Offline,
     QueueFull,
     NotAuthorized,
+    /// The session has ended.
+    Ended,
+}
+
+/// A connection joining a session.
+pub struct Attachment {
+    pub ctl: Arc<ConnCtl>,
+    pub identity: Arc<Identity>,
+    pub version: ProtocolVersion,
+    /// Outbound window (the client's receive maximum, capped by the broker).
+    pub window: u16,
+    /// Session expiry interval after the cap (0 = ends with the connection).
+    pub expiry: u32,
+    pub will: Option<Will>,
+}
+
+/// What attaching replaced.
+pub struct Replaced {
+    pub epoch: u64,
+    /// The connection that had the session until now: it must be told to go.
+    pub old_conn: Option<Arc<ConnCtl>>,
+    /// That connection's will (the caller decides whether it is sent).
+    pub old_will: Option<Will>,
+}
+
+/// What detaching a connection left to do.
+pub struct Detached {
+    /// A will to send now.
+    pub will_now: Option<Will>,
+    /// A will held back until this time (the session goes on meanwhile).
+    pub will_at: Option<Instant>,
+    /// The session's expiry interval: 0 means it ends now.
+    pub expiry: u32,
+}
+
+/// What ending a session left to do.
+pub struct Ended {
+    /// Every raw filter it held: to be removed from the subscription tree.
+    pub filters: Vec<String>,
+    /// The connection still attached, if any: it must be told to go.
+    pub conn: Option<Arc<ConnCtl>>,
+    /// The will (live or delayed) that goes now because the session ends.
+    pub will: Option<Will>,
+}
+
+/// An incoming QoS 2 packet id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncomingQos2 {
+    /// Already received (PUBREC sent): acknowledge again, do not route twice.
+    Duplicate,
+    /// New, but the client has too many unreleased ones.
+    TooMany,
+    New,
 }
 
 impl Session {
@@ -237,6 +294,7 @@ impl Session {
             client_id,
             state: Mutex::new(SessionState {
                 epoch: 0,
+                ended: false,
                 attached: None,
                 identity: None,
                 version,
@@ -259,12 +317,222 @@ impl Session {
         }
     }
 
+    /// A session brought back from the store: offline since `now`, owned by `identity`.
+    pub fn restored(
+        client_id: Arc<str>,
+        identity: Arc<Identity>,
+        expiry_interval: u32,
+        now: Instant,
+    ) -> Session {
+        let s = Session::new(client_id, ProtocolVersion::V5, expiry_interval);
+        {
+            let mut st = s.state.lock();
+            st.identity = Some(identity);
+            st.disconnected_at = Some(now);
+        }
+        s
+    }
+
     pub fn is_online(&self) -> bool {
         self.online.load(Ordering::Relaxed)
     }
 
-    pub fn set_online(&self, v: bool) {
+    fn set_online(&self, v: bool) {
         self.online.store(v, Ordering::Relaxed);
+    }
+
+    /// The identity that owns the session (None before the first attach).
+    pub fn owner(&self) -> Option<Arc<Identity>> {
+        self.state.lock().identity.clone()
+    }
+
+    /// Whether the session ends when its connection does (v3 clean session, v5 expiry 0), or
+    /// has already ended, or (offline) has outlived its expiry at `now`.
+    pub fn is_over(&self, now: Instant) -> bool {
+        let st = self.state.lock();
+        st.ended
+            || (st.attached.is_some() && st.expiry_interval == 0)
+            || st.expires_at().is_some_and(|t| t <= now)
+    }
+
+    /// Join a connection to the session; the caller holds the registry lock of its client id.
+    pub fn attach(&self, a: Attachment) -> Replaced {
+        let mut st = self.state.lock();
+        st.epoch += 1;
+        let old_conn = st.attached.replace(a.ctl);
+        let old_will = st.will.take();
+        // Resumed before its delay ran out: a delayed will is not sent (the session goes on).
+        st.delayed_will = None;
+        st.identity = Some(a.identity);
+        st.version = a.version;
+        st.window = a.window;
+        st.expiry_interval = a.expiry;
+        st.disconnected_at = None;
+        st.will = a.will;
+        self.set_online(true);
+        Replaced {
+            epoch: st.epoch,
+            old_conn,
+            old_will,
+        }
+    }
+
+    /// Leave the session (the connection of `epoch` ended). None when that connection had already
+    /// been replaced. `keep_will` false drops the will (normal DISCONNECT, shutdown).
+    pub fn detach(&self, epoch: u64, now: Instant, keep_will: bool) -> Option<Detached> {
+        let mut st = self.state.lock();
+        if st.epoch != epoch || st.ended {
+            return None;
+        }
+        st.attached = None;
+        self.set_online(false);
+        st.disconnected_at = Some(now);
+        let will = st.will.take().filter(|_| keep_will);
+        let expiry = st.expiry_interval;
+        let mut d = Detached {
+            will_now: None,
+            will_at: None,
+            expiry,
+        };
+        if let Some(w) = will {
+            if w.delay > 0 && expiry > 0 {
+                let wait = w.delay.min(expiry);
+                // u32 seconds always fit in an Instant on supported platforms.
+                if let Some(at) = now.checked_add(Duration::from_secs(u64::from(wait))) {
+                    st.delayed_will = Some((at, w));
+                    d.will_at = Some(at);
+                }
+            } else {
+                d.will_now = Some(w);
+            }
+        }
+        Some(d)
+    }
+
+    /// End the session for good: no connection, queue, inflight or subscriptions are left.
+    /// The caller holds the registry lock of its client id and removes the filters from the tree.
+    pub fn end(&self) -> Ended {
+        let mut st = self.state.lock();
+        st.ended = true;
+        st.epoch += 1;
+        self.set_online(false);
+        st.queue.clear();
+        st.queued_bytes = 0;
+        st.inflight.clear();
+        st.incoming_qos2.clear();
+        let conn = st.attached.take();
+        let will = st
+            .will
+            .take()
+            .or_else(|| st.delayed_will.take().map(|(_, w)| w));
+        Ended {
+            filters: std::mem::take(&mut st.subscriptions).into_keys().collect(),
+            conn,
+            will,
+        }
+    }
+
+    /// The delayed will, if it is due at `now`.
+    pub fn take_due_will(&self, now: Instant) -> Option<Will> {
+        let mut st = self.state.lock();
+        if st.delayed_will.as_ref().is_some_and(|(t, _)| *t <= now) {
+            st.delayed_will.take().map(|(_, w)| w)
+        } else {
+            None
+        }
+    }
+
+    /// When this offline session ends, or None if it does not (online, or never expires).
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.state.lock().expires_at()
+    }
+
+    /// The attached connection's control block, if a connection is attached.
+    pub fn conn(&self) -> Option<Arc<ConnCtl>> {
+        self.state.lock().attached.clone()
+    }
+
+    /// What a durable store keeps of the session; None for a session that ends with its
+    /// connection (nothing to keep).
+    pub fn record(&self) -> Option<SessionRecord> {
+        let st = self.state.lock();
+        if st.expiry_interval == 0 || st.ended {
+            return None;
+        }
+        Some(SessionRecord {
+            client_id: self.client_id.to_string(),
+            username: st.identity.as_ref().and_then(|i| i.username.clone()),
+            expiry_interval: st.expiry_interval,
+            subscriptions: st
+                .subscriptions
+                .iter()
+                .map(|(f, o)| (f.clone(), *o))
+                .collect(),
+        })
+    }
+
+    /// Record a subscription, if `epoch` is still the session's connection (a connection that was
+    /// replaced must not add to the session it lost). `add` puts it in the subscription tree; it
+    /// runs under the session lock, so ending the session cannot miss it.
+    pub fn subscribe<R>(
+        &self,
+        epoch: Option<u64>,
+        raw: &str,
+        opts: SubOpts,
+        add: impl FnOnce() -> R,
+    ) -> Option<R> {
+        let mut st = self.state.lock();
+        if st.ended || epoch.is_some_and(|e| e != st.epoch) {
+            return None;
+        }
+        let r = add();
+        st.subscriptions.insert(raw.to_string(), opts);
+        Some(r)
+    }
+
+    /// Forget a subscription; `remove` takes it out of the subscription tree.
+    pub fn unsubscribe<R>(&self, raw: &str, remove: impl FnOnce() -> R) -> R {
+        let mut st = self.state.lock();
+        st.subscriptions.remove(raw);
+        remove()
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.state.lock().subscriptions.len()
+    }
+
+    /// Set the expiry interval (v5 DISCONNECT may change it).
+    pub fn set_expiry(&self, e: u32) {
+        self.state.lock().expiry_interval = e;
+    }
+
+    /// Classify an incoming QoS 2 packet id; `max` is how many may await PUBREL at once.
+    pub fn incoming_qos2(&self, pid: u16, max: usize) -> IncomingQos2 {
+        let st = self.state.lock();
+        if st.incoming_qos2.contains(&pid) {
+            IncomingQos2::Duplicate
+        } else if st.incoming_qos2.len() >= max {
+            IncomingQos2::TooMany
+        } else {
+            IncomingQos2::New
+        }
+    }
+
+    /// PUBREC was sent for `pid`: remember it until PUBREL.
+    pub fn remember_qos2(&self, pid: u16) {
+        self.state.lock().incoming_qos2.insert(pid);
+    }
+
+    /// PUBREL: forget `pid`. False if it was not known.
+    pub fn release_qos2(&self, pid: u16) -> bool {
+        self.state.lock().incoming_qos2.remove(&pid)
+    }
+
+    /// Tell the attached connection to go with a v5 reason code.
+    pub fn kick(&self, reason: u8) {
+        if let Some(c) = &self.state.lock().attached {
+            c.kick(reason);
+        }
     }
 
     /// Queue a delivery. `allowed` is the authorization check, run under the session lock with
@@ -281,6 +549,9 @@ impl Session {
         allowed: impl FnOnce(&Identity) -> bool,
     ) -> Result<Option<u64>, Refused> {
         let mut st = self.state.lock();
+        if st.ended {
+            return Err(Refused::Ended);
+        }
         let online = st.attached.is_some();
         if !online && qos == QoS::AtMostOnce && !limits.queue_qos0_messages {
             return Err(Refused::Offline);
@@ -455,7 +726,7 @@ impl SessionState {
     }
 
     /// When this offline session ends, or None if it never does.
-    pub fn expires_at(&self) -> Option<Instant> {
+    fn expires_at(&self) -> Option<Instant> {
         if self.attached.is_some() || self.expiry_interval == NEVER_EXPIRES {
             return None;
         }
@@ -482,13 +753,15 @@ mod tests {
 
     fn attached(window: u16) -> Session {
         let s = Session::new("c".into(), ProtocolVersion::V5, 0);
-        {
-            let mut st = s.state.lock();
-            st.epoch = 1;
-            st.attached = Some(Arc::new(ConnCtl::default()));
-            st.identity = Some(Arc::new(Identity::anonymous("c")));
-            st.window = window;
-        }
+        let r = s.attach(Attachment {
+            ctl: Arc::new(ConnCtl::default()),
+            identity: Arc::new(Identity::anonymous("c")),
+            version: ProtocolVersion::V5,
+            window,
+            expiry: 0,
+            will: None,
+        });
+        assert_eq!(r.epoch, 1);
         s
     }
 
@@ -562,8 +835,12 @@ mod tests {
 
     #[test]
     fn queue_limits_and_offline_qos0() {
-        let s = Session::new("c".into(), ProtocolVersion::V311, NEVER_EXPIRES);
-        s.state.lock().identity = Some(Arc::new(Identity::anonymous("c")));
+        let s = Session::restored(
+            "c".into(),
+            Arc::new(Identity::anonymous("c")),
+            NEVER_EXPIRES,
+            Instant::now(),
+        );
         let limits = Limits {
             max_queued_messages: 2,
             ..Limits::default()

@@ -7,21 +7,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::codec::{Properties, QoS};
-use super::router::Broker;
+use super::core::Broker;
 use super::session::Message;
-
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub connected: AtomicU64,
-    pub total_connections: AtomicU64,
-    pub messages_received: AtomicU64,
-    pub messages_sent: AtomicU64,
-    pub bytes_received: AtomicU64,
-    pub bytes_sent: AtomicU64,
-    /// Deliveries refused by a queue limit or authorization.
-    pub dropped: AtomicU64,
-    pub wills: AtomicU64,
-}
 
 /// Publish the current `$SYS` values (retained, as Mosquitto does).
 pub fn publish_sys(b: &Broker, now: Instant) {
@@ -38,10 +25,7 @@ pub fn publish_sys(b: &Broker, now: Instant) {
             format!("{} seconds", now.duration_since(b.started).as_secs()),
         ),
         ("$SYS/broker/clients/connected", load(&s.connected)),
-        (
-            "$SYS/broker/clients/total",
-            b.sessions.lock().len().to_string(),
-        ),
+        ("$SYS/broker/clients/total", b.sessions.len().to_string()),
         ("$SYS/broker/messages/received", load(&s.messages_received)),
         ("$SYS/broker/messages/sent", load(&s.messages_sent)),
         ("$SYS/broker/messages/dropped", load(&s.dropped)),

@@ -54,6 +54,11 @@ pub fn parse_filter(raw: &str, max_levels: usize) -> Result<Filter<'_>, FilterEr
     })
 }
 
+/// Whether `topic` is in the broker's own `$SYS` tree (`$SYSTEM/x` is not: a level, not a prefix).
+pub fn is_sys_topic(topic: &str) -> bool {
+    topic == "$SYS" || topic.starts_with("$SYS/")
+}
+
 /// Whether a topic name has more levels than allowed.
 pub fn topic_too_deep(topic: &str, max_levels: usize) -> bool {
     topic.bytes().filter(|b| *b == b'/').count() >= max_levels
@@ -555,6 +560,10 @@ mod tests {
         assert!(!filter_matches("+/x", "$SYS/x"));
         assert!(filter_matches("$SYS/#", "$SYS/x"));
         assert!(filter_matches("a//b", "a//b"));
+        assert!(is_sys_topic("$SYS/broker/uptime"));
+        assert!(is_sys_topic("$SYS"));
+        assert!(!is_sys_topic("$SYSTEM/x"));
+        assert!(!is_sys_topic("$SYSx"));
     }
 
     #[test]

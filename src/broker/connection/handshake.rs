@@ -1,0 +1,426 @@
+//! CONNECT: read it, check it against the broker's rules, authenticate, attach the session,
+//! answer CONNACK.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::transport::Transport;
+use super::{forwarded, Ctx, Link};
+use crate::broker::auth::{ConnectDecision, ConnectDenial, ConnectInfo};
+use crate::broker::codec::reason::{v3, v5};
+use crate::broker::codec::{
+    connect_version_hint, decode_packet, ConnAck, Connect, DecodeError, Packet, Properties,
+    ProtocolVersion,
+};
+use crate::broker::core::{AttachError, AttachRequest};
+use crate::broker::session::{Attachment, ConnCtl, Message, Will, NEVER_EXPIRES};
+use crate::broker::topic::topic_too_deep;
+
+/// What CONNECT settled for the rest of the connection.
+pub(super) struct Established {
+    pub link: Link,
+    pub version: ProtocolVersion,
+    pub client_alias_max: u16,
+    pub client_max_packet: Option<u32>,
+    /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
+    pub connect_expiry: u32,
+}
+
+/// A refusal already written to the transport (or nothing to say): close now.
+pub(super) struct Refused;
+
+/// What only the handshake needs besides the transport and the broker.
+pub(super) struct Arrival {
+    pub over_limit: bool,
+    pub cert_subject: Option<String>,
+    pub peer: SocketAddr,
+}
+
+pub(super) async fn handshake<S>(
+    t: &mut Transport<S>,
+    ctx: &Ctx,
+    arrival: Arrival,
+) -> Result<Established, Refused>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let Arrival {
+        over_limit,
+        cert_subject,
+        peer,
+    } = arrival;
+    let connect = loop {
+        match decode_packet(&mut t.rbuf, None, &t.limits) {
+            Ok(Some(Packet::Connect(c))) => break c,
+            Ok(Some(_)) => return Err(Refused),
+            Ok(None) => match t.read_more(&ctx.broker.stats).await {
+                Ok(0) | Err(_) => return Err(Refused),
+                Ok(_) => {}
+            },
+            Err(e) => {
+                refuse_bad_connect(t, &e, peer);
+                return Err(Refused);
+            }
+        }
+    };
+    let b = ctx.broker.clone();
+    let cfg = &b.config;
+    let v = connect.protocol;
+    let v5c = v.is_v5();
+    let code = |v3c: u8, v5c_: u8| if v5c { v5c_ } else { v3c };
+    let refuse = |t: &mut Transport<S>, c: u8, why: &str| {
+        if cfg.logging.connection_messages {
+            tracing::info!(client_id = ?connect.client_id, peer = %peer, version = v.level(), code = c, reason = why, "connection refused");
+        }
+        connack(t, v, c, false, Properties::default());
+        Refused
+    };
+    if over_limit {
+        return Err(refuse(
+            t,
+            code(v3::SERVER_UNAVAILABLE, v5::QUOTA_EXCEEDED),
+            "max_connections reached",
+        ));
+    }
+    // Client id rules.
+    let mut assigned = None;
+    let client_id = if connect.client_id.is_empty() {
+        let allowed = cfg.client_ids.allow_zero_length_clientid
+            && v != ProtocolVersion::V31
+            && connect.clean_start;
+        if !allowed {
+            return Err(refuse(
+                t,
+                code(v3::IDENTIFIER_REJECTED, v5::CLIENT_IDENTIFIER_NOT_VALID),
+                "empty client id not allowed",
+            ));
+        }
+        let id = b.assign_client_id();
+        assigned = Some(id.clone());
+        id
+    } else {
+        connect.client_id.clone()
+    };
+    if v == ProtocolVersion::V31 && client_id.len() > 23 {
+        return Err(refuse(
+            t,
+            v3::IDENTIFIER_REJECTED,
+            "MQTT 3.1 client id longer than 23 bytes",
+        ));
+    }
+    // Keep alive: capped (v5 server keep alive) or refused (v3, as later Mosquitto releases do:
+    // a v3 client cannot be told another value).
+    let max_ka = cfg.limits.max_keepalive;
+    let mut keep_alive = connect.keep_alive;
+    let mut server_keep_alive = None;
+    let too_long = keep_alive > max_ka || (keep_alive == 0 && max_ka < u16::MAX);
+    if too_long {
+        if v5c {
+            keep_alive = max_ka;
+            server_keep_alive = Some(max_ka);
+        } else {
+            return Err(refuse(
+                t,
+                v3::IDENTIFIER_REJECTED,
+                "keep alive above max_keepalive (or 0 while max_keepalive is set)",
+            ));
+        }
+    }
+    let listener = ctx.listener.config.clone();
+    if let Some(w) = &connect.will {
+        let refused = if w.qos as u8 > listener.max_qos {
+            Some((
+                code(v3::NOT_AUTHORIZED, v5::QOS_NOT_SUPPORTED),
+                "will QoS above max_qos",
+            ))
+        } else if w.retain && !cfg.limits.retain_available {
+            Some((
+                code(v3::NOT_AUTHORIZED, v5::RETAIN_NOT_SUPPORTED),
+                "retained will while retain_available is false",
+            ))
+        } else if crate::broker::topic::is_sys_topic(&w.topic)
+            || topic_too_deep(&w.topic, cfg.limits.max_topic_levels)
+        {
+            Some((
+                code(v3::NOT_AUTHORIZED, v5::TOPIC_NAME_INVALID),
+                "will topic not allowed",
+            ))
+        } else if w.payload.len() > cfg.limits.message_size_limit as usize {
+            Some((
+                code(v3::NOT_AUTHORIZED, v5::PACKET_TOO_LARGE),
+                "will payload above message_size_limit",
+            ))
+        } else {
+            None
+        };
+        if let Some((c, why)) = refused {
+            return Err(refuse(t, c, why));
+        }
+    }
+    if v5c && connect.properties.authentication_method.is_some() {
+        // No enhanced authentication method is offered (yet).
+        return Err(refuse(
+            t,
+            v5::BAD_AUTHENTICATION_METHOD,
+            "enhanced authentication not offered",
+        ));
+    }
+    let decision = authenticate(ctx, &connect, &client_id, peer, cert_subject).await;
+    let identity = match decision {
+        ConnectDecision::Allow(mut id) => {
+            // Whatever the authorizer filled in, these are facts of the connection.
+            id.peer = Some(peer);
+            id.listener_port = Some(listener.port);
+            Arc::new(id)
+        }
+        ConnectDecision::Deny(d) => {
+            let c = match d {
+                ConnectDenial::BadCredentials => {
+                    code(v3::BAD_USERNAME_OR_PASSWORD, v5::BAD_USER_NAME_OR_PASSWORD)
+                }
+                ConnectDenial::NotAuthorized => code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
+                ConnectDenial::ClientIdRejected => {
+                    code(v3::IDENTIFIER_REJECTED, v5::CLIENT_IDENTIFIER_NOT_VALID)
+                }
+                ConnectDenial::Banned => code(v3::NOT_AUTHORIZED, v5::BANNED),
+            };
+            return Err(refuse(t, c, denial_text(d)));
+        }
+    };
+    if let Some(w) = &connect.will {
+        if !b.auth.publish(&identity, &w.topic, w.qos, w.retain) {
+            return Err(refuse(
+                t,
+                code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
+                "will topic not authorized",
+            ));
+        }
+    }
+    // Session expiry.
+    let asked_expiry = if v5c {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        NEVER_EXPIRES
+    };
+    let mut expiry = asked_expiry;
+    if let Some(cap) = cfg.limits.persistent_client_expiration {
+        let cap = u32::try_from(cap.as_secs()).unwrap_or(NEVER_EXPIRES - 1);
+        expiry = expiry.min(cap);
+    }
+    let will = connect.will.as_ref().map(|w| {
+        let now = Instant::now();
+        Will {
+            msg: Arc::new(Message::new(
+                Arc::from(w.topic.as_str()),
+                w.payload.clone(),
+                w.qos,
+                w.retain,
+                forwarded(&w.properties),
+                w.properties
+                    .message_expiry_interval
+                    .and_then(|s| now.checked_add(Duration::from_secs(u64::from(s)))),
+                Some(Arc::from(client_id.as_str())),
+            )),
+            delay: if v5c {
+                w.properties.will_delay_interval.unwrap_or(0)
+            } else {
+                0
+            },
+        }
+    });
+    let window = if v5c {
+        connect
+            .properties
+            .receive_maximum
+            .unwrap_or(u16::MAX)
+            .clamp(1, cfg.limits.max_inflight_messages.max(1))
+    } else {
+        cfg.limits.max_inflight_messages
+    };
+    let ctl = Arc::new(ConnCtl::default());
+    let attached = b.attach(AttachRequest {
+        client_id: Arc::from(client_id.as_str()),
+        identity: identity.clone(),
+        clean_start: connect.clean_start,
+        attachment: Attachment {
+            ctl: ctl.clone(),
+            identity: identity.clone(),
+            version: v,
+            window,
+            expiry,
+            will,
+        },
+        keep_alive,
+    });
+    let attached = match attached {
+        Ok(a) => a,
+        Err(AttachError::NotOwner) => {
+            return Err(refuse(
+                t,
+                code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
+                "client id holds a session of another identity",
+            ));
+        }
+    };
+    let mut props = Properties::default();
+    if v5c {
+        props.assigned_client_identifier = assigned;
+        props.server_keep_alive = server_keep_alive;
+        props.receive_maximum = Some(cfg.limits.max_inflight_messages);
+        props.maximum_packet_size = Some(cfg.limits.max_packet_size);
+        props.topic_alias_maximum = Some(listener.max_topic_alias);
+        if expiry != asked_expiry {
+            // The client must learn the expiry the broker will really apply.
+            props.session_expiry_interval = Some(expiry);
+        }
+        if listener.max_qos < 2 {
+            props.maximum_qos = Some(listener.max_qos);
+        }
+        if !cfg.limits.retain_available {
+            props.retain_available = Some(0);
+        }
+    }
+    // MQTT 3.1 has no session present flag.
+    let present = attached.present && v != ProtocolVersion::V31;
+    connack(t, v, 0, present, props);
+    b.stats
+        .connected
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    b.stats
+        .total_connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if cfg.logging.connection_messages {
+        tracing::info!(client_id = ?client_id, peer = %peer, version = v.level(), keep_alive, clean_start = connect.clean_start, session_present = present, "client connected");
+    }
+    Ok(Established {
+        link: Link {
+            session: attached.session,
+            epoch: attached.epoch,
+            identity,
+            ctl,
+        },
+        version: v,
+        client_alias_max: connect.properties.topic_alias_maximum.unwrap_or(0),
+        client_max_packet: connect.properties.maximum_packet_size,
+        connect_expiry: asked_expiry,
+    })
+}
+
+/// Ask the authorizer who the client is (on the blocking pool when that is expensive).
+async fn authenticate(
+    ctx: &Ctx,
+    connect: &Connect,
+    client_id: &str,
+    peer: SocketAddr,
+    cert_subject: Option<String>,
+) -> ConnectDecision {
+    let auth = ctx.broker.auth.clone();
+    let listener = ctx.listener.config.clone();
+    if auth.connect_is_expensive() {
+        let conn2 = connect.clone();
+        let cid = client_id.to_string();
+        tokio::task::spawn_blocking(move || {
+            auth.connect(&ConnectInfo {
+                connect: &conn2,
+                client_id: &cid,
+                peer,
+                listener: &listener,
+                cert_subject: cert_subject.as_deref(),
+            })
+        })
+        .await
+        .unwrap_or(ConnectDecision::Deny(ConnectDenial::NotAuthorized))
+    } else {
+        auth.connect(&ConnectInfo {
+            connect,
+            client_id,
+            peer,
+            listener: &listener,
+            cert_subject: cert_subject.as_deref(),
+        })
+    }
+}
+
+fn denial_text(d: ConnectDenial) -> &'static str {
+    match d {
+        ConnectDenial::BadCredentials => "bad user name or password",
+        ConnectDenial::NotAuthorized => "not authorized",
+        ConnectDenial::ClientIdRejected => "client id rejected",
+        ConnectDenial::Banned => "banned",
+    }
+}
+
+pub(super) fn connack<S>(
+    t: &mut Transport<S>,
+    version: ProtocolVersion,
+    code: u8,
+    present: bool,
+    mut properties: Properties,
+) {
+    if code != 0 && version.is_v5() && properties.reason_string.is_none() {
+        properties.reason_string = Some(connack_text(code).to_string());
+    }
+    t.send(
+        &Packet::ConnAck(ConnAck {
+            session_present: present,
+            code,
+            properties,
+        }),
+        version,
+    );
+}
+
+fn refuse_bad_connect<S>(t: &mut Transport<S>, e: &DecodeError, peer: SocketAddr) {
+    match connect_version_hint(&t.rbuf) {
+        Some(ProtocolVersion::V5) => connack(
+            t,
+            ProtocolVersion::V5,
+            e.reason_code(),
+            false,
+            Properties::default(),
+        ),
+        Some(v) => {
+            if let Some(code) = e.v3_connack_code() {
+                connack(t, v, code, false, Properties::default());
+            }
+        }
+        None => {
+            // An unknown protocol level in a well-formed CONNECT: tell it in 3.1.1 terms.
+            if let DecodeError::UnsupportedProtocolVersion(_) = e {
+                connack(
+                    t,
+                    ProtocolVersion::V311,
+                    v3::UNACCEPTABLE_PROTOCOL_VERSION,
+                    false,
+                    Properties::default(),
+                );
+            }
+        }
+    }
+    tracing::info!(peer = %peer, error = %e, "connection refused: bad CONNECT");
+}
+
+/// The reason string of a refused v5 CONNECT (fixed text).
+fn connack_text(code: u8) -> &'static str {
+    match code {
+        v5::CLIENT_IDENTIFIER_NOT_VALID => "client identifier not accepted",
+        v5::BAD_USER_NAME_OR_PASSWORD => "bad user name or password",
+        v5::NOT_AUTHORIZED => "not authorized",
+        v5::BANNED => "banned",
+        v5::QUOTA_EXCEEDED => "too many connections on this listener",
+        v5::QOS_NOT_SUPPORTED => "will QoS above the maximum of this listener",
+        v5::RETAIN_NOT_SUPPORTED => "retained messages are not available",
+        v5::TOPIC_NAME_INVALID => "will topic not allowed",
+        v5::PACKET_TOO_LARGE => "will payload larger than message_size_limit",
+        v5::BAD_AUTHENTICATION_METHOD => "no enhanced authentication method is offered",
+        v5::MALFORMED_PACKET => "malformed CONNECT",
+        v5::PROTOCOL_ERROR => "CONNECT breaks the protocol",
+        v5::UNSUPPORTED_PROTOCOL_VERSION => "unsupported protocol version",
+        _ => "connection refused",
+    }
+}

@@ -1,0 +1,355 @@
+//! Packets from the client: PUBLISH and its acknowledgements, SUBSCRIBE, UNSUBSCRIBE, PINGREQ,
+//! DISCONNECT.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{forwarded, Close, Conn};
+use crate::broker::auth::SubscribeDecision;
+use crate::broker::codec::reason::{v3, v5};
+use crate::broker::codec::{
+    valid_topic_filter, valid_topic_name, Disconnect, Packet, Properties, PubResp, Publish, QoS,
+    SubAck, Subscribe, UnsubAck, Unsubscribe,
+};
+use crate::broker::core::{Ack, Departure};
+use crate::broker::session::{IncomingQos2, Message, Session, NEVER_EXPIRES};
+use crate::broker::topic::{is_sys_topic, parse_filter, topic_too_deep, FilterError, SubOpts};
+
+/// Payloads up to this are copied out of the read buffer: otherwise a small retained or queued
+/// message would keep the whole read buffer it arrived in alive.
+const COPY_PAYLOAD_BELOW: usize = 2048;
+
+impl<S> Conn<'_, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    pub(super) fn handle(&mut self, p: Packet) -> Result<Option<Departure>, Close> {
+        let session = self.link.session.clone();
+        match p {
+            Packet::Publish(p) => self.on_publish(p, &session),
+            Packet::PubAck(r) => {
+                self.ctx
+                    .broker
+                    .acknowledge(&session, Ack::PubAck(r.packet_id));
+                self.want_fill = true;
+                Ok(None)
+            }
+            Packet::PubRec(r) => {
+                if r.reason >= 0x80 {
+                    self.ctx
+                        .broker
+                        .acknowledge(&session, Ack::PubRecFailed(r.packet_id));
+                    self.want_fill = true;
+                } else if self
+                    .ctx
+                    .broker
+                    .acknowledge(&session, Ack::PubRec(r.packet_id))
+                {
+                    self.send(&Packet::PubRel(PubResp::ok(r.packet_id)));
+                } else {
+                    let mut resp = PubResp::ok(r.packet_id);
+                    if self.v5() {
+                        resp.reason = v5::PACKET_IDENTIFIER_NOT_FOUND;
+                    }
+                    self.send(&Packet::PubRel(resp));
+                }
+                Ok(None)
+            }
+            Packet::PubRel(r) => {
+                let known = session.release_qos2(r.packet_id);
+                let mut resp = PubResp::ok(r.packet_id);
+                if !known && self.v5() {
+                    resp.reason = v5::PACKET_IDENTIFIER_NOT_FOUND;
+                }
+                self.send(&Packet::PubComp(resp));
+                Ok(None)
+            }
+            Packet::PubComp(r) => {
+                self.ctx
+                    .broker
+                    .acknowledge(&session, Ack::PubComp(r.packet_id));
+                self.want_fill = true;
+                Ok(None)
+            }
+            Packet::Subscribe(s) => self.on_subscribe(s, &session),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u, &session),
+            Packet::PingReq => {
+                self.send(&Packet::PingResp);
+                Ok(None)
+            }
+            Packet::Disconnect(d) => self.on_disconnect(d, &session),
+            _ => {
+                // A second CONNECT, AUTH without an authentication method, or a server packet.
+                self.send_disconnect(v5::PROTOCOL_ERROR);
+                Err(Close)
+            }
+        }
+    }
+
+    fn on_publish(
+        &mut self,
+        p: Publish,
+        session: &Arc<Session>,
+    ) -> Result<Option<Departure>, Close> {
+        let b = self.ctx.broker.clone();
+        b.stats.messages_received.fetch_add(1, Ordering::Relaxed);
+        let listener = &self.ctx.listener.config;
+        let topic: Arc<str> = match p.properties.topic_alias {
+            Some(a) => {
+                if a == 0 || a > listener.max_topic_alias {
+                    self.send_disconnect(v5::TOPIC_ALIAS_INVALID);
+                    return Err(Close);
+                }
+                if p.topic.is_empty() {
+                    match self.aliases.as_ref().and_then(|al| al.inbound.get(&a)) {
+                        Some(t) => t.clone(),
+                        None => {
+                            self.send_disconnect(v5::PROTOCOL_ERROR);
+                            return Err(Close);
+                        }
+                    }
+                } else {
+                    let t: Arc<str> = Arc::from(p.topic.as_str());
+                    self.aliases
+                        .get_or_insert_with(Box::default)
+                        .inbound
+                        .insert(a, t.clone());
+                    t
+                }
+            }
+            None => {
+                if !valid_topic_name(&p.topic) {
+                    self.send_disconnect(v5::TOPIC_NAME_INVALID);
+                    return Err(Close);
+                }
+                Arc::from(p.topic.as_str())
+            }
+        };
+        if topic_too_deep(&topic, b.config.limits.max_topic_levels) {
+            self.send_disconnect(v5::TOPIC_NAME_INVALID);
+            return Err(Close);
+        }
+        if p.qos as u8 > listener.max_qos {
+            self.send_disconnect(v5::QOS_NOT_SUPPORTED);
+            return Err(Close);
+        }
+        if p.retain && !b.config.limits.retain_available {
+            self.send_disconnect(v5::RETAIN_NOT_SUPPORTED);
+            return Err(Close);
+        }
+        let pid = p.packet_id.unwrap_or(0);
+        if p.qos == QoS::ExactlyOnce {
+            let max = usize::from(b.config.limits.max_inflight_messages);
+            match session.incoming_qos2(pid, max) {
+                IncomingQos2::New => {}
+                IncomingQos2::Duplicate => {
+                    // A resent QoS 2 PUBLISH we already routed: acknowledge again, route nothing.
+                    self.send(&Packet::PubRec(PubResp::ok(pid)));
+                    return Ok(None);
+                }
+                IncomingQos2::TooMany => {
+                    self.send_disconnect(v5::RECEIVE_MAXIMUM_EXCEEDED);
+                    return Err(Close);
+                }
+            }
+        }
+        let refused = if p.payload.len() > b.config.limits.message_size_limit as usize {
+            // 0x95 is not a valid PUBACK/PUBREC code; "an administrative limit was exceeded" is.
+            Some(v5::QUOTA_EXCEEDED)
+        } else if is_sys_topic(&topic) {
+            Some(v5::NOT_AUTHORIZED)
+        } else {
+            match b.auth.publish(&self.link.identity, &topic, p.qos, p.retain) {
+                true => None,
+                false => Some(v5::NOT_AUTHORIZED),
+            }
+        };
+        if let Some(code) = refused {
+            // The connection stays; v5 learns why, v3 gets a plain ack (Mosquitto does the same).
+            let reason = if self.v5() { code } else { 0 };
+            // A v5 PUBREC with a failure code ends the exchange; v3's plain PUBREC leaves it open
+            // like an accepted one, so the id is remembered the same way.
+            let remember = !self.v5();
+            self.ack_publish(session, p.qos, pid, reason, remember);
+            return Ok(None);
+        }
+        let expires_at = p
+            .properties
+            .message_expiry_interval
+            .and_then(|s| Instant::now().checked_add(Duration::from_secs(u64::from(s))));
+        let payload = if p.payload.len() < COPY_PAYLOAD_BELOW {
+            Bytes::copy_from_slice(&p.payload)
+        } else {
+            p.payload
+        };
+        let props = if self.v5() {
+            forwarded(&p.properties)
+        } else {
+            Properties::default()
+        };
+        let msg = Arc::new(Message::new(
+            topic,
+            payload,
+            p.qos,
+            p.retain,
+            props,
+            expires_at,
+            Some(self.client_id().clone()),
+        ));
+        let n = b.publish(&msg);
+        let reason = if self.v5() && n == 0 {
+            v5::NO_MATCHING_SUBSCRIBERS
+        } else {
+            0
+        };
+        self.ack_publish(session, p.qos, pid, reason, true);
+        Ok(None)
+    }
+
+    /// PUBACK or PUBREC for a QoS 1/2 PUBLISH. `remember` records a QoS 2 packet id, so that a
+    /// resend is acknowledged again without being routed twice.
+    fn ack_publish(&mut self, session: &Session, qos: QoS, pid: u16, reason: u8, remember: bool) {
+        let resp = PubResp {
+            packet_id: pid,
+            reason,
+            properties: Properties::default(),
+        };
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
+            QoS::ExactlyOnce => {
+                if remember {
+                    session.remember_qos2(pid);
+                }
+                self.send(&Packet::PubRec(resp));
+            }
+        }
+    }
+
+    fn on_subscribe(
+        &mut self,
+        s: Subscribe,
+        session: &Arc<Session>,
+    ) -> Result<Option<Departure>, Close> {
+        let b = self.ctx.broker.clone();
+        let sub_id = s.properties.subscription_identifiers.first().copied();
+        let mut codes = Vec::with_capacity(s.filters.len());
+        let mut retained = Vec::new();
+        let fail = |v5: bool, code: u8| if v5 { code } else { v3::SUBACK_FAILURE };
+        for req in &s.filters {
+            if !valid_topic_filter(&req.filter) {
+                codes.push(fail(self.v5(), v5::TOPIC_FILTER_INVALID));
+                continue;
+            }
+            let f = match parse_filter(&req.filter, b.config.limits.max_topic_levels) {
+                Ok(f) => f,
+                Err(FilterError::Invalid) | Err(FilterError::TooDeep) => {
+                    codes.push(fail(self.v5(), v5::TOPIC_FILTER_INVALID));
+                    continue;
+                }
+            };
+            if f.share_group.is_some() && req.options.no_local {
+                self.send_disconnect(v5::PROTOCOL_ERROR);
+                return Err(Close);
+            }
+            let max_qos =
+                QoS::from_u8(self.ctx.listener.config.max_qos).unwrap_or(QoS::ExactlyOnce);
+            let asked = req.options.qos.min(max_qos);
+            let granted = match b.auth.subscribe(&self.link.identity, f.filter, asked) {
+                SubscribeDecision::Granted(q) => Some(q.min(asked)),
+                SubscribeDecision::Denied => None,
+            };
+            let Some(qos) = granted else {
+                codes.push(fail(self.v5(), v5::NOT_AUTHORIZED));
+                continue;
+            };
+            let mut options = req.options;
+            options.qos = qos;
+            let opts = SubOpts {
+                options,
+                subscription_id: sub_id,
+            };
+            let Some(new) = b.subscribe(session, self.link.epoch, &req.filter, &f, opts) else {
+                // Taken over meanwhile: the session is no longer this connection's.
+                return Ok(Some(Departure::TakenOver));
+            };
+            let send_retained = match options.retain_handling {
+                0 => true,
+                1 => new,
+                _ => false,
+            };
+            // Retained messages are not sent to shared subscriptions.
+            if send_retained && f.share_group.is_none() {
+                retained.push((f.filter, qos));
+            }
+            codes.push(qos as u8);
+        }
+        self.send(&Packet::SubAck(SubAck {
+            packet_id: s.packet_id,
+            reason_codes: codes,
+            properties: Properties::default(),
+        }));
+        for (filter, qos) in retained {
+            b.send_retained(session, filter, qos, sub_id);
+        }
+        self.want_fill = true;
+        b.save_session(session);
+        Ok(None)
+    }
+
+    fn on_unsubscribe(
+        &mut self,
+        u: Unsubscribe,
+        session: &Arc<Session>,
+    ) -> Result<Option<Departure>, Close> {
+        let b = self.ctx.broker.clone();
+        let mut codes = Vec::with_capacity(u.filters.len());
+        for f in &u.filters {
+            if !valid_topic_filter(f) || parse_filter(f, usize::MAX).is_err() {
+                codes.push(v5::TOPIC_FILTER_INVALID);
+                continue;
+            }
+            let existed = b.unsubscribe(session, f);
+            codes.push(if existed {
+                v5::SUCCESS
+            } else {
+                v5::NO_SUBSCRIPTION_EXISTED
+            });
+        }
+        let reason_codes = if self.v5() { codes } else { Vec::new() };
+        self.send(&Packet::UnsubAck(UnsubAck {
+            packet_id: u.packet_id,
+            reason_codes,
+            properties: Properties::default(),
+        }));
+        b.save_session(session);
+        Ok(None)
+    }
+
+    fn on_disconnect(
+        &mut self,
+        d: Disconnect,
+        session: &Arc<Session>,
+    ) -> Result<Option<Departure>, Close> {
+        if self.v5() {
+            if let Some(e) = d.properties.session_expiry_interval {
+                if self.connect_expiry == 0 && e != 0 {
+                    self.send_disconnect(v5::PROTOCOL_ERROR);
+                    return Err(Close);
+                }
+                let mut e = e;
+                if let Some(cap) = self.ctx.broker.config.limits.persistent_client_expiration {
+                    e = e.min(u32::try_from(cap.as_secs()).unwrap_or(NEVER_EXPIRES - 1));
+                }
+                session.set_expiry(e);
+            }
+        }
+        Ok(Some(Departure::Graceful {
+            with_will: self.v5() && d.reason == v5::DISCONNECT_WITH_WILL_MESSAGE,
+        }))
+    }
+}

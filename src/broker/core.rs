@@ -1,0 +1,630 @@
+//! The broker core: the shared state and the small API a connection uses.
+//!
+//! A connection speaks MQTT and nothing else; everything that touches sessions, their owners and
+//! the store goes through here: `attach` (lookup, ownership, takeover, wills), `detach`,
+//! `subscribe`/`unsubscribe`, `acknowledge`, and `publish` (in `router`). Every change of a client
+//! id's session happens under that client id's registry lock, so attach and detach of one client
+//! id are ordered (a reconnect can never resume a session its old connection is ending).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use super::auth::Authorizer;
+use super::codec::reason::v5;
+use super::registry::{Locked, Registry};
+use super::session::{Attachment, ConnCtl, Session, Stage, Will, NEVER_EXPIRES};
+use super::stats::Stats;
+use super::store::{Store, StoreError};
+use super::timers::{Timer, Timers};
+use super::topic::{parse_filter, Filter, SubOpts, SubscriptionTree};
+use crate::config::Config;
+use crate::security::identity::Identity;
+
+pub struct Broker {
+    pub config: Arc<Config>,
+    pub auth: Arc<dyn Authorizer>,
+    pub store: Arc<dyn Store>,
+    pub subs: SubscriptionTree<Arc<Session>>,
+    pub sessions: Registry,
+    pub stats: Stats,
+    pub started: Instant,
+    timers: Timers,
+    next_auto_id: AtomicU64,
+    shutting_down: AtomicBool,
+}
+
+/// A connection asking for its session.
+pub struct AttachRequest {
+    pub client_id: Arc<str>,
+    pub identity: Arc<Identity>,
+    pub clean_start: bool,
+    /// The connection's settings for the session (expiry already capped by the broker).
+    pub attachment: Attachment,
+    /// Keep alive in seconds (0 = none): the broker checks it.
+    pub keep_alive: u16,
+}
+
+/// A connection's hold on its session.
+pub struct Attached {
+    pub session: Arc<Session>,
+    pub epoch: u64,
+    /// Whether an existing session was resumed (CONNACK Session Present).
+    pub present: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachError {
+    /// The session belongs to another identity (v5 0x87, v3 5).
+    NotOwner,
+}
+
+/// How a connection ended, as far as its session is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// Normal DISCONNECT (no will), or DISCONNECT 0x04 (`with_will`).
+    Graceful { with_will: bool },
+    /// The peer went away, broke a rule or timed out: the will is sent.
+    Abnormal,
+    /// Another connection took the session: nothing to do.
+    TakenOver,
+    /// The broker is stopping: no will, the session stays as it is.
+    Shutdown,
+}
+
+/// An acknowledgement from the client for a message the broker sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    PubAck(u16),
+    /// PUBREC with a success code: the broker answers PUBREL.
+    PubRec(u16),
+    /// PUBREC with an error code: the exchange ends.
+    PubRecFailed(u16),
+    PubComp(u16),
+}
+
+impl Broker {
+    pub fn new(config: Arc<Config>, auth: Arc<dyn Authorizer>, store: Arc<dyn Store>) -> Broker {
+        Broker {
+            config,
+            auth,
+            store,
+            subs: SubscriptionTree::default(),
+            sessions: Registry::default(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            timers: Timers::default(),
+            next_auto_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// A client id for a client that sent none: prefix + a number + randomness, so it cannot be
+    /// guessed and taken over by another client.
+    pub fn assign_client_id(&self) -> String {
+        let n = self.next_auto_id.fetch_add(1, Ordering::Relaxed);
+        let r: u64 = rand::random();
+        format!("{}{n}-{r:016x}", self.config.client_ids.auto_id_prefix)
+    }
+
+    /// Milliseconds since the broker started: the clock of keep-alive bookkeeping and timers.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn ms_at(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Give a connection its session: resume the existing one (clean start 0, still alive, same
+    /// owner) or start a new one, taking it over from a live connection if there is one.
+    pub fn attach(&self, req: AttachRequest) -> Result<Attached, AttachError> {
+        let now = Instant::now();
+        let AttachRequest {
+            client_id,
+            identity,
+            clean_start,
+            mut attachment,
+            keep_alive,
+        } = req;
+        let ctl = attachment.ctl.clone();
+        ctl.keep_alive_ms
+            .store(u64::from(keep_alive) * 1500, Ordering::Relaxed);
+        ctl.last_seen_ms.store(self.now_ms(), Ordering::Relaxed);
+        attachment.identity = identity.clone();
+        let mut wills = Vec::new();
+        let mut kicks = Vec::new();
+        let (attached, replaced) = {
+            let mut shard = self.sessions.lock(&client_id);
+            let existing = shard.get(&client_id).cloned();
+            if let Some(old) = &existing {
+                if let Some(owner) = old.owner() {
+                    if !self.auth.may_take_session(&owner, &identity) {
+                        return Err(AttachError::NotOwner);
+                    }
+                }
+            }
+            let resume = existing.filter(|old| !clean_start && !old.is_over(now));
+            let (session, present) = match resume {
+                Some(s) => (s, true),
+                None => {
+                    if let Some(old) = shard.get(&client_id).cloned() {
+                        // A clean start, or a session that ends with its connection: the old
+                        // session ends here and its will (live or delayed) goes now.
+                        let ended = self.end_locked(&mut shard, &old);
+                        kicks.extend(ended.0);
+                        wills.extend(ended.1);
+                    }
+                    let s = Arc::new(Session::new(
+                        client_id.clone(),
+                        attachment.version,
+                        attachment.expiry,
+                    ));
+                    shard.insert(s.clone());
+                    (s, false)
+                }
+            };
+            let replaced = session.attach(attachment);
+            (
+                Attached {
+                    session,
+                    epoch: replaced.epoch,
+                    present,
+                },
+                replaced,
+            )
+        };
+        if let Some(old) = replaced.old_conn {
+            kicks.push(old);
+        }
+        // Taken over before its delay ran out, the old connection's will is not sent (the
+        // session goes on); without a delay it goes now.
+        if let Some(w) = replaced.old_will {
+            if w.delay == 0 {
+                wills.push(w);
+            }
+        }
+        for k in kicks {
+            k.kick(v5::SESSION_TAKEN_OVER);
+        }
+        // Shutdown kicks every attached connection; one that attached after that sweep sees the
+        // flag here (the registry lock orders the two).
+        if self.shutting_down() {
+            ctl.kick(v5::SERVER_SHUTTING_DOWN);
+        }
+        if keep_alive > 0 {
+            self.timers.schedule(
+                self.now_ms() + u64::from(keep_alive) * 1500,
+                Timer::KeepAlive(Arc::downgrade(&ctl)),
+            );
+        }
+        for w in wills {
+            self.publish_will(&w);
+        }
+        self.save_session(&attached.session);
+        Ok(attached)
+    }
+
+    /// The connection holding `epoch` has ended. Decides the will, and whether the session ends
+    /// now or waits (offline) for its expiry.
+    pub fn detach(&self, session: &Arc<Session>, epoch: u64, how: Departure) {
+        if how == Departure::TakenOver {
+            return;
+        }
+        let now = Instant::now();
+        let keep_will = matches!(
+            how,
+            Departure::Abnormal | Departure::Graceful { with_will: true }
+        );
+        let mut wills = Vec::new();
+        {
+            let mut shard = self.sessions.lock(&session.client_id);
+            let Some(d) = session.detach(epoch, now, keep_will) else {
+                return;
+            };
+            wills.extend(d.will_now);
+            if d.expiry == 0 {
+                let (_, will) = self.end_locked(&mut shard, session);
+                wills.extend(will);
+            } else {
+                if d.expiry != NEVER_EXPIRES {
+                    let at = now + Duration::from_secs(u64::from(d.expiry));
+                    self.timers
+                        .schedule(self.ms_at(at), Timer::Expiry(Arc::downgrade(session)));
+                }
+                if let Some(at) = d.will_at {
+                    self.timers
+                        .schedule(self.ms_at(at), Timer::Will(Arc::downgrade(session)));
+                }
+            }
+        }
+        for w in wills {
+            self.publish_will(&w);
+        }
+        self.save_session(session);
+    }
+
+    /// End `s` while its client id's registry lock is held: out of the registry and the
+    /// subscription tree, record removed. Returns the connection to kick and the will to send.
+    fn end_locked(
+        &self,
+        shard: &mut Locked<'_>,
+        s: &Arc<Session>,
+    ) -> (Option<Arc<ConnCtl>>, Option<Will>) {
+        shard.remove(s);
+        let ended = s.end();
+        for f in &ended.filters {
+            if let Ok(pf) = parse_filter(f, usize::MAX) {
+                self.subs.unsubscribe(&pf, &s.client_id);
+            }
+        }
+        self.store.session_removed(&s.client_id);
+        (ended.conn, ended.will)
+    }
+
+    /// End a session for good (expiry, administrative removal); its will goes now.
+    pub fn end_session(&self, s: &Arc<Session>) {
+        let (conn, will) = {
+            let mut shard = self.sessions.lock(&s.client_id);
+            if !shard.get(&s.client_id).is_some_and(|c| Arc::ptr_eq(c, s)) {
+                return;
+            }
+            self.end_locked(&mut shard, s)
+        };
+        if let Some(c) = conn {
+            c.kick(v5::ADMINISTRATIVE_ACTION);
+        }
+        if let Some(w) = will {
+            self.publish_will(&w);
+        }
+    }
+
+    /// Add a subscription for the connection holding `epoch`. Returns whether it is new, or
+    /// None if that connection no longer holds the session.
+    pub fn subscribe(
+        &self,
+        session: &Arc<Session>,
+        epoch: u64,
+        raw: &str,
+        filter: &Filter<'_>,
+        opts: SubOpts,
+    ) -> Option<bool> {
+        session.subscribe(Some(epoch), raw, opts, || {
+            self.subs
+                .subscribe(filter, &session.client_id, session.clone(), opts)
+        })
+    }
+
+    /// Remove a subscription; true if it existed.
+    pub fn unsubscribe(&self, session: &Arc<Session>, raw: &str) -> bool {
+        session.unsubscribe(raw, || match parse_filter(raw, usize::MAX) {
+            Ok(pf) => self.subs.unsubscribe(&pf, &session.client_id),
+            Err(_) => false,
+        })
+    }
+
+    /// A client acknowledged a message the broker sent. Returns true when the broker must answer
+    /// PUBREL (a PUBREC for a message it knows).
+    pub fn acknowledge(&self, session: &Session, ack: Ack) -> bool {
+        let done = match ack {
+            Ack::PubAck(pid) => session.complete(pid, Stage::AwaitAck),
+            Ack::PubComp(pid) => session.complete(pid, Stage::AwaitComp),
+            Ack::PubRecFailed(pid) => session.discard(pid),
+            Ack::PubRec(pid) => return session.received(pid),
+        };
+        if let Some(seq) = done {
+            self.store.message_done(&session.client_id, seq);
+        }
+        false
+    }
+
+    /// Deliveries that left the session without an acknowledgement (expired, or too large for the
+    /// client): the store forgets them.
+    pub fn delivered_without_ack(&self, session: &Session, seqs: &mut Vec<u64>) {
+        for seq in seqs.drain(..) {
+            self.store.message_done(&session.client_id, seq);
+        }
+    }
+
+    /// Record a persistent session's subscriptions and expiry with the store.
+    pub fn save_session(&self, s: &Session) {
+        if let Some(rec) = s.record() {
+            self.store.session_saved(&rec);
+        }
+    }
+
+    /// Recreate the persistent sessions the store kept (offline, expiry counting from now).
+    pub fn restore_sessions(&self) -> Result<(), StoreError> {
+        let now = Instant::now();
+        for rec in self.store.load_sessions()? {
+            let cid: Arc<str> = Arc::from(rec.client_id.as_str());
+            let identity = Arc::new(match rec.username {
+                Some(u) => Identity::with_username(rec.client_id.as_str(), u),
+                None => Identity::anonymous(rec.client_id.as_str()),
+            });
+            let s = Arc::new(Session::restored(
+                cid.clone(),
+                identity,
+                rec.expiry_interval,
+                now,
+            ));
+            for (f, o) in rec.subscriptions {
+                if let Ok(pf) = parse_filter(&f, usize::MAX) {
+                    s.subscribe(None, &f, o, || {
+                        self.subs.subscribe(&pf, &cid, s.clone(), o);
+                    });
+                }
+            }
+            if rec.expiry_interval != NEVER_EXPIRES {
+                let at = now + Duration::from_secs(u64::from(rec.expiry_interval));
+                self.timers
+                    .schedule(self.ms_at(at), Timer::Expiry(Arc::downgrade(&s)));
+            }
+            self.sessions.lock(&cid).insert(s);
+        }
+        Ok(())
+    }
+
+    /// Act on every deadline that is due: keep alives that ran out, delayed wills, expired
+    /// offline sessions. Cost grows with what is due, not with the number of sessions.
+    pub fn housekeeping(&self, now: Instant) {
+        let now_ms = self.ms_at(now).max(self.now_ms());
+        for t in self.timers.due(now_ms) {
+            match t {
+                Timer::KeepAlive(w) => self.check_keep_alive(w, now_ms),
+                Timer::Will(w) => {
+                    if let Some(s) = w.upgrade() {
+                        if let Some(will) = s.take_due_will(now) {
+                            self.publish_will(&will);
+                        }
+                    }
+                }
+                Timer::Expiry(w) => {
+                    let Some(s) = w.upgrade() else { continue };
+                    // Resumed meanwhile, or its expiry changed: act on what is true now.
+                    match s.expires_at() {
+                        Some(at) if at <= now => self.end_session(&s),
+                        Some(at) => self.timers.schedule(self.ms_at(at), Timer::Expiry(w)),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_keep_alive(&self, w: Weak<ConnCtl>, now_ms: u64) {
+        let Some(ctl) = w.upgrade() else { return };
+        if ctl.kicked().is_some() {
+            return;
+        }
+        let ka = ctl.keep_alive_ms.load(Ordering::Relaxed);
+        if ka == 0 {
+            return;
+        }
+        let due = ctl.last_seen_ms.load(Ordering::Relaxed).saturating_add(ka);
+        if now_ms > due {
+            ctl.kick(v5::KEEP_ALIVE_TIMEOUT);
+        } else {
+            self.timers.schedule(due + 1, Timer::KeepAlive(w));
+        }
+    }
+
+    /// Tell every connected client that the broker is stopping (v5 DISCONNECT 0x8B).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for s in self.sessions.snapshot() {
+            s.kick(v5::SERVER_SHUTTING_DOWN);
+        }
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn connected_clients(&self) -> usize {
+        self.stats.connected.load(Ordering::Relaxed) as usize
+    }
+
+    /// Pending deadlines (keep-alive checks, expiries, delayed wills): for tests and `$SYS`.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::codec::{ProtocolVersion, QoS};
+    use crate::broker::router::tests::{broker, connect, drain, msg};
+    use crate::broker::session::Outbound;
+
+    fn connect_as(
+        b: &Broker,
+        id: &str,
+        user: Option<&str>,
+        clean_start: bool,
+        expiry: u32,
+    ) -> Result<Attached, AttachError> {
+        let identity = Arc::new(match user {
+            Some(u) => Identity::with_username(id, u),
+            None => Identity::anonymous(id),
+        });
+        b.attach(AttachRequest {
+            client_id: id.into(),
+            identity: identity.clone(),
+            clean_start,
+            attachment: Attachment {
+                ctl: Arc::new(ConnCtl::default()),
+                identity,
+                version: ProtocolVersion::V5,
+                window: 20,
+                expiry,
+                will: None,
+            },
+            keep_alive: 0,
+        })
+    }
+
+    fn subscribe(b: &Broker, a: &Attached, filter: &str) {
+        let f = parse_filter(filter, 200).unwrap();
+        let opts = SubOpts {
+            options: crate::broker::codec::SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                ..Default::default()
+            },
+            subscription_id: None,
+        };
+        assert_eq!(
+            b.subscribe(&a.session, a.epoch, filter, &f, opts),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_live_clean_session_is_not_resumed_by_a_takeover() {
+        // A is connected with a session that ends with its connection; B asks to resume.
+        let b = broker();
+        let a = connect(&b, "c", true, 0, None);
+        let a_conn = a.session.conn().unwrap();
+        subscribe(&b, &a, "t");
+        let bb = connect(&b, "c", false, 3600, None);
+        assert!(!bb.present, "A's session ended with A's connection");
+        assert!(!Arc::ptr_eq(&a.session, &bb.session));
+        assert_eq!(b.subs.len(), 0, "A's subscriptions ended with it");
+        assert_eq!(a_conn.kicked(), Some(v5::SESSION_TAKEN_OVER));
+        // A's connection, told to go, detaches late: B's session is untouched.
+        b.detach(&a.session, a.epoch, Departure::Abnormal);
+        assert!(b
+            .sessions
+            .get("c")
+            .is_some_and(|s| Arc::ptr_eq(&s, &bb.session)));
+    }
+
+    #[test]
+    fn a_persistent_session_is_resumed_and_the_old_connection_kicked() {
+        let b = broker();
+        let a = connect(&b, "c", true, 3600, None);
+        let ctl = a.session.conn().unwrap();
+        subscribe(&b, &a, "t");
+        let n = connect(&b, "c", false, 3600, None);
+        assert!(n.present);
+        assert!(Arc::ptr_eq(&a.session, &n.session));
+        assert_eq!(ctl.kicked(), Some(v5::SESSION_TAKEN_OVER));
+        // The stale connection can neither detach nor subscribe the session it lost.
+        b.detach(&a.session, a.epoch, Departure::Abnormal);
+        assert!(n.session.is_online());
+        let f = parse_filter("u", 200).unwrap();
+        let opts = SubOpts {
+            options: Default::default(),
+            subscription_id: None,
+        };
+        assert_eq!(b.subscribe(&a.session, a.epoch, "u", &f, opts), None);
+        assert_eq!(b.subs.len(), 1);
+    }
+
+    #[test]
+    fn reconnects_after_a_close_see_the_right_session_every_time() {
+        let b = broker();
+        for round in 0..200u32 {
+            let persistent = round % 2 == 0;
+            let expiry = if persistent { 3600 } else { 0 };
+            let a = connect(&b, "r", false, expiry, None);
+            if !a.present {
+                subscribe(&b, &a, "t");
+            }
+            // The old connection's clean-up may run before or after the new attach.
+            let n = if round % 3 == 0 {
+                let n = connect(&b, "r", false, expiry, None);
+                b.detach(&a.session, a.epoch, Departure::Abnormal);
+                n
+            } else {
+                b.detach(&a.session, a.epoch, Departure::Abnormal);
+                connect(&b, "r", false, expiry, None)
+            };
+            assert_eq!(n.present, persistent, "round {round}");
+            assert_eq!(
+                n.session.subscription_count(),
+                usize::from(persistent),
+                "round {round}"
+            );
+            assert_eq!(b.subs.len(), usize::from(persistent), "round {round}");
+            b.detach(
+                &n.session,
+                n.epoch,
+                Departure::Graceful { with_will: false },
+            );
+            b.end_session(&n.session);
+        }
+    }
+
+    #[test]
+    fn another_identity_cannot_take_a_session() {
+        let b = broker();
+        let a = connect_as(&b, "dev1", Some("alice"), false, 3600).unwrap();
+        b.detach(&a.session, a.epoch, Departure::Abnormal);
+        assert_eq!(
+            connect_as(&b, "dev1", Some("mallory"), false, 3600).err(),
+            Some(AttachError::NotOwner)
+        );
+        assert_eq!(
+            connect_as(&b, "dev1", None, true, 0).err(),
+            Some(AttachError::NotOwner),
+            "not even with a clean start"
+        );
+        assert!(
+            connect_as(&b, "dev1", Some("alice"), false, 3600)
+                .unwrap()
+                .present
+        );
+    }
+
+    #[test]
+    fn offline_sessions_expire_by_timer_and_queue_until_then() {
+        let b = broker();
+        let a = connect(&b, "p", true, 2, None);
+        subscribe(&b, &a, "t");
+        b.detach(&a.session, a.epoch, Departure::Abnormal);
+        assert_eq!(b.publish(&msg("t", QoS::AtLeastOnce, false, None)), 1);
+        assert_eq!(a.session.queue_len(), 1);
+        b.housekeeping(Instant::now());
+        assert!(b.sessions.get("p").is_some(), "not yet expired");
+        b.housekeeping(Instant::now() + Duration::from_secs(3));
+        assert!(b.sessions.get("p").is_none(), "expired");
+        assert_eq!(b.subs.len(), 0);
+        assert_eq!(b.pending_timers(), 0);
+    }
+
+    #[test]
+    fn keep_alive_is_checked_by_timer() {
+        let b = broker();
+        let ctl = Arc::new(ConnCtl::default());
+        let identity = Arc::new(Identity::anonymous("k"));
+        let a = b
+            .attach(AttachRequest {
+                client_id: "k".into(),
+                identity: identity.clone(),
+                clean_start: true,
+                attachment: Attachment {
+                    ctl: ctl.clone(),
+                    identity,
+                    version: ProtocolVersion::V5,
+                    window: 20,
+                    expiry: 0,
+                    will: None,
+                },
+                keep_alive: 1,
+            })
+            .unwrap();
+        assert_eq!(b.pending_timers(), 1);
+        b.housekeeping(Instant::now() + Duration::from_millis(1000));
+        assert_eq!(ctl.kicked(), None, "within 1.5 x keep alive");
+        b.housekeeping(Instant::now() + Duration::from_millis(1600));
+        assert_eq!(ctl.kicked(), Some(v5::KEEP_ALIVE_TIMEOUT));
+        let mut out = Vec::new();
+        assert!(!a
+            .session
+            .take_ready(a.epoch + 1, 1, &mut out, &mut Vec::new()));
+        assert!(drain(&a.session, a.epoch).is_empty());
+        assert!(out.iter().all(|o| matches!(o, Outbound::PubRel(_))));
+    }
+}

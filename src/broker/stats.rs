@@ -1,0 +1,16 @@
+//! Broker counters: bumped on the hot paths (relaxed atomics), read by `$SYS` and tests.
+
+use std::sync::atomic::AtomicU64;
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub connected: AtomicU64,
+    pub total_connections: AtomicU64,
+    pub messages_received: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// Deliveries refused by a queue limit or authorization.
+    pub dropped: AtomicU64,
+    pub wills: AtomicU64,
+}

@@ -1,0 +1,71 @@
+//! Deadlines the broker acts on: keep-alive checks, session expiry, delayed wills.
+//!
+//! Ordered by due time, so the once-a-second sweep touches only what is due (cost grows with what
+//! expires, not with the number of sessions). Entries hold weak references: a connection or
+//! session that went away leaves a dead entry that is dropped when it comes due. An entry that is
+//! no longer right when it comes due (the client was active, the session was resumed) is checked
+//! against the live state then, which is simpler than cancelling it.
+
+use std::collections::BTreeMap;
+use std::sync::Weak;
+
+use parking_lot::Mutex;
+
+use super::session::{ConnCtl, Session};
+
+pub enum Timer {
+    /// Check a connection's keep alive.
+    KeepAlive(Weak<ConnCtl>),
+    /// End an offline session whose expiry interval has passed.
+    Expiry(Weak<Session>),
+    /// Send a delayed will.
+    Will(Weak<Session>),
+}
+
+#[derive(Default)]
+pub struct Timers {
+    /// Due time (milliseconds on the broker's clock) -> what is due then.
+    queue: Mutex<BTreeMap<u64, Vec<Timer>>>,
+}
+
+impl Timers {
+    pub fn schedule(&self, at_ms: u64, t: Timer) {
+        self.queue.lock().entry(at_ms).or_default().push(t);
+    }
+
+    /// Take everything due at or before `now_ms`.
+    pub fn due(&self, now_ms: u64) -> Vec<Timer> {
+        let mut q = self.queue.lock();
+        let later = q.split_off(&now_ms.saturating_add(1));
+        let due = std::mem::replace(&mut *q, later);
+        due.into_values().flatten().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.lock().values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.lock().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn only_due_entries_are_taken() {
+        let t = Timers::default();
+        let c = Arc::new(ConnCtl::default());
+        t.schedule(10, Timer::KeepAlive(Arc::downgrade(&c)));
+        t.schedule(20, Timer::KeepAlive(Arc::downgrade(&c)));
+        t.schedule(20, Timer::KeepAlive(Arc::downgrade(&c)));
+        assert_eq!(t.due(9).len(), 0);
+        assert_eq!(t.due(10).len(), 1);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.due(100).len(), 2);
+        assert!(t.is_empty());
+    }
+}
