@@ -481,11 +481,16 @@ fn spec_worked_examples_match_the_vectors() {
 fn python_and_mqsec_open_each_others_envelopes() {
     let dir = tempfile::tempdir().unwrap();
     let kf = keygen(dir.path(), "k", "py-1");
+    // The sealing key has the longest id (32 bytes).
+    let newest = "py-2.0123456789_abcdefghijklmnop";
+    assert_eq!(newest.len(), 32);
     ok(&mqsec(
-        &["keygen", "--out", s(&kf), "--id", "py-2", "--add"],
+        &["keygen", "--out", s(&kf), "--id", newest, "--add"],
         b"",
     ));
     let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    // 300 bytes: the topic block's length prefix has a non-zero high byte.
+    let long_topic = format!("long/{}", "t".repeat(295));
     for (mq_seal, mq_open, py_seal, py_open) in [
         ("encrypt-payload", "decrypt-payload", "seal", "open"),
         ("sign-payload", "verify-payload", "sign", "verify"),
@@ -494,6 +499,7 @@ fn python_and_mqsec_open_each_others_envelopes() {
             (Some("sensors/é/1"), b"{\"t\":21.5}".as_slice(), true),
             (None, b"".as_slice(), false),
             (Some("bulk"), big.as_slice(), false),
+            (Some(long_topic.as_str()), b"x".as_slice(), true),
         ] {
             let mut extra: Vec<&str> = Vec::new();
             if let Some(t) = topic {
@@ -523,7 +529,7 @@ fn python_and_mqsec_open_each_others_envelopes() {
             } else {
                 env
             };
-            assert_eq!(payload::parse(&raw).unwrap().header.key_id, "py-2");
+            assert_eq!(payload::parse(&raw).unwrap().header.key_id, newest);
         }
     }
 }
