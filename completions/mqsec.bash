@@ -387,7 +387,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__gen__subcmd__client__subcmd__cert)
-            opts="-h -V --ca --out --name --p12 --days --allow-long-validity --key-type --force --json --help --version"
+            opts="-h -V --ca --out --name --p12 --broker --days --allow-long-validity --key-type --force --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -402,6 +402,10 @@ _mqsec() {
                     return 0
                     ;;
                 --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -451,7 +455,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__gen__subcmd__server__subcmd__cert)
-            opts="-h -V --ca --out --name --dns --ip --days --allow-long-validity --key-type --force --json --help --version"
+            opts="-h -V --ca --out --name --dns --ip --port --days --allow-long-validity --key-type --force --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -474,6 +478,10 @@ _mqsec() {
                     return 0
                     ;;
                 --ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

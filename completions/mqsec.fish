@@ -120,6 +120,7 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l out -d '
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l name -d 'File name and common name of the certificate' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l dns -d 'DNS name the server is reached by (repeatable)' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l ip -d 'IP address the server is reached by (repeatable)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l port -d 'Port of the TLS listener in the printed broker configuration' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l days -d 'Validity in days (at most 397 without --allow-long-validity)' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -l key-type -d 'Key type of the new key' -r -f -a "ecdsa-p256\t''
 ecdsa-p384\t''
@@ -135,6 +136,7 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand gen-server-cert" -s V -l ver
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l ca -d 'CA directory (made by gen-ca)' -r -F
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l out -d 'Directory to write CN.crt and CN.key into (created 0700 if missing)' -r -F
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l name -d 'Common name: the device\'s identity (username with use_identity_as_username) and file name' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l broker -d 'The broker the printed client commands connect to: HOST, HOST:PORT or [IPV6]:PORT (it must be a name in the broker\'s certificate) [default: localhost:8883]' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l days -d 'Validity in days (at most 397 without --allow-long-validity)' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-client-cert" -l key-type -d 'Key type of the new key' -r -f -a "ecdsa-p256\t''
 ecdsa-p384\t''

@@ -70,9 +70,13 @@ fn assert_rejected(o: &Output, why: &str) {
     );
 }
 
-fn vectors() -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(root().join("fixtures/payload/vectors.json")).unwrap();
+fn fixture(name: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(root().join("fixtures/payload").join(name)).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+fn vectors() -> Vec<serde_json::Value> {
+    fixture("vectors.json")
 }
 
 fn hexd(v: &serde_json::Value) -> Vec<u8> {
@@ -83,7 +87,14 @@ fn hexd(v: &serde_json::Value) -> Vec<u8> {
 fn vectors_both_directions_library_and_cli() {
     let dir = tempfile::tempdir().unwrap();
     let vs = vectors();
-    assert!(vs.len() >= 8);
+    assert!(vs.len() >= 13);
+    // The published edge cases are there: a topic whose length prefix has a non-zero high byte
+    // (both algorithms), and the longest key id.
+    for alg in ["xchacha20poly1305", "hmac-sha256"] {
+        let of_alg = || vs.iter().filter(move |v| v["algorithm"] == alg);
+        assert!(of_alg().any(|v| v["topic"].as_str().is_some_and(|t| t.len() > 255)));
+        assert!(of_alg().any(|v| v["key_id"].as_str().unwrap().len() == 32));
+    }
     for v in &vs {
         let name = v["name"].as_str().unwrap();
         let key_bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
@@ -111,6 +122,13 @@ fn vectors_both_directions_library_and_cli() {
             payload::sign_with(&key, topic, &pt, ts).unwrap()
         };
         assert_eq!(hex::encode(&made), hex::encode(&env), "vector {name}");
+        // The topic block's 2-byte length prefix, as the spec's AAD has it.
+        if let Some(t) = topic {
+            let hdr = payload::parse(&env).unwrap().header_bytes.len();
+            assert_eq!(env[6], 0x01, "vector {name}: topic-bound flag");
+            assert_eq!(hdr, 8 + id.len() + 8 + if aead { 24 } else { 0 });
+            assert_eq!(t.len() > 255, t.len() >> 8 != 0, "vector {name}");
+        }
         // ...and opening the vector gives the plaintext, through the library and the CLI.
         let opened = if aead {
             payload::open(&ring, topic, &env, None)
@@ -141,10 +159,279 @@ fn vectors_both_directions_library_and_cli() {
         let named = format!("mqsec: error: {}: envelope rejected: ", ef.display());
         assert!(String::from_utf8_lossy(&o.stderr).starts_with(&named));
     }
-    // The independent implementation agrees with the committed vectors too.
+    // The independent implementation agrees with the committed vectors too, the must-fail ones
+    // included.
     let vf = root().join("fixtures/payload/vectors.json");
-    let out = python(&["check-vectors", s(&vf)], b"");
-    assert!(String::from_utf8_lossy(ok(&out)).contains("vectors ok"));
+    let rf = root().join("fixtures/payload/reject-vectors.json");
+    let out = python(&["check-vectors", s(&vf), s(&rf)], b"");
+    let n = vs.len() + fixture("reject-vectors.json").len();
+    assert!(
+        String::from_utf8_lossy(ok(&out)).contains(&format!("{n} vectors ok")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The envelope header as section 1 lays it out, written here from the spec rather than with
+/// mqsec's encoder, so a must-fail vector is re-made independently of the code under test.
+fn spec_header(aead: bool, flags: u8, key_id: &str, ts: u64, nonce: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x89, b'M', b'Q', b'P', 1, if aead { 1 } else { 2 }, flags];
+    h.push(key_id.len() as u8);
+    h.extend(key_id.as_bytes());
+    h.extend(ts.to_be_bytes());
+    h.extend(nonce);
+    h
+}
+
+/// Seal (AEAD) or sign (MAC) by section 2, with any flags byte.
+fn spec_envelope(
+    aead: bool,
+    key: &[u8; 32],
+    header: &[u8],
+    topic: Option<&str>,
+    pt: &[u8],
+) -> Vec<u8> {
+    let t = topic.unwrap_or("").as_bytes();
+    let mut authenticated = header.to_vec();
+    authenticated.extend((t.len() as u16).to_be_bytes());
+    authenticated.extend(t);
+    let mut env = header.to_vec();
+    if aead {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(key.into());
+        let nonce = chacha20poly1305::XNonce::from_slice(&header[header.len() - 24..]);
+        let sealed = cipher
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: pt,
+                    aad: &authenticated,
+                },
+            )
+            .unwrap();
+        env.extend(sealed);
+    } else {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        mac.update(&authenticated);
+        mac.update(pt);
+        env.extend(pt);
+        env.extend(mac.finalize().into_bytes());
+    }
+    env
+}
+
+/// Each must-fail vector is re-made from its `sealed_with` inputs, then refused at the step it
+/// names by the library, by the CLI (exit 1, nothing on stdout) and by the Python implementation.
+#[test]
+fn reject_vectors_are_refused_at_their_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = fixture("reject-vectors.json");
+    let steps: Vec<&str> = rs.iter().map(|v| v["reject"].as_str().unwrap()).collect();
+    for step in ["format", "topic-binding", "key-id", "authentication"] {
+        assert!(steps.contains(&step), "no vector for step {step}");
+    }
+    for v in &rs {
+        let name = v["name"].as_str().unwrap();
+        let aead = v["algorithm"] == "xchacha20poly1305";
+        let key_bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(v["key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let env = hexd(&v["envelope"]);
+
+        let w = &v["sealed_with"];
+        let nonce = if aead { hexd(&w["nonce"]) } else { Vec::new() };
+        let header = spec_header(
+            aead,
+            w["flags"].as_u64().unwrap() as u8,
+            w["key_id"].as_str().unwrap(),
+            w["timestamp"].as_u64().unwrap(),
+            &nonce,
+        );
+        let mut made = spec_envelope(
+            aead,
+            &key_bytes,
+            &header,
+            w["topic"].as_str(),
+            &hexd(&w["plaintext"]),
+        );
+        if w["flip_last_bit"].as_bool().unwrap() {
+            *made.last_mut().unwrap() ^= 0x01;
+        }
+        assert_eq!(hex::encode(&made), hex::encode(&env), "vector {name}");
+
+        let id = v["key_id"].as_str().unwrap();
+        let key = Key::from_bytes(
+            KeyId::new(id).unwrap(),
+            time::OffsetDateTime::UNIX_EPOCH,
+            &key_bytes,
+        );
+        let ring = KeyRing::from_keys(vec![key]).unwrap();
+        let topic = v["topic"].as_str();
+        let res = if aead {
+            payload::open(&ring, topic, &env, None)
+        } else {
+            payload::verify(&ring, topic, &env, None)
+        };
+        let err = res.expect_err(name);
+        let (step_ok, cli_says) = match v["reject"].as_str().unwrap() {
+            "format" => (
+                matches!(
+                    err,
+                    payload::OpenError::Format(payload::FormatError::ReservedFlags(_))
+                ),
+                "reserved flag bits",
+            ),
+            "topic-binding" => (
+                matches!(
+                    err,
+                    payload::OpenError::TopicMissing | payload::OpenError::TopicNotBound
+                ),
+                "bound to a topic",
+            ),
+            "key-id" => (
+                matches!(err, payload::OpenError::UnknownKeyId(_)),
+                "no key with id",
+            ),
+            "authentication" => (
+                matches!(err, payload::OpenError::Authentication(_)),
+                "authentication failed",
+            ),
+            other => panic!("vector {name}: unknown step {other}"),
+        };
+        assert!(step_ok, "vector {name}: refused as {err:?}");
+
+        let kf = dir.path().join(format!("{name}.keys"));
+        let line = format!("{id} 2026-01-01T00:00:00Z {}\n", v["key"].as_str().unwrap());
+        mqsec::fsutil::atomic_write(&kf, line.as_bytes(), 0o600).unwrap();
+        let cmd = if aead {
+            "decrypt-payload"
+        } else {
+            "verify-payload"
+        };
+        let mut args = vec![cmd, "--key", s(&kf)];
+        if let Some(t) = topic {
+            args.extend(["--topic", t]);
+        }
+        assert_rejected(&mqsec(&args, &env), cli_says);
+        // The Python receiver's command line refuses it too (check-vectors, in the test above,
+        // also checks the step it refuses at).
+        let mut args = vec![if aead { "open" } else { "verify" }, "--key-file", s(&kf)];
+        if let Some(t) = topic {
+            args.extend(["--topic", t]);
+        }
+        let o = python(&args, &env);
+        assert_eq!(o.status.code(), Some(1), "python, vector {name}");
+        assert!(o.stdout.is_empty());
+    }
+}
+
+/// Every decision section 5 states about key files, as one table (fixtures/payload/key-files.json)
+/// that the library, the CLI and the Python implementation all follow.
+#[test]
+fn key_file_cases_library_cli_and_python_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = fixture("key-files.json");
+    for c in &cases {
+        let name = c["name"].as_str().unwrap();
+        let text = c["text"].as_str().unwrap();
+        let path = dir.path().join(format!("{name}.keys"));
+        mqsec::fsutil::atomic_write(&path, text.as_bytes(), 0o600).unwrap();
+        let lib = KeyRing::parse(text.as_bytes(), &path);
+        let o = mqsec(&["encrypt-payload", "--key", s(&path)], b"x");
+        let err = String::from_utf8_lossy(&o.stderr);
+        if let Some(newest) = c["newest"].as_str() {
+            let ring = lib.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(ring.newest().id().as_str(), newest, "{name}");
+            let env = ok(&o);
+            assert_eq!(payload::parse(env).unwrap().header.key_id, newest, "{name}");
+            continue;
+        }
+        let line = c["error"]["line"].as_u64().unwrap();
+        let what = match c["error"]["field"].as_str().unwrap() {
+            "fields" => "expected 3 fields",
+            "id" => "field 1 (key id)",
+            "created" => "field 2 (created)",
+            "key" => "field 3 (key)",
+            "duplicate" => "already appears on line",
+            "empty" => "holds no keys",
+            other => panic!("{name}: unknown field {other}"),
+        };
+        let msg = lib.expect_err(name).to_string();
+        let at = if line == 0 {
+            format!("{}: ", path.display())
+        } else {
+            format!("{}:{line}: ", path.display())
+        };
+        assert!(msg.starts_with(&at) && msg.contains(what), "{name}: {msg}");
+        // The CLI: exit 2, the same one line, nothing on stdout.
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(o.stdout.is_empty(), "{name}");
+        assert_eq!(err.trim_end(), format!("mqsec: error: {msg}"), "{name}");
+    }
+    let kf = root().join("fixtures/payload/key-files.json");
+    let out = python(&["check-key-files", s(&kf)], b"");
+    assert!(
+        String::from_utf8_lossy(ok(&out)).contains(&format!("{} key files ok", cases.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The sending side's exit codes (docs/payload-envelope.md section 9): a topic that cannot be
+/// bound and a payload over the limit are input errors, exit 2, with nothing written.
+#[test]
+fn sender_refuses_bad_topics_and_oversized_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let kf = keygen(dir.path(), "k", "send");
+    let k = s(&kf);
+    let out = dir.path().join("env.out");
+    let too_long = "t".repeat(65_536);
+    for cmd in ["encrypt-payload", "sign-payload"] {
+        for (topic, why) in [
+            ("a/#", "wildcards"),
+            ("a/+/b", "wildcards"),
+            ("", "the topic is empty"),
+            (too_long.as_str(), "65536 bytes"),
+        ] {
+            let o = mqsec(&[cmd, "--key", k, "--topic", topic, "--out", s(&out)], b"x");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {why}: {err}");
+            assert!(
+                err.starts_with("mqsec: error: invalid --topic: ") && err.contains(why),
+                "{err}"
+            );
+            assert_eq!(err.lines().count(), 1);
+            assert!(o.stdout.is_empty() && !out.exists());
+        }
+        // One byte over 256 MiB, as a sparse file: refused from its size, before it is read.
+        let big = dir.path().join("big");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(payload::MAX_PAYLOAD_LEN as u64 + 1).unwrap();
+        let o = mqsec(&[cmd, "--key", k, "--in", s(&big), "--out", s(&out)], b"");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("payload: input is larger than the 268435456-byte limit"),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty() && !out.exists());
+        // Exactly at the limit is taken (signing: the dev build encrypts slowly).
+        if cmd == "sign-payload" {
+            f.set_len(payload::MAX_PAYLOAD_LEN as u64).unwrap();
+            ok(&mqsec(
+                &[cmd, "--key", k, "--in", s(&big), "--out", s(&out)],
+                b"",
+            ));
+            assert_eq!(
+                std::fs::metadata(&out).unwrap().len(),
+                payload::MAX_PAYLOAD_LEN as u64 + 4 + 48
+            );
+            std::fs::remove_file(&out).unwrap();
+        }
+    }
 }
 
 /// The annotated tables in docs/payload-envelope.md section 8.1 are the vectors, offset by offset.
@@ -194,11 +481,16 @@ fn spec_worked_examples_match_the_vectors() {
 fn python_and_mqsec_open_each_others_envelopes() {
     let dir = tempfile::tempdir().unwrap();
     let kf = keygen(dir.path(), "k", "py-1");
+    // The sealing key has the longest id (32 bytes).
+    let newest = "py-2.0123456789_abcdefghijklmnop";
+    assert_eq!(newest.len(), 32);
     ok(&mqsec(
-        &["keygen", "--out", s(&kf), "--id", "py-2", "--add"],
+        &["keygen", "--out", s(&kf), "--id", newest, "--add"],
         b"",
     ));
     let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    // 300 bytes: the topic block's length prefix has a non-zero high byte.
+    let long_topic = format!("long/{}", "t".repeat(295));
     for (mq_seal, mq_open, py_seal, py_open) in [
         ("encrypt-payload", "decrypt-payload", "seal", "open"),
         ("sign-payload", "verify-payload", "sign", "verify"),
@@ -207,6 +499,7 @@ fn python_and_mqsec_open_each_others_envelopes() {
             (Some("sensors/é/1"), b"{\"t\":21.5}".as_slice(), true),
             (None, b"".as_slice(), false),
             (Some("bulk"), big.as_slice(), false),
+            (Some(long_topic.as_str()), b"x".as_slice(), true),
         ] {
             let mut extra: Vec<&str> = Vec::new();
             if let Some(t) = topic {
@@ -236,7 +529,7 @@ fn python_and_mqsec_open_each_others_envelopes() {
             } else {
                 env
             };
-            assert_eq!(payload::parse(&raw).unwrap().header.key_id, "py-2");
+            assert_eq!(payload::parse(&raw).unwrap().header.key_id, newest);
         }
     }
 }

@@ -1100,6 +1100,36 @@ fn bad_input_exits_2_and_writes_nothing() {
                 &new_out,
                 "--name",
                 "d",
+                "--broker",
+                "bad host:8883",
+            ],
+            "\"bad host:8883\": not a host name or IP address",
+        ),
+        (
+            vec![
+                "gen-server-cert",
+                "--ca",
+                &ca,
+                "--out",
+                &new_out,
+                "--name",
+                "s",
+                "--dns",
+                "x",
+                "--port",
+                "0",
+            ],
+            "--port",
+        ),
+        (
+            vec![
+                "gen-client-cert",
+                "--ca",
+                &ca,
+                "--out",
+                &new_out,
+                "--name",
+                "d",
                 "--key-type",
                 "dsa-1024",
             ],
@@ -1376,4 +1406,234 @@ fn a_hundred_parallel_issuances_keep_every_index_entry() {
     ]);
     assert_eq!(c["revoked_total"], 1);
     assert_eq!(c["newly_revoked"][0]["subject"], "CN=sensor-042");
+}
+
+/// What `gen-server-cert` and `gen-client-cert` printed to paste next, from their `--json`.
+struct Printed {
+    /// The `listener` object of `gen-server-cert --json`.
+    listener: Value,
+    /// The `connect` object of `gen-client-cert --json`.
+    connect: Value,
+}
+
+/// Run `mqsec ARGS` in text mode, then again with `--json --force` (same files, same paths), and
+/// check that the text shows every ready-made line the JSON holds under `key`.
+fn issue_text_and_json(args: &[&str], key: &str, lines_of: fn(&Value) -> Vec<String>) -> Value {
+    let o = mqsec(args, None);
+    assert!(o.status.success(), "mqsec {args:?}: {}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut again = args.to_vec();
+    again.push("--force");
+    let v = ok_json(&again)[key].clone();
+    assert!(v.is_object(), "no {key} in the JSON");
+    for line in lines_of(&v) {
+        assert!(
+            shown.contains(&format!("    {line}\n")),
+            "text output lacks {line:?}:\n{shown}"
+        );
+    }
+    v
+}
+
+/// Issue a CA (with its first CRL), a server certificate for a listener on `port` and a client
+/// certificate aimed at `localhost:port`, in directories and with a name that need quoting, and
+/// return what they printed to paste next.
+fn issue_with_ready_made_lines(t: &Path, port: u16) -> Printed {
+    let ca = p(t, "ca");
+    let port_s = port.to_string();
+    ok_json(&["gen-ca", "--out", &ca]);
+    ok_json(&["gen-crl", "--ca", &ca]);
+    let listener = issue_text_and_json(
+        &[
+            "gen-server-cert",
+            "--ca",
+            &ca,
+            "--out",
+            &p(t, "broker files"),
+            "--name",
+            "broker",
+            "--dns",
+            "localhost",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port_s,
+        ],
+        "listener",
+        |l| {
+            l["mqsec_serve"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect()
+        },
+    );
+    let broker = format!("localhost:{port}");
+    let connect = issue_text_and_json(
+        &[
+            "gen-client-cert",
+            "--ca",
+            &ca,
+            "--out",
+            &p(t, "device's files"),
+            "--name",
+            "sensor 7",
+            "--broker",
+            &broker,
+        ],
+        "connect",
+        |c| {
+            [
+                "mosquitto_sub",
+                "mosquitto_pub",
+                "paho_tls_set",
+                "paho_connect",
+            ]
+            .iter()
+            .map(|k| c[*k].as_str().unwrap().to_string())
+            .collect()
+        },
+    );
+    // Absolute paths, so the lines work from any directory (the checks run them from `/`).
+    for (v, keys) in [
+        (&listener, &["certfile", "keyfile", "cafile", "crlfile"][..]),
+        (&connect, &["certfile", "keyfile", "cafile"][..]),
+    ] {
+        for k in keys {
+            let f = v[*k].as_str().unwrap();
+            assert!(
+                Path::new(f).is_absolute() && Path::new(f).is_file(),
+                "{k}: {f}"
+            );
+        }
+    }
+    assert_eq!(listener["port"], port);
+    assert_eq!(connect["username"], "sensor 7");
+    Printed { listener, connect }
+}
+
+fn sh(command_line: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(command_line).current_dir("/");
+    c
+}
+
+/// The printed client lines against a broker that `start` runs from the printed configuration:
+/// the printed `mosquitto_sub` receives what the printed `mosquitto_pub` sends, the printed
+/// paho-mqtt lines publish and receive, and a client without a certificate is refused.
+///
+/// `config` picks the broker's text from the `listener` JSON (`mosquitto` or `mqsec_serve`);
+/// `start(dir, config_text, port)` starts that broker, waits until it listens on 127.0.0.1:port,
+/// and returns what keeps it running. Today Mosquitto runs it; a `start` that runs
+/// `mqsec serve -c` on the same text is all a test of `mqsec serve`'s TLS listeners needs.
+fn printed_lines_work_against<B>(
+    t: &Path,
+    config: &str,
+    start: impl FnOnce(&Path, &str, u16) -> B,
+) -> (B, Printed) {
+    let port = common::free_port();
+    let printed = issue_with_ready_made_lines(t, port);
+    let conf = printed.listener[config].as_str().unwrap();
+    let broker = start(t, conf, port);
+    let c = &printed.connect;
+    let line = |k: &str| c[k].as_str().unwrap().to_string();
+
+    // mosquitto_sub as printed (plus: stop after one message), then the printed mosquitto_pub
+    // until the subscription has taken effect and the message arrives.
+    let sub = sh(&format!("exec {} -C 1 -W 60", line("mosquitto_sub")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sub = common::ChildGuard::new(sub);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let publ = sh(&line("mosquitto_pub"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let o = wait_output(publ, Duration::from_secs(30));
+        assert!(o.status.success(), "printed mosquitto_pub: {}", text(&o));
+        let waited = Instant::now();
+        while waited.elapsed() < Duration::from_millis(500) && sub.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if sub.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "printed mosquitto_sub got nothing"
+        );
+    }
+    let o = sub.wait_output(Duration::from_secs(10));
+    assert!(o.status.success(), "printed mosquitto_sub: {}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "devices/sensor 7/test hello from sensor 7\n"
+    );
+
+    // paho-mqtt runs the printed tls_set and connect lines as they are, then subscribes to the
+    // device's topic and publishes to it.
+    let py = python(
+        "import sys, threading\n\
+         import paho.mqtt.client as mqtt\n\
+         tls_set, connect, topic = sys.argv[1:4]\n\
+         got = threading.Event()\n\
+         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id='paho-printed')\n\
+         client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)\n\
+         client.on_subscribe = lambda c, u, mid, rcs, p: c.publish(topic, b'from paho', qos=1)\n\
+         client.on_message = lambda c, u, m: m.payload == b'from paho' and got.set()\n\
+         exec(tls_set)\n\
+         exec(connect)\n\
+         client.loop_start()\n\
+         ok = got.wait(30)\n\
+         client.disconnect()\n\
+         client.loop_stop()\n\
+         sys.exit(0 if ok else 3)\n",
+        &[&line("paho_tls_set"), &line("paho_connect"), &line("topic")],
+    );
+    assert!(
+        py.status.success(),
+        "printed paho-mqtt lines: {}",
+        text(&py)
+    );
+
+    // The listener really requires a certificate: the same publish without one is refused.
+    let port_s = port.to_string();
+    let o = Command::new("mosquitto_pub")
+        .args(["-h", "localhost", "-p", &port_s, "--cafile"])
+        .arg(line("cafile"))
+        .args(["-t", "devices/x", "-m", "x"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a client without a certificate got in");
+    (broker, printed)
+}
+
+/// The lines printed after `gen-server-cert` and `gen-client-cert` work as printed: Mosquitto
+/// runs the printed listener, and the printed mosquitto_pub/mosquitto_sub and paho-mqtt lines
+/// connect to it with the client certificate.
+#[test]
+fn printed_listener_and_client_lines_work_with_mosquitto() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, printed) =
+        printed_lines_work_against(tmp.path(), "mosquitto", |dir, conf, port| {
+            Mosquitto::start_full(dir, "printed", conf, "127.0.0.1", &[port])
+        });
+    // use_identity_as_username: the CN was the username.
+    drop(broker);
+    let log = std::fs::read_to_string(tmp.path().join("printed.log")).unwrap();
+    let user = printed.connect["username"].as_str().unwrap();
+    assert!(log.contains(&format!("u'{user}'")), "{log}");
+    // The same text is what `mqsec serve` gets.
+    assert_eq!(
+        printed.listener["mqsec_serve"],
+        printed.listener["mosquitto"]
+    );
 }

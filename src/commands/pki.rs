@@ -13,6 +13,7 @@ use crate::pki::crl::{self, CrlRequest};
 use crate::pki::inspect::{fmt_time, CertInfo};
 use crate::pki::issue::{self, LeafKind, LeafRequest};
 use crate::pki::keys::KeyType;
+use crate::pki::usage::{self, BrokerAddr, ClientCommands, Listener};
 use crate::pki::PkiError;
 
 const GEN_CA_HELP: &str = "\
@@ -32,10 +33,12 @@ const GEN_SERVER_HELP: &str = "\
 Writes DIR/NAME.crt (the certificate, then the issuing intermediates: a full chain a broker can
 serve) and DIR/NAME.key (0600). EKU serverAuth; at least one --dns or --ip is required.
 
+Then prints the TLS listener to paste (mosquitto.conf syntax, absolute paths): the same lines
+serve `mqsec serve -c FILE` and Mosquitto 2.0; with --json as the `listener` object.
+
 Example:
   mqsec gen-server-cert --ca ca --out broker --name broker --dns broker.example.com \\
       --dns localhost --ip 127.0.0.1
-Mosquitto: certfile broker/broker.crt, keyfile broker/broker.key, cafile ca/ca.crt
 
 ";
 
@@ -44,6 +47,8 @@ Writes DIR/NAME.crt and DIR/NAME.key (0600); with --p12 also DIR/NAME.p12, encry
 PBES2 (PBKDF2-SHA256, AES-256) under a password read from the terminal (asked twice) or from one
 line of stdin. EKU clientAuth. The CN is NAME: what Mosquitto's use_identity_as_username takes as
 the username, so it must not contain +, # or /.
+Then prints mosquitto_pub and mosquitto_sub command lines and the paho-mqtt tls_set(...) call for
+the new certificate (absolute paths; --broker names the broker); with --json as `connect`.
 
 Example (a hundred devices):
   for i in $(seq -w 1 100); do
@@ -117,6 +122,10 @@ pub struct GenServerCertArgs {
     /// IP address the server is reached by (repeatable).
     #[arg(long, value_name = "ADDR")]
     pub ip: Vec<IpAddr>,
+    /// Port of the TLS listener in the printed broker configuration.
+    #[arg(long, value_name = "PORT", default_value_t = usage::MQTTS_PORT,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
     #[command(flatten)]
     pub common: LeafArgs,
 }
@@ -136,6 +145,10 @@ pub struct GenClientCertArgs {
     /// Also write CN.p12, a password-protected PKCS#12 bundle (password from prompt or stdin).
     #[arg(long)]
     pub p12: bool,
+    /// The broker the printed client commands connect to: HOST, HOST:PORT or [IPV6]:PORT (it
+    /// must be a name in the broker's certificate) [default: localhost:8883].
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub broker: Option<BrokerAddr>,
     #[command(flatten)]
     pub common: LeafArgs,
 }
@@ -242,7 +255,15 @@ pub fn run_gen_ca(args: GenCaArgs) -> CmdResult {
     Ok(Outcome::Success)
 }
 
-fn run_leaf(req: LeafRequest, json_out: bool) -> CmdResult {
+/// What to print after a leaf is issued, besides the certificate itself.
+enum NextSteps {
+    /// A server certificate: the TLS listener on this port.
+    Listener { port: u16 },
+    /// A client certificate: commands that connect to this broker (`None`: the default).
+    Client { broker: Option<BrokerAddr> },
+}
+
+fn run_leaf(req: LeafRequest, json_out: bool, next: NextSteps) -> CmdResult {
     let prepared = issue::prepare(req.clone()).map_err(input)?;
     let password = if prepared.needs_password() {
         let what = format!("Password for {}.p12", req.name);
@@ -253,18 +274,48 @@ fn run_leaf(req: LeafRequest, json_out: bool) -> CmdResult {
     } else {
         None
     };
-    let out = prepared
+    let mut out = prepared
         .issue(password.as_ref().map(|p| p.as_str()))
         .map_err(input)?;
     let anchor = out.trust_anchor.display().to_string();
+    // The files are written: a path that cannot be printed costs the ready-made lines, not the
+    // certificate, so it becomes a note rather than an error.
+    let (listener, connect) = match &next {
+        NextSteps::Listener { port } => {
+            let l = usage::listener(
+                *port,
+                &out.cert_path,
+                &out.key_path,
+                &out.trust_anchor,
+                &out.ca_dir,
+            );
+            (l.map_err(|e| out.notes.push(e.to_string())).ok(), None)
+        }
+        NextSteps::Client { broker } => {
+            let broker = broker.clone().unwrap_or_default();
+            let c = usage::client_commands(
+                &broker,
+                &req.name,
+                &out.cert_path,
+                &out.key_path,
+                &out.trust_anchor,
+            );
+            (None, c.map_err(|e| out.notes.push(e.to_string())).ok())
+        }
+    };
     if json_out {
-        return print_json(json!({
+        let mut v = json!({
             "certificate": out.info,
             "chain_length": out.chain_len,
             "written": paths(&out.written),
             "trust_anchor": anchor,
             "notes": out.notes,
-        }));
+        });
+        match next {
+            NextSteps::Listener { .. } => v["listener"] = json!(listener),
+            NextSteps::Client { .. } => v["connect"] = json!(connect),
+        }
+        return print_json(v);
     }
     let what = match req.kind {
         LeafKind::Server { .. } => "server",
@@ -277,7 +328,64 @@ fn run_leaf(req: LeafRequest, json_out: bool) -> CmdResult {
         &anchor,
         &out.notes,
     );
+    if let Some(l) = &listener {
+        print!("{}", render_listener(l));
+    }
+    if let Some(c) = &connect {
+        let defaulted = matches!(next, NextSteps::Client { broker: None });
+        print!("{}", render_connect(c, defaulted));
+    }
     Ok(Outcome::Success)
+}
+
+fn indented(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+fn render_listener(l: &Listener) -> String {
+    let mut s = String::from("\n");
+    if l.mqsec_serve == l.mosquitto {
+        s.push_str(
+            "Next, a TLS listener for it: these lines go into the file `mqsec serve -c FILE` reads, \
+             and the same lines into mosquitto.conf for Mosquitto 2.0:\n",
+        );
+        s.push_str(&indented(&l.mqsec_serve, "    "));
+    } else {
+        s.push_str("Next, a TLS listener for it, in the file `mqsec serve -c FILE` reads:\n");
+        s.push_str(&indented(&l.mqsec_serve, "    "));
+        s.push_str("and the Mosquitto 2.0 equivalent, in mosquitto.conf:\n");
+        s.push_str(&indented(&l.mosquitto, "    "));
+    }
+    for n in &l.notes {
+        s.push_str(&format!("  note: {n}\n"));
+    }
+    s
+}
+
+fn render_connect(c: &ClientCommands, defaulted: bool) -> String {
+    let hint = if defaulted {
+        " (the default: name yours with --broker HOST[:PORT])"
+    } else {
+        ""
+    };
+    let mut s = format!(
+        "\nNext, connect with it to {}{hint}:\n",
+        BrokerAddr {
+            host: c.host.clone(),
+            port: c.port
+        }
+    );
+    s.push_str(&format!(
+        "    {}\n    {}\n",
+        c.mosquitto_sub, c.mosquitto_pub
+    ));
+    s.push_str("  paho-mqtt (Python), on a client made with paho.mqtt.client.Client(...):\n");
+    s.push_str(&format!("    {}\n    {}\n", c.paho_tls_set, c.paho_connect));
+    s.push_str(&format!(
+        "  note: a broker with use_identity_as_username sees the username {}\n",
+        usage::shell_quote(&c.username)
+    ));
+    s
 }
 
 pub fn run_gen_server_cert(args: GenServerCertArgs) -> CmdResult {
@@ -298,6 +406,7 @@ pub fn run_gen_server_cert(args: GenServerCertArgs) -> CmdResult {
             force: c.force,
         },
         c.json,
+        NextSteps::Listener { port: args.port },
     )
 }
 
@@ -316,6 +425,9 @@ pub fn run_gen_client_cert(args: GenClientCertArgs) -> CmdResult {
             force: c.force,
         },
         c.json,
+        NextSteps::Client {
+            broker: args.broker,
+        },
     )
 }
 

@@ -121,6 +121,41 @@ impl Key {
     }
 }
 
+/// What separates the fields of a key-file line, and what is trimmed around it: space and tab
+/// only, so that a form feed or a Unicode space is an error rather than a guess.
+const BLANKS: [char; 2] = [' ', '\t'];
+
+/// A key file's `CREATED`: an RFC 3339 date-time (section 5.6), read exactly.
+///
+/// The `time` crate reads the grammar but takes any byte between date and time; RFC 3339 allows
+/// only `T` (lower case too, section 5.6's note). Its other readings are kept and are part of the
+/// spec: fractions of any length, counted to the nanosecond (digits past the ninth are ignored);
+/// a leap second `:60` only as the last second of a month in UTC, read as 23:59:59.999999999.
+/// The error says which part is wrong, never the text (a shifted field could be a key).
+fn parse_created(s: &str) -> Result<OffsetDateTime, String> {
+    use time::error::{Parse, ParseFromDescription, TryFromParsed};
+    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| match e {
+        Parse::ParseFromDescription(ParseFromDescription::InvalidComponent(c)) => {
+            format!("invalid {c}")
+        }
+        Parse::ParseFromDescription(ParseFromDescription::InvalidLiteral { .. }) => {
+            "a '-', ':' or '.' is missing or misplaced".to_string()
+        }
+        Parse::ParseFromDescription(ParseFromDescription::UnexpectedTrailingCharacters {
+            ..
+        }) => "unexpected characters after the time zone".to_string(),
+        Parse::TryFromParsed(TryFromParsed::ComponentRange(r)) => {
+            format!("{} out of range", r.name())
+        }
+        _ => "malformed".to_string(),
+    })?;
+    // Parsed, so the date took exactly bytes 0..10 and byte 10 is the separator.
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+        return Err("the date and the time must be separated by 'T'".to_string());
+    }
+    Ok(t)
+}
+
 fn now_whole_seconds() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(0).unwrap_or(now)
@@ -255,16 +290,24 @@ impl KeyRing {
             let n = idx + 1;
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             let line = std::str::from_utf8(raw).map_err(|_| bad(n, "not UTF-8 text"))?;
-            let line = line.trim();
+            let line = line.trim_matches(BLANKS);
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            // Never quote the line back: it may hold a key.
-            let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+            // Never quote the line back, nor any field of it: it may hold a key, in any position.
+            let fields: Vec<&str> = line.split(BLANKS).filter(|f| !f.is_empty()).collect();
             if fields.len() != 3 {
+                let hint = if fields.get(3).is_some_and(|f| f.starts_with('#')) {
+                    "; a comment must be on a line of its own"
+                } else {
+                    ""
+                };
                 return Err(bad(
                     n,
-                    &format!("expected 3 fields (ID CREATED KEY), found {}", fields.len()),
+                    &format!(
+                        "expected 3 fields (ID CREATED KEY), found {}{hint}",
+                        fields.len()
+                    ),
                 ));
             }
             let id = KeyId::new(fields[0]).map_err(|_| {
@@ -273,16 +316,18 @@ impl KeyRing {
                     "field 1 (key id) must be 1-32 characters from A-Z a-z 0-9 . _ -",
                 )
             })?;
-            let created = OffsetDateTime::parse(fields[1], &Rfc3339).map_err(|_| {
+            let created = parse_created(fields[1]).map_err(|why| {
                 bad(
                     n,
-                    "field 2 (created) is not an RFC 3339 time such as 2026-01-31T12:00:00Z",
+                    &format!(
+                        "field 2 (created) is not an RFC 3339 time such as 2026-01-31T12:00:00Z: {why}"
+                    ),
                 )
             })?;
             let decoded = Zeroizing::new(
                 base64::engine::general_purpose::STANDARD
                     .decode(fields[2])
-                    .map_err(|_| bad(n, "field 3 (key) is not standard padded base64"))?,
+                    .map_err(|_| bad(n, "field 3 (key) is not canonical standard padded base64"))?,
             );
             let secret: &[u8; KEY_LEN] = decoded.as_slice().try_into().map_err(|_| {
                 bad(
@@ -404,6 +449,47 @@ mod tests {
             assert!(!msg.contains(K) && !msg.contains("c2VjcmV0"), "{msg}");
         }
         assert!(matches!(parse("# only\n"), Err(KeyFileError::Empty { .. })));
+    }
+
+    #[test]
+    fn created_errors_say_which_part_is_wrong() {
+        for (created, why) in [
+            ("2026-03-01_00:00:00Z", "separated by 'T'"),
+            ("2026-03-01x00:00:00Z", "separated by 'T'"),
+            ("2026-13-01T00:00:00Z", "month out of range"),
+            ("2026-02-30T00:00:00Z", "day out of range"),
+            ("2026-01-01T00:00:00", "offset hour"),
+            ("2026-01-01T00:00:00Zjunk", "after the time zone"),
+            ("2026/01/01T00:00:00Z", "missing or misplaced"),
+        ] {
+            let msg = parse(&format!("k1 {created} {K}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.starts_with("keys.txt:1: field 2 (created) is not an RFC 3339 time")
+                    && msg.ends_with(why),
+                "{created}: {msg}"
+            );
+            assert!(!msg.contains(created), "{msg}");
+        }
+        // A key shifted into the CREATED position is not echoed either.
+        let msg = parse(&format!("k1 {K} 2026-01-01T00:00:00Z\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("field 2") && !msg.contains(K), "{msg}");
+        let t = parse_created("2026-01-01t01:00:00.5+01:00").unwrap();
+        assert_eq!(t, time::macros::datetime!(2026-01-01 00:00:00.5 UTC));
+    }
+
+    #[test]
+    fn a_trailing_note_is_named_as_such() {
+        let msg = parse(&format!("k1 2026-01-01T00:00:00Z {K} # rotated\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.ends_with("found 5; a comment must be on a line of its own"),
+            "{msg}"
+        );
     }
 
     #[test]

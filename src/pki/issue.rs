@@ -172,6 +172,11 @@ pub struct Issued {
     /// Certificates in the `.crt` file (leaf plus intermediates).
     pub chain_len: usize,
     pub trust_anchor: PathBuf,
+    /// The certificate (with its chain) and the key, as written.
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// The issuing CA's directory (where its CRL lives).
+    pub ca_dir: PathBuf,
     pub notes: Vec<String>,
 }
 
@@ -327,6 +332,9 @@ impl Prepared {
             written,
             chain_len: 1 + self.ca.chain.len(),
             trust_anchor: self.ca.anchor_path.clone(),
+            cert_path: self.cert_path.clone(),
+            key_path: self.key_path.clone(),
+            ca_dir: self.ca.dir.clone(),
             notes,
         })
     }

@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod issue;
 pub mod keys;
 pub mod load;
+pub mod usage;
 
 /// Why a PKI operation failed. Every variant names the file or the field it is about, so a
 /// command can print it as one line.
