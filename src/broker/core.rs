@@ -57,6 +57,8 @@ pub struct Attached {
 pub enum AttachError {
     /// The session belongs to another identity (v5 0x87, v3 5).
     NotOwner,
+    /// A new session would exceed `max_sessions` (v5 0x97, v3 3).
+    TooManySessions,
 }
 
 /// How a connection ended, as far as its session is concerned.
@@ -145,6 +147,14 @@ impl Broker {
                 }
             }
             let resume = existing.filter(|old| !clean_start && !old.is_over(now));
+            let max = self.config.limits.max_sessions;
+            if resume.is_none()
+                && max != 0
+                && self.sessions.len() >= max
+                && shard.get(&client_id).is_none()
+            {
+                return Err(AttachError::TooManySessions);
+            }
             let (session, present) = match resume {
                 Some(s) => (s, true),
                 None => {
@@ -372,6 +382,7 @@ impl Broker {
         for t in self.timers.due(now_ms) {
             match t {
                 Timer::KeepAlive(w) => self.check_keep_alive(w, now_ms),
+                Timer::WriteStall(w) => self.check_write_stall(w, now_ms),
                 Timer::Will(w) => {
                     if let Some(s) = w.upgrade() {
                         if let Some(will) = s.take_due_will(now) {
@@ -406,6 +417,35 @@ impl Broker {
             ctl.kick(v5::KEEP_ALIVE_TIMEOUT);
         } else {
             self.timers.schedule(due + 1, Timer::KeepAlive(w));
+        }
+    }
+
+    /// A connection's write buffer is full (it stopped reading from its client): from now on
+    /// its output must make progress within `write_stall_timeout`, or it is closed.
+    pub fn write_stalled(&self, ctl: &Arc<ConnCtl>) {
+        let now = self.now_ms().max(1);
+        ctl.write_stalled_ms.store(now, Ordering::Relaxed);
+        let timeout = self.stall_timeout_ms();
+        self.timers
+            .schedule(now + timeout, Timer::WriteStall(Arc::downgrade(ctl)));
+    }
+
+    fn stall_timeout_ms(&self) -> u64 {
+        u64::try_from(self.config.limits.write_stall_timeout.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn check_write_stall(&self, w: Weak<ConnCtl>, now_ms: u64) {
+        let Some(ctl) = w.upgrade() else { return };
+        let since = ctl.write_stalled_ms.load(Ordering::Relaxed);
+        if since == 0 || ctl.kicked().is_some() {
+            return;
+        }
+        let due = since.saturating_add(self.stall_timeout_ms());
+        if now_ms >= due {
+            self.stats.write_stalls.fetch_add(1, Ordering::Relaxed);
+            ctl.kick(v5::QUOTA_EXCEEDED);
+        } else {
+            self.timers.schedule(due, Timer::WriteStall(w));
         }
     }
 
@@ -623,7 +663,7 @@ mod tests {
         let mut out = Vec::new();
         assert!(!a
             .session
-            .take_ready(a.epoch + 1, 1, &mut out, &mut Vec::new()));
+            .take_ready(a.epoch + 1, 1, usize::MAX, &mut out, &mut Vec::new()));
         assert!(drain(&a.session, a.epoch).is_empty());
         assert!(out.iter().all(|o| matches!(o, Outbound::PubRel(_))));
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::codec::QoS;
 use super::core::Broker;
-use super::session::{Message, Session, Will};
+use super::session::{Message, Refused, Session, Will};
 use super::topic::{delivery_qos, Match};
 
 impl Broker {
@@ -96,8 +96,11 @@ impl Broker {
                 true
             }
             Ok(None) => true,
-            Err(_) => {
+            Err(why) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                if why == Refused::QueueFull && qos == QoS::AtMostOnce {
+                    self.stats.dropped_qos0.fetch_add(1, Ordering::Relaxed);
+                }
                 false
             }
         }
@@ -217,7 +220,7 @@ pub(crate) mod tests {
 
     pub(crate) fn drain(s: &Session, epoch: u64) -> Vec<(QoS, Vec<u32>)> {
         let (mut out, mut done) = (Vec::new(), Vec::new());
-        s.take_ready(epoch, 1000, &mut out, &mut done);
+        s.take_ready(epoch, 1000, usize::MAX, &mut out, &mut done);
         out.into_iter()
             .filter_map(|o| match o {
                 Outbound::Publish { delivery, .. } => Some((delivery.qos, delivery.sub_ids)),

@@ -36,6 +36,9 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// The publishing client (for no-local); `None` for broker-made messages ($SYS).
     pub origin: Option<Arc<str>>,
+    /// Bytes this message holds in memory (topic, payload, properties, the struct itself):
+    /// what queue limits count, so user properties cannot hide behind a small payload.
+    pub cost: usize,
 }
 
 impl Message {
@@ -48,6 +51,17 @@ impl Message {
         expires_at: Option<Instant>,
         origin: Option<Arc<str>>,
     ) -> Message {
+        let props_cost = if properties.is_empty() {
+            0
+        } else {
+            std::mem::size_of::<Properties>() + properties_heap(&properties)
+        };
+        // The Arc's two counters come with every shared message.
+        let cost = std::mem::size_of::<Message>()
+            + 2 * std::mem::size_of::<usize>()
+            + topic.len()
+            + payload.len()
+            + props_cost;
         Message {
             topic,
             payload,
@@ -60,6 +74,7 @@ impl Message {
             },
             expires_at,
             origin,
+            cost,
         }
     }
 
@@ -76,6 +91,19 @@ impl Message {
     }
 }
 
+/// Heap bytes held by the forwarded properties of a message.
+fn properties_heap(p: &Properties) -> usize {
+    let s = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+    s(&p.content_type)
+        + s(&p.response_topic)
+        + p.correlation_data.as_ref().map_or(0, |b| b.len())
+        + p.subscription_identifiers.len() * 4
+        + p.user_properties
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>())
+            .sum::<usize>()
+}
+
 /// One message on its way to one client.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -85,6 +113,14 @@ pub struct Delivery {
     pub sub_ids: Vec<u32>,
     /// Unique within the session; the durable store's key for this queued message.
     pub seq: u64,
+}
+
+impl Delivery {
+    /// Memory this delivery holds while queued: its message (shared, but held by this queue
+    /// too) and its own bookkeeping.
+    pub fn cost(&self) -> usize {
+        std::mem::size_of::<Delivery>() + self.msg.cost + self.sub_ids.len() * 4
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +174,9 @@ pub struct ConnCtl {
     /// a connection needs no timer of its own.
     pub keep_alive_ms: AtomicU64,
     pub last_seen_ms: AtomicU64,
+    /// While the connection's write buffer is full: when its output last made progress
+    /// (milliseconds since the broker started); 0 when it is not full.
+    pub write_stalled_ms: AtomicU64,
 }
 
 impl ConnCtl {
@@ -497,6 +536,10 @@ impl Session {
         remove()
     }
 
+    pub fn has_subscription(&self, raw: &str) -> bool {
+        self.state.lock().subscriptions.contains_key(raw)
+    }
+
     pub fn subscription_count(&self) -> usize {
         self.state.lock().subscriptions.len()
     }
@@ -560,24 +603,25 @@ impl Session {
             Some(id) if allowed(id) => {}
             _ => return Err(Refused::NotAuthorized),
         }
+        let d = Delivery {
+            msg: msg.clone(),
+            qos,
+            retain,
+            sub_ids,
+            seq: st.next_seq,
+        };
+        let cost = d.cost();
         let full = (limits.max_queued_messages != 0
             && st.queue.len() >= limits.max_queued_messages)
-            || (limits.max_queued_bytes != 0
-                && st.queued_bytes + msg.payload.len() > limits.max_queued_bytes);
+            || (limits.max_queued_bytes != 0 && st.queued_bytes + cost > limits.max_queued_bytes);
         if full {
             st.dropped += 1;
             return Err(Refused::QueueFull);
         }
         let seq = st.next_seq;
         st.next_seq += 1;
-        st.queued_bytes += msg.payload.len();
-        st.queue.push_back(Delivery {
-            msg: msg.clone(),
-            qos,
-            retain,
-            sub_ids,
-            seq,
-        });
+        st.queued_bytes += cost;
+        st.queue.push_back(d);
         let durable = qos != QoS::AtMostOnce && st.expiry_interval != 0;
         if let Some(c) = &st.attached {
             c.ring();
@@ -585,13 +629,16 @@ impl Session {
         Ok(durable.then_some(seq))
     }
 
-    /// Move ready deliveries into `out`, assigning packet ids within the window. Expired messages
-    /// are dropped (their seqs are pushed to `done`). Returns false if `epoch` is no longer the
-    /// attached connection's.
+    /// Move ready deliveries into `out`, assigning packet ids within the window: at most `max`
+    /// of them, and no more once their cost reaches `max_bytes` (the first always goes), so a
+    /// connection's write buffer cannot overshoot its bound by a whole batch of large messages.
+    /// Expired messages are dropped (their seqs are pushed to `done`). Returns false if `epoch`
+    /// is no longer the attached connection's.
     pub fn take_ready(
         &self,
         epoch: u64,
         max: usize,
+        max_bytes: usize,
         out: &mut Vec<Outbound>,
         done: &mut Vec<u64>,
     ) -> bool {
@@ -600,13 +647,14 @@ impl Session {
             return false;
         }
         let mut now: Option<Instant> = None;
-        while out.len() < max {
+        let mut bytes = 0usize;
+        while out.len() < max && (bytes < max_bytes || out.is_empty()) {
             let Some(front) = st.queue.front() else { break };
             if front.msg.expires_at.is_some() {
                 let n = *now.get_or_insert_with(Instant::now);
                 if front.msg.expired(n) {
                     if let Some(d) = st.queue.pop_front() {
-                        st.queued_bytes = st.queued_bytes.saturating_sub(d.msg.payload.len());
+                        st.queued_bytes = st.queued_bytes.saturating_sub(d.cost());
                         if d.qos != QoS::AtMostOnce {
                             done.push(d.seq);
                         }
@@ -618,7 +666,8 @@ impl Session {
                 break;
             }
             let Some(d) = st.queue.pop_front() else { break };
-            st.queued_bytes = st.queued_bytes.saturating_sub(d.msg.payload.len());
+            st.queued_bytes = st.queued_bytes.saturating_sub(d.cost());
+            bytes += d.cost();
             if d.qos == QoS::AtMostOnce {
                 out.push(Outbound::Publish {
                     delivery: d,
@@ -629,7 +678,7 @@ impl Session {
             }
             let Some(pid) = st.alloc_pid() else {
                 // Every id in use (window of 65535): put it back and wait for acks.
-                st.queued_bytes += d.msg.payload.len();
+                st.queued_bytes += d.cost();
                 st.queue.push_front(d);
                 break;
             };
@@ -707,6 +756,11 @@ impl Session {
     pub fn queue_len(&self) -> usize {
         self.state.lock().queue.len()
     }
+
+    /// Memory held by the queue, as `max_queued_bytes` counts it.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.lock().queued_bytes
+    }
 }
 
 impl SessionState {
@@ -781,7 +835,7 @@ mod tests {
             .unwrap();
         }
         let (mut out, mut done) = (Vec::new(), Vec::new());
-        assert!(s.take_ready(1, 100, &mut out, &mut done));
+        assert!(s.take_ready(1, 100, usize::MAX, &mut out, &mut done));
         assert_eq!(out.len(), 2);
         let pid = match &out[0] {
             Outbound::Publish { packet_id, .. } => packet_id.unwrap(),
@@ -790,9 +844,12 @@ mod tests {
         assert_eq!(s.complete(pid, Stage::AwaitAck), Some(0));
         assert_eq!(s.complete(pid, Stage::AwaitAck), None);
         out.clear();
-        s.take_ready(1, 100, &mut out, &mut done);
+        s.take_ready(1, 100, usize::MAX, &mut out, &mut done);
         assert_eq!(out.len(), 1);
-        assert!(!s.take_ready(2, 100, &mut out, &mut done), "stale epoch");
+        assert!(
+            !s.take_ready(2, 100, usize::MAX, &mut out, &mut done),
+            "stale epoch"
+        );
     }
 
     #[test]
@@ -818,7 +875,7 @@ mod tests {
         )
         .unwrap();
         let (mut out, mut done) = (Vec::new(), Vec::new());
-        s.take_ready(1, 100, &mut out, &mut done);
+        s.take_ready(1, 100, usize::MAX, &mut out, &mut done);
         assert!(s.received(1));
         let again = s.resend_all();
         assert!(matches!(again[0], Outbound::PubRel(1)));
@@ -889,8 +946,86 @@ mod tests {
         )
         .unwrap();
         let (mut out, mut done) = (Vec::new(), Vec::new());
-        s.take_ready(1, 100, &mut out, &mut done);
+        s.take_ready(1, 100, usize::MAX, &mut out, &mut done);
         assert!(out.is_empty());
         assert_eq!(done, vec![0]);
+    }
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use super::*;
+
+    fn fat(user_bytes: usize) -> Arc<Message> {
+        let props = Properties {
+            user_properties: vec![("k".into(), "v".repeat(user_bytes))],
+            ..Properties::default()
+        };
+        Arc::new(Message::new(
+            "t".into(),
+            Bytes::from_static(b"x"),
+            QoS::AtLeastOnce,
+            false,
+            props,
+            None,
+            None,
+        ))
+    }
+
+    #[test]
+    fn cost_counts_properties_and_topic_not_only_payload() {
+        let m = fat(10_000);
+        assert!(m.cost > 10_000, "cost {}", m.cost);
+        let s = Session::restored(
+            "c".into(),
+            Arc::new(Identity::anonymous("c")),
+            NEVER_EXPIRES,
+            Instant::now(),
+        );
+        let limits = Limits {
+            max_queued_bytes: 50_000,
+            ..Limits::default()
+        };
+        let mut queued = 0;
+        while s
+            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| true)
+            .is_ok()
+        {
+            queued += 1;
+        }
+        assert_eq!(queued, 4, "four 10 KB messages fit in 50 KB");
+        assert!(s.queued_bytes() <= 50_000);
+    }
+
+    #[test]
+    fn take_ready_stops_at_its_byte_budget() {
+        let s = Session::new("c".into(), ProtocolVersion::V5, 0);
+        s.attach(Attachment {
+            ctl: Arc::new(ConnCtl::default()),
+            identity: Arc::new(Identity::anonymous("c")),
+            version: ProtocolVersion::V5,
+            window: 100,
+            expiry: 0,
+            will: None,
+        });
+        let m = fat(10_000);
+        for _ in 0..10 {
+            s.enqueue(
+                &m,
+                QoS::AtLeastOnce,
+                false,
+                vec![],
+                &Limits::default(),
+                |_| true,
+            )
+            .unwrap();
+        }
+        let (mut out, mut done) = (Vec::new(), Vec::new());
+        assert!(s.take_ready(1, 64, 25_000, &mut out, &mut done));
+        assert_eq!(out.len(), 3, "stops once 25 KB are taken");
+        out.clear();
+        assert!(s.take_ready(1, 64, 0, &mut out, &mut done));
+        assert_eq!(out.len(), 1, "the first always goes");
+        assert_eq!(s.queue_len(), 6);
     }
 }

@@ -12,5 +12,10 @@ pub struct Stats {
     pub bytes_sent: AtomicU64,
     /// Deliveries refused by a queue limit or authorization.
     pub dropped: AtomicU64,
+    /// Of those, QoS 0 deliveries (lost for good: nobody will resend them).
+    pub dropped_qos0: AtomicU64,
+    /// Connections closed because their client stopped reading (output made no progress for
+    /// `write_stall_timeout`).
+    pub write_stalls: AtomicU64,
     pub wills: AtomicU64,
 }

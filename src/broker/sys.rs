@@ -15,7 +15,7 @@ pub fn publish_sys(b: &Broker, now: Instant) {
     let s = &b.stats;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
     let subs = b.subs.len().to_string();
-    let items: [(&str, String); 11] = [
+    let items: [(&str, String); 13] = [
         (
             "$SYS/broker/version",
             format!("mqsec {}", env!("CARGO_PKG_VERSION")),
@@ -29,6 +29,8 @@ pub fn publish_sys(b: &Broker, now: Instant) {
         ("$SYS/broker/messages/received", load(&s.messages_received)),
         ("$SYS/broker/messages/sent", load(&s.messages_sent)),
         ("$SYS/broker/messages/dropped", load(&s.dropped)),
+        ("$SYS/broker/messages/dropped/qos0", load(&s.dropped_qos0)),
+        ("$SYS/broker/clients/write-stalled", load(&s.write_stalls)),
         ("$SYS/broker/bytes/received", load(&s.bytes_received)),
         ("$SYS/broker/bytes/sent", load(&s.bytes_sent)),
         ("$SYS/broker/subscriptions/count", subs),

@@ -16,6 +16,8 @@ use super::session::{ConnCtl, Session};
 pub enum Timer {
     /// Check a connection's keep alive.
     KeepAlive(Weak<ConnCtl>),
+    /// Check a connection whose write buffer is full for progress.
+    WriteStall(Weak<ConnCtl>),
     /// End an offline session whose expiry interval has passed.
     Expiry(Weak<Session>),
     /// Send a delayed will.

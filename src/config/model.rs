@@ -13,6 +13,10 @@ pub const DEFAULT_MAX_PACKET_SIZE: u32 = 2 * 1024 * 1024;
 pub const DEFAULT_MESSAGE_SIZE_LIMIT: u32 = 1024 * 1024;
 /// Mosquitto's TOPIC_HIERARCHY_LIMIT: deeper topics and filters are refused.
 pub const DEFAULT_MAX_TOPIC_LEVELS: usize = 200;
+/// Memory a session may hold in queued messages (counted as topic + payload + properties +
+/// bookkeeping, not payload alone). Mosquitto's default is no limit; 1000 queued messages of up
+/// to `message_size_limit` each would be a gigabyte per session.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketDomain {
@@ -75,7 +79,7 @@ pub struct Limits {
     pub max_inflight_messages: u16,
     /// Outgoing messages queued per client above those in flight (0 = no maximum).
     pub max_queued_messages: usize,
-    /// Bytes of payload queued per client (0 = no maximum).
+    /// Memory of queued messages per client, counted as `Message::cost` (0 = no maximum).
     pub max_queued_bytes: usize,
     /// Queue QoS 0 messages for offline persistent clients too.
     pub queue_qos0_messages: bool,
@@ -84,6 +88,21 @@ pub struct Limits {
     /// Persistent sessions of clients that never come back are dropped after this (None = never).
     pub persistent_client_expiration: Option<Duration>,
     pub max_topic_levels: usize,
+    /// Longest topic name or filter accepted, in bytes.
+    pub max_topic_length: usize,
+    /// Bytes a connection may have waiting to be written before the broker stops reading from
+    /// it (a client that sends but never reads cannot grow the broker's memory).
+    pub max_write_buffer: usize,
+    /// A connection whose pending output makes no progress for this long is closed.
+    pub write_stall_timeout: Duration,
+    /// A client must send CONNECT this soon after its connection is made.
+    pub connect_timeout: Duration,
+    /// Keep alive 0 (never time out) is accepted only when this is set.
+    pub allow_zero_keepalive: bool,
+    /// Sessions (online and offline) the broker holds at most (0 = no maximum).
+    pub max_sessions: usize,
+    /// Subscriptions one session may hold (0 = no maximum).
+    pub max_subscriptions_per_client: usize,
 }
 
 impl Default for Limits {
@@ -93,12 +112,19 @@ impl Default for Limits {
             message_size_limit: DEFAULT_MESSAGE_SIZE_LIMIT,
             max_inflight_messages: 20,
             max_queued_messages: 1000,
-            max_queued_bytes: 0,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             queue_qos0_messages: false,
             max_keepalive: 65535,
             retain_available: true,
             persistent_client_expiration: None,
             max_topic_levels: DEFAULT_MAX_TOPIC_LEVELS,
+            max_topic_length: 65_535,
+            max_write_buffer: 1024 * 1024,
+            write_stall_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            allow_zero_keepalive: false,
+            max_sessions: 1_000_000,
+            max_subscriptions_per_client: 10_000,
         }
     }
 }

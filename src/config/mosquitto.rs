@@ -66,6 +66,13 @@ const SUPPORTED: &[&str] = &[
     "persistence",
     "data_dir",
     "max_topic_levels",
+    "max_topic_length",
+    "max_write_buffer",
+    "write_stall_timeout",
+    "connect_timeout",
+    "allow_zero_keepalive",
+    "max_sessions",
+    "max_subscriptions_per_client",
 ];
 
 /// Options of later mqsec releases: parsed so the error can say exactly that.
@@ -430,6 +437,30 @@ impl Parser {
             "max_topic_levels" => {
                 self.cfg.limits.max_topic_levels =
                     parse_int(value, at, 1, DEFAULT_MAX_TOPIC_LEVELS as i64 * 10)? as usize
+            }
+            "max_topic_length" => {
+                self.cfg.limits.max_topic_length = parse_int(value, at, 1, 65_535)? as usize
+            }
+            "max_write_buffer" => {
+                self.cfg.limits.max_write_buffer =
+                    parse_int(value, at, 4096, i64::from(i32::MAX))? as usize
+            }
+            // Seconds, like sys_interval (Mosquitto's duration suffixes are for days and months).
+            "write_stall_timeout" => {
+                self.cfg.limits.write_stall_timeout =
+                    Duration::from_secs(parse_int(value, at, 1, 3600)? as u64)
+            }
+            "connect_timeout" => {
+                self.cfg.limits.connect_timeout =
+                    Duration::from_secs(parse_int(value, at, 1, 300)? as u64)
+            }
+            "allow_zero_keepalive" => self.cfg.limits.allow_zero_keepalive = parse_bool(value, at)?,
+            "max_sessions" => {
+                self.cfg.limits.max_sessions = parse_int(value, at, 0, i64::from(i32::MAX))? as usize
+            }
+            "max_subscriptions_per_client" => {
+                self.cfg.limits.max_subscriptions_per_client =
+                    parse_int(value, at, 0, i64::from(i32::MAX))? as usize
             }
             "include_dir" => {
                 if depth >= MAX_INCLUDE_DEPTH {

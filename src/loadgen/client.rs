@@ -34,8 +34,9 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             version: ProtocolVersion::V311,
-            // Idle connections must survive the whole run without pings.
-            keep_alive: 0,
+            // Idle connections must survive the whole run without pings (a run takes minutes;
+            // keep alive 0 is refused by mqsec's default configuration).
+            keep_alive: 900,
             clean_start: true,
         }
     }

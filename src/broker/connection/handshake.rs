@@ -112,11 +112,13 @@ where
         ));
     }
     // Keep alive: capped (v5 server keep alive) or refused (v3, as later Mosquitto releases do:
-    // a v3 client cannot be told another value).
+    // a v3 client cannot be told another value). Keep alive 0 means a silent half-open
+    // connection is never noticed: only where the configuration allows it.
     let max_ka = cfg.limits.max_keepalive;
     let mut keep_alive = connect.keep_alive;
     let mut server_keep_alive = None;
-    let too_long = keep_alive > max_ka || (keep_alive == 0 && max_ka < u16::MAX);
+    let zero_refused = keep_alive == 0 && (max_ka < u16::MAX || !cfg.limits.allow_zero_keepalive);
+    let too_long = keep_alive > max_ka || zero_refused;
     if too_long {
         if v5c {
             keep_alive = max_ka;
@@ -125,7 +127,7 @@ where
             return Err(refuse(
                 t,
                 v3::IDENTIFIER_REJECTED,
-                "keep alive above max_keepalive (or 0 while max_keepalive is set)",
+                "keep alive above max_keepalive, or 0 without allow_zero_keepalive",
             ));
         }
     }
@@ -264,6 +266,13 @@ where
                 t,
                 code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
                 "client id holds a session of another identity",
+            ));
+        }
+        Err(AttachError::TooManySessions) => {
+            return Err(refuse(
+                t,
+                code(v3::SERVER_UNAVAILABLE, v5::QUOTA_EXCEEDED),
+                "max_sessions reached",
             ));
         }
     };

@@ -143,7 +143,13 @@ where
         }
         let pid = p.packet_id.unwrap_or(0);
         if p.qos == QoS::ExactlyOnce {
-            let max = usize::from(b.config.limits.max_inflight_messages);
+            // v5 clients were told Receive Maximum: more is a protocol error. A v3 client was
+            // told nothing, so it is not cut off; packet ids (16 bits) bound what it can hold.
+            let max = if self.v5() {
+                usize::from(b.config.limits.max_inflight_messages)
+            } else {
+                usize::MAX
+            };
             match session.incoming_qos2(pid, max) {
                 IncomingQos2::New => {}
                 IncomingQos2::Duplicate => {
@@ -159,6 +165,10 @@ where
         }
         let refused = if p.payload.len() > b.config.limits.message_size_limit as usize {
             // 0x95 is not a valid PUBACK/PUBREC code; "an administrative limit was exceeded" is.
+            tracing::info!(client_id = ?self.client_id(), size = p.payload.len(), "PUBLISH refused: payload above message_size_limit");
+            Some(v5::QUOTA_EXCEEDED)
+        } else if topic.len() > b.config.limits.max_topic_length {
+            tracing::info!(client_id = ?self.client_id(), length = topic.len(), "PUBLISH refused: topic above max_topic_length");
             Some(v5::QUOTA_EXCEEDED)
         } else if is_sys_topic(&topic) {
             Some(v5::NOT_AUTHORIZED)
@@ -240,7 +250,18 @@ where
         let mut codes = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
         let fail = |v5: bool, code: u8| if v5 { code } else { v3::SUBACK_FAILURE };
+        let limits = &b.config.limits;
+        if !b.config.sys_interval.is_zero() && s.filters.iter().any(|f| is_sys_topic(&f.filter)) {
+            // `$SYS` values are retained snapshots: bring them up to date before they are sent
+            // (before the new subscriptions exist, so they arrive once, as retained messages).
+            crate::broker::sys::publish_sys(&b, Instant::now());
+        }
         for req in &s.filters {
+            if req.filter.len() > limits.max_topic_length {
+                tracing::info!(client_id = ?self.client_id(), length = req.filter.len(), "subscription refused: filter above max_topic_length");
+                codes.push(fail(self.v5(), v5::QUOTA_EXCEEDED));
+                continue;
+            }
             if !valid_topic_filter(&req.filter) {
                 codes.push(fail(self.v5(), v5::TOPIC_FILTER_INVALID));
                 continue;
@@ -267,6 +288,15 @@ where
                 codes.push(fail(self.v5(), v5::NOT_AUTHORIZED));
                 continue;
             };
+            let max_subs = limits.max_subscriptions_per_client;
+            if max_subs != 0
+                && session.subscription_count() >= max_subs
+                && !session.has_subscription(&req.filter)
+            {
+                tracing::info!(client_id = ?self.client_id(), max_subs, "subscription refused: max_subscriptions_per_client reached");
+                codes.push(fail(self.v5(), v5::QUOTA_EXCEEDED));
+                continue;
+            }
             let mut options = req.options;
             options.qos = qos;
             let opts = SubOpts {

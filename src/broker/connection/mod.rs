@@ -21,7 +21,6 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -35,8 +34,6 @@ use crate::security::identity::Identity;
 use handshake::{Arrival, Established};
 use transport::{Transport, INITIAL_READ};
 
-/// A client must send CONNECT this soon after the TCP connection is made.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// What an idle connection reads at once (PINGREQ, small PUBLISH) without a heap buffer.
 const SMALL_READ: usize = 64;
 /// A full read at least this large makes the connection yield before reading on.
@@ -111,7 +108,7 @@ where
         // every idle connection's future.
         let est = Box::pin(async {
             tokio::time::timeout(
-                CONNECT_TIMEOUT,
+                ctx_kept.broker.config.limits.connect_timeout,
                 handshake::handshake(&mut t, &ctx_kept, arrival),
             )
             .await
@@ -248,12 +245,20 @@ where
                 t.rbuf.capacity() - t.rbuf.len()
             };
             let writing = !t.wbuf.is_empty();
+            // A full write buffer stops reading: a client that sends (PINGREQ, QoS 1 PUBLISH)
+            // but never reads the answers cannot grow the broker's memory; its own socket
+            // backs up instead, and the stall timer closes it if its output never moves.
+            let reading = t.wbuf.len() < self.ctx.broker.config.limits.max_write_buffer;
+            if !reading && self.link.ctl.write_stalled_ms.load(Ordering::Relaxed) == 0 {
+                self.ctx.broker.write_stalled(&self.link.ctl);
+            }
             let (rung, wrote, read) = poll_io(
                 &self.link.ctl,
                 &mut t.io,
                 &mut t.wbuf,
                 &mut t.rbuf,
                 writing,
+                reading,
                 idle,
             )
             .await;
@@ -264,14 +269,21 @@ where
                         self.send_disconnect(v5::SERVER_SHUTTING_DOWN);
                         return Departure::Shutdown;
                     }
-                    Some(v5::KEEP_ALIVE_TIMEOUT) => {
-                        tracing::info!(client_id = ?self.client_id(), peer = self.peer().map(tracing::field::display), "keep alive timeout");
-                        self.send_disconnect(v5::KEEP_ALIVE_TIMEOUT);
-                        return Departure::Abnormal;
+                    Some(v5::SESSION_TAKEN_OVER) => {
+                        self.send_disconnect(v5::SESSION_TAKEN_OVER);
+                        return Departure::TakenOver;
                     }
                     Some(reason) => {
+                        // Keep alive ran out, output stalled, or an administrator's action:
+                        // the connection ends abnormally (its will goes).
+                        let why = match reason {
+                            v5::KEEP_ALIVE_TIMEOUT => "keep alive timeout",
+                            v5::QUOTA_EXCEEDED => "client stopped reading (write_stall_timeout)",
+                            _ => "disconnected by the broker",
+                        };
+                        tracing::info!(client_id = ?self.client_id(), peer = self.peer().map(tracing::field::display), reason = why, "closing connection");
                         self.send_disconnect(reason);
-                        return Departure::TakenOver;
+                        return Departure::Abnormal;
                     }
                 }
             }
@@ -281,6 +293,18 @@ where
                     Ok(n) => {
                         let b = &self.ctx.broker;
                         b.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+                        let stall = &self.link.ctl.write_stalled_ms;
+                        if stall.load(Ordering::Relaxed) != 0 {
+                            if self.t.wbuf.len() < b.config.limits.max_write_buffer {
+                                // Room again: what the client sent meanwhile is handled now.
+                                stall.store(0, Ordering::Relaxed);
+                                if let Some(end) = self.process_input() {
+                                    return end;
+                                }
+                            } else {
+                                stall.store(b.now_ms().max(1), Ordering::Relaxed);
+                            }
+                        }
                         if self.t.wbuf.is_empty() {
                             if self.t.io.flush().await.is_err() {
                                 return Departure::Abnormal;
@@ -326,7 +350,12 @@ where
     /// as activity for the keep alive: a trickle of bytes that never completes one does not.
     fn process_input(&mut self) -> Option<Departure> {
         let mut any = false;
+        let cap = self.ctx.broker.config.limits.max_write_buffer;
         let end = loop {
+            if self.t.wbuf.len() >= cap {
+                // The rest waits until the client has read some of the answers.
+                break None;
+            }
             match decode_packet(&mut self.t.rbuf, Some(self.version), &self.t.limits) {
                 Ok(Some(p)) => {
                     any = true;
@@ -376,8 +405,8 @@ where
 }
 
 /// Wait until the session's bell rings, the stream takes bytes from `wbuf` (when `writing`) or
-/// gives bytes to `rbuf`; whatever is ready comes back together, so none of them can starve
-/// the others.
+/// gives bytes to `rbuf` (when `reading`); whatever is ready comes back together, so none of
+/// them can starve the others.
 /// When `small`, reads go through a buffer on the stack (only during the poll, not in the
 /// connection future), so an idle connection keeps no read buffer. Cancel safe: bytes move only
 /// in a poll that completes.
@@ -387,6 +416,7 @@ fn poll_io<'a, S: AsyncRead + AsyncWrite + Unpin>(
     wbuf: &'a mut BytesMut,
     rbuf: &'a mut BytesMut,
     writing: bool,
+    reading: bool,
     small: bool,
 ) -> impl Future<
     Output = (
@@ -406,7 +436,9 @@ fn poll_io<'a, S: AsyncRead + AsyncWrite + Unpin>(
                 wrote = Some(r);
             }
         }
-        let read = if small {
+        let read = if !reading {
+            None
+        } else if small {
             let mut b = [0u8; SMALL_READ];
             let mut rb = ReadBuf::new(&mut b);
             match Pin::new(&mut *io).poll_read(cx, &mut rb) {

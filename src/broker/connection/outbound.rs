@@ -25,9 +25,11 @@ where
         // stays smaller, and a batch costs one allocation.
         let mut out = Vec::new();
         let mut done = Vec::new();
+        let high = WRITE_HIGH_WATER.min(self.ctx.broker.config.limits.max_write_buffer);
         loop {
             out.clear();
-            if !session.take_ready(self.link.epoch, BATCH, &mut out, &mut done) {
+            let budget = high.saturating_sub(self.t.wbuf.len());
+            if !session.take_ready(self.link.epoch, BATCH, budget, &mut out, &mut done) {
                 return false;
             }
             if !done.is_empty() {
@@ -38,12 +40,12 @@ where
             for o in out.drain(..) {
                 self.write_outbound(o);
             }
-            // A dropped delivery (too large for the client) opened the window again.
-            let more = n == BATCH || self.want_fill;
-            if !more {
+            // Nothing taken: the queue is empty or the window full (an enqueue or an ack rings
+            // again). A dropped delivery (too large for the client) opened the window again.
+            if n == 0 && !self.want_fill {
                 break;
             }
-            if self.t.wbuf.len() >= WRITE_HIGH_WATER {
+            if self.t.wbuf.len() >= high {
                 self.want_fill = true;
                 break;
             }
