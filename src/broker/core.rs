@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::auth::Authorizer;
 use super::codec::reason::v5;
 use super::registry::{Locked, Registry};
-use super::session::{Attachment, ConnCtl, Session, Stage, Will, NEVER_EXPIRES};
+use super::session::{AckKind, AckOutcome, Attachment, ConnCtl, Session, Will, NEVER_EXPIRES};
 use super::stats::Stats;
 use super::store::{Store, StoreError};
 use super::timers::{Timer, Timers};
@@ -72,17 +72,6 @@ pub enum Departure {
     TakenOver,
     /// The broker is stopping: no will, the session stays as it is.
     Shutdown,
-}
-
-/// An acknowledgement from the client for a message the broker sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ack {
-    PubAck(u16),
-    /// PUBREC with a success code: the broker answers PUBREL.
-    PubRec(u16),
-    /// PUBREC with an error code: the exchange ends.
-    PubRecFailed(u16),
-    PubComp(u16),
 }
 
 impl Broker {
@@ -313,19 +302,21 @@ impl Broker {
         })
     }
 
-    /// A client acknowledged a message the broker sent. Returns true when the broker must answer
-    /// PUBREL (a PUBREC for a message it knows).
-    pub fn acknowledge(&self, session: &Session, ack: Ack) -> bool {
-        let done = match ack {
-            Ack::PubAck(pid) => session.complete(pid, Stage::AwaitAck),
-            Ack::PubComp(pid) => session.complete(pid, Stage::AwaitComp),
-            Ack::PubRecFailed(pid) => session.discard(pid),
-            Ack::PubRec(pid) => return session.received(pid),
-        };
-        if let Some(seq) = done {
+    /// A client acknowledged a message the broker sent; the store forgets what it completes.
+    pub fn acknowledge(&self, session: &Session, pid: u16, ack: AckKind) -> AckOutcome {
+        let outcome = session.acknowledged(pid, ack);
+        if let AckOutcome::Completed(seq) = outcome {
             self.store.message_done(&session.client_id, seq);
         }
-        false
+        outcome
+    }
+
+    /// A delivery in flight that will never be acknowledged (too large for the client): the
+    /// spec says to behave as if it had been delivered.
+    pub fn drop_inflight(&self, session: &Session, pid: u16) {
+        if let Some(seq) = session.discard(pid) {
+            self.store.message_done(&session.client_id, seq);
+        }
     }
 
     /// Deliveries that left the session without an acknowledgement (expired, or too large for the

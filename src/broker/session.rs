@@ -317,6 +317,30 @@ pub struct Ended {
     pub will: Option<Will>,
 }
 
+/// An acknowledgement the client sent for a message the broker sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckKind {
+    PubAck,
+    /// PUBREC with a success code.
+    PubRec,
+    /// PUBREC with an error code: the exchange ends.
+    PubRecFailed,
+    PubComp,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// The delivery is complete (its store seq).
+    Completed(u64),
+    /// PUBREC accepted: answer PUBREL.
+    Received,
+    /// No message in flight with that packet id.
+    Unknown,
+    /// The packet id is in flight, but in another flow: a protocol error.
+    WrongType,
+}
+
 /// An incoming QoS 2 packet id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncomingQos2 {
@@ -723,24 +747,31 @@ impl Session {
             .collect()
     }
 
-    /// PUBACK (`QoS 1`) or PUBCOMP (`QoS 2`) completes a delivery; returns its seq.
-    pub fn complete(&self, pid: u16, expect: Stage) -> Option<u64> {
+    /// An acknowledgement from the client for the inflight message `pid`: what it completes,
+    /// or that it does not fit that message's flow (a PUBREC for a QoS 1 message, a PUBACK for a
+    /// QoS 2 one: a protocol error).
+    pub fn acknowledged(&self, pid: u16, ack: AckKind) -> AckOutcome {
         let mut st = self.state.lock();
-        match st.inflight.get(&pid) {
-            Some(i) if i.stage == expect => st.inflight.remove(&pid).map(|i| i.delivery.seq),
-            _ => None,
-        }
-    }
-
-    /// PUBREC: the client has the QoS 2 message; now PUBREL. False if unknown (or an error code).
-    pub fn received(&self, pid: u16) -> bool {
-        let mut st = self.state.lock();
-        match st.inflight.get_mut(&pid) {
-            Some(i) if i.stage == Stage::AwaitRec || i.stage == Stage::AwaitComp => {
-                i.stage = Stage::AwaitComp;
-                true
+        let Some(i) = st.inflight.get_mut(&pid) else {
+            return AckOutcome::Unknown;
+        };
+        match (ack, i.stage) {
+            (AckKind::PubAck, Stage::AwaitAck) | (AckKind::PubComp, Stage::AwaitComp) => {
+                st.inflight.remove(&pid).map_or(AckOutcome::Unknown, |i| {
+                    AckOutcome::Completed(i.delivery.seq)
+                })
             }
-            _ => false,
+            // A repeated PUBREC (our PUBREL was lost) is answered with PUBREL again.
+            (AckKind::PubRec, Stage::AwaitRec | Stage::AwaitComp) => {
+                i.stage = Stage::AwaitComp;
+                AckOutcome::Received
+            }
+            (AckKind::PubRecFailed, Stage::AwaitRec) => {
+                st.inflight.remove(&pid).map_or(AckOutcome::Unknown, |i| {
+                    AckOutcome::Completed(i.delivery.seq)
+                })
+            }
+            _ => AckOutcome::WrongType,
         }
     }
 
@@ -841,8 +872,11 @@ mod tests {
             Outbound::Publish { packet_id, .. } => packet_id.unwrap(),
             _ => panic!(),
         };
-        assert_eq!(s.complete(pid, Stage::AwaitAck), Some(0));
-        assert_eq!(s.complete(pid, Stage::AwaitAck), None);
+        assert_eq!(
+            s.acknowledged(pid, AckKind::PubAck),
+            AckOutcome::Completed(0)
+        );
+        assert_eq!(s.acknowledged(pid, AckKind::PubAck), AckOutcome::Unknown);
         out.clear();
         s.take_ready(1, 100, usize::MAX, &mut out, &mut done);
         assert_eq!(out.len(), 1);
@@ -876,7 +910,22 @@ mod tests {
         .unwrap();
         let (mut out, mut done) = (Vec::new(), Vec::new());
         s.take_ready(1, 100, usize::MAX, &mut out, &mut done);
-        assert!(s.received(1));
+        assert_eq!(
+            s.acknowledged(2, AckKind::PubRec),
+            AckOutcome::WrongType,
+            "QoS 1"
+        );
+        assert_eq!(
+            s.acknowledged(1, AckKind::PubAck),
+            AckOutcome::WrongType,
+            "QoS 2"
+        );
+        assert_eq!(
+            s.acknowledged(1, AckKind::PubComp),
+            AckOutcome::WrongType,
+            "before PUBREC"
+        );
+        assert_eq!(s.acknowledged(1, AckKind::PubRec), AckOutcome::Received);
         let again = s.resend_all();
         assert!(matches!(again[0], Outbound::PubRel(1)));
         assert!(matches!(
@@ -887,7 +936,16 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(s.complete(1, Stage::AwaitComp), Some(0));
+        assert_eq!(
+            s.acknowledged(1, AckKind::PubRec),
+            AckOutcome::Received,
+            "again"
+        );
+        assert_eq!(
+            s.acknowledged(1, AckKind::PubComp),
+            AckOutcome::Completed(0)
+        );
+        assert_eq!(s.acknowledged(2, AckKind::PubComp), AckOutcome::WrongType);
     }
 
     #[test]

@@ -11,8 +11,9 @@ pub const PROTOCOL_MAX_PACKET_SIZE: u32 = 268_435_460;
 /// lever, and real MQTT traffic is far below these. Raise them in the config when you need to.
 pub const DEFAULT_MAX_PACKET_SIZE: u32 = 2 * 1024 * 1024;
 pub const DEFAULT_MESSAGE_SIZE_LIMIT: u32 = 1024 * 1024;
-/// Mosquitto's TOPIC_HIERARCHY_LIMIT: deeper topics and filters are refused.
-pub const DEFAULT_MAX_TOPIC_LEVELS: usize = 200;
+/// Mosquitto 2.0.11's effective limit, found by running it: 200 separators (201 levels) are
+/// accepted, one more is refused (its TOPIC_HIERARCHY_LIMIT of 200 counts separators).
+pub const DEFAULT_MAX_TOPIC_LEVELS: usize = 201;
 /// Memory a session may hold in queued messages (counted as topic + payload + properties +
 /// bookkeeping, not payload alone). Mosquitto's default is no limit; 1000 queued messages of up
 /// to `message_size_limit` each would be a gigabyte per session.

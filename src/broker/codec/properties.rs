@@ -211,8 +211,17 @@ pub fn decode(r: &mut Reader, ctx: PropertyContext) -> Result<Properties, Decode
         }
         match id {
             PAYLOAD_FORMAT_INDICATOR => {
-                props.payload_format_indicator =
-                    Some(flag(&mut p, "payload format indicator is not 0 or 1")?)
+                // MQTT 5.0 3.3.2.3.2 defines the value as "either of" 0 and 1 and, unlike Request
+                // Problem Information (3.1.2.11.7), names no Protocol Error for other values: a
+                // value outside that set cannot be parsed according to the specification, which
+                // 1.2 calls a Malformed Packet (0x81). Mosquitto 2.0.11 accepts any value.
+                let v = p.u8()?;
+                if v > 1 {
+                    return Err(DecodeError::Malformed(
+                        "payload format indicator is not 0 or 1",
+                    ));
+                }
+                props.payload_format_indicator = Some(v)
             }
             MESSAGE_EXPIRY_INTERVAL => props.message_expiry_interval = Some(p.u32()?),
             CONTENT_TYPE => props.content_type = Some(p.string()?),

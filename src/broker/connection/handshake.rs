@@ -12,8 +12,8 @@ use super::{forwarded, Ctx, Link};
 use crate::broker::auth::{ConnectDecision, ConnectDenial, ConnectInfo};
 use crate::broker::codec::reason::{v3, v5};
 use crate::broker::codec::{
-    connect_version_hint, decode_packet, ConnAck, Connect, DecodeError, Packet, Properties,
-    ProtocolVersion,
+    connect_version_hint, decode_packet, encoded_len, ConnAck, Connect, DecodeError, Packet,
+    Properties, ProtocolVersion,
 };
 use crate::broker::core::{AttachError, AttachRequest};
 use crate::broker::session::{Attachment, ConnCtl, Message, Will, NEVER_EXPIRES};
@@ -24,7 +24,6 @@ pub(super) struct Established {
     pub link: Link,
     pub version: ProtocolVersion,
     pub client_alias_max: u16,
-    pub client_max_packet: Option<u32>,
     /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
     pub connect_expiry: u32,
 }
@@ -69,6 +68,10 @@ where
     let b = ctx.broker.clone();
     let cfg = &b.config;
     let v = connect.protocol;
+    if v.is_v5() {
+        // Binds every packet the broker sends from now on, CONNACK included.
+        t.peer_max = connect.properties.maximum_packet_size.unwrap_or(0);
+    }
     let v5c = v.is_v5();
     let code = |v3c: u8, v5c_: u8| if v5c { v5c_ } else { v3c };
     let refuse = |t: &mut Transport<S>, c: u8, why: &str| {
@@ -244,6 +247,43 @@ where
     } else {
         cfg.limits.max_inflight_messages
     };
+    let mut props = Properties::default();
+    if v5c {
+        props.assigned_client_identifier = assigned;
+        props.server_keep_alive = server_keep_alive;
+        props.receive_maximum = Some(cfg.limits.max_inflight_messages);
+        props.maximum_packet_size = Some(cfg.limits.max_packet_size);
+        props.topic_alias_maximum = Some(listener.max_topic_alias);
+        if expiry != asked_expiry {
+            // The client must learn the expiry the broker will really apply.
+            props.session_expiry_interval = Some(expiry);
+        }
+        if listener.max_qos < 2 {
+            props.maximum_qos = Some(listener.max_qos);
+        }
+        if !cfg.limits.retain_available {
+            props.retain_available = Some(0);
+        }
+    }
+    if t.peer_max != 0 {
+        // A CONNACK cannot be dropped: if even its smallest form does not fit the client's
+        // maximum packet size, refuse before taking the session.
+        let probe = Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: 0,
+            properties: Properties {
+                reason_string: None,
+                user_properties: Vec::new(),
+                ..props.clone()
+            },
+        });
+        if encoded_len(&probe, v).is_ok_and(|n| n > t.peer_max as usize) {
+            if cfg.logging.connection_messages {
+                tracing::info!(client_id = ?client_id, peer = %peer, max = t.peer_max, "connection refused: CONNACK larger than the client's maximum packet size");
+            }
+            return Err(Refused);
+        }
+    }
     let ctl = Arc::new(ConnCtl::default());
     let attached = b.attach(AttachRequest {
         client_id: Arc::from(client_id.as_str()),
@@ -276,24 +316,6 @@ where
             ));
         }
     };
-    let mut props = Properties::default();
-    if v5c {
-        props.assigned_client_identifier = assigned;
-        props.server_keep_alive = server_keep_alive;
-        props.receive_maximum = Some(cfg.limits.max_inflight_messages);
-        props.maximum_packet_size = Some(cfg.limits.max_packet_size);
-        props.topic_alias_maximum = Some(listener.max_topic_alias);
-        if expiry != asked_expiry {
-            // The client must learn the expiry the broker will really apply.
-            props.session_expiry_interval = Some(expiry);
-        }
-        if listener.max_qos < 2 {
-            props.maximum_qos = Some(listener.max_qos);
-        }
-        if !cfg.limits.retain_available {
-            props.retain_available = Some(0);
-        }
-    }
     // MQTT 3.1 has no session present flag.
     let present = attached.present && v != ProtocolVersion::V31;
     connack(t, v, 0, present, props);
@@ -315,7 +337,6 @@ where
         },
         version: v,
         client_alias_max: connect.properties.topic_alias_maximum.unwrap_or(0),
-        client_max_packet: connect.properties.maximum_packet_size,
         connect_expiry: asked_expiry,
     })
 }

@@ -15,8 +15,8 @@ use crate::broker::codec::{
     valid_topic_filter, valid_topic_name, Disconnect, Packet, Properties, PubResp, Publish, QoS,
     SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
-use crate::broker::core::{Ack, Departure};
-use crate::broker::session::{IncomingQos2, Message, Session, NEVER_EXPIRES};
+use crate::broker::core::Departure;
+use crate::broker::session::{AckKind, AckOutcome, IncomingQos2, Message, Session, NEVER_EXPIRES};
 use crate::broker::topic::{is_sys_topic, parse_filter, topic_too_deep, FilterError, SubOpts};
 
 /// Payloads up to this are copied out of the read buffer: otherwise a small retained or queued
@@ -31,33 +31,14 @@ where
         let session = self.link.session.clone();
         match p {
             Packet::Publish(p) => self.on_publish(p, &session),
-            Packet::PubAck(r) => {
-                self.ctx
-                    .broker
-                    .acknowledge(&session, Ack::PubAck(r.packet_id));
-                self.want_fill = true;
-                Ok(None)
-            }
+            Packet::PubAck(r) => self.on_ack(&session, r.packet_id, AckKind::PubAck),
             Packet::PubRec(r) => {
-                if r.reason >= 0x80 {
-                    self.ctx
-                        .broker
-                        .acknowledge(&session, Ack::PubRecFailed(r.packet_id));
-                    self.want_fill = true;
-                } else if self
-                    .ctx
-                    .broker
-                    .acknowledge(&session, Ack::PubRec(r.packet_id))
-                {
-                    self.send(&Packet::PubRel(PubResp::ok(r.packet_id)));
+                let kind = if r.reason >= 0x80 {
+                    AckKind::PubRecFailed
                 } else {
-                    let mut resp = PubResp::ok(r.packet_id);
-                    if self.v5() {
-                        resp.reason = v5::PACKET_IDENTIFIER_NOT_FOUND;
-                    }
-                    self.send(&Packet::PubRel(resp));
-                }
-                Ok(None)
+                    AckKind::PubRec
+                };
+                self.on_ack(&session, r.packet_id, kind)
             }
             Packet::PubRel(r) => {
                 let known = session.release_qos2(r.packet_id);
@@ -68,13 +49,7 @@ where
                 self.send(&Packet::PubComp(resp));
                 Ok(None)
             }
-            Packet::PubComp(r) => {
-                self.ctx
-                    .broker
-                    .acknowledge(&session, Ack::PubComp(r.packet_id));
-                self.want_fill = true;
-                Ok(None)
-            }
+            Packet::PubComp(r) => self.on_ack(&session, r.packet_id, AckKind::PubComp),
             Packet::Subscribe(s) => self.on_subscribe(s, &session),
             Packet::Unsubscribe(u) => self.on_unsubscribe(u, &session),
             Packet::PingReq => {
@@ -88,6 +63,35 @@ where
                 Err(Close)
             }
         }
+    }
+
+    fn on_ack(
+        &mut self,
+        session: &Session,
+        pid: u16,
+        kind: AckKind,
+    ) -> Result<Option<Departure>, Close> {
+        match self.ctx.broker.acknowledge(session, pid, kind) {
+            AckOutcome::Completed(_) => self.want_fill = true,
+            AckOutcome::Received => self.send(&Packet::PubRel(PubResp::ok(pid))),
+            AckOutcome::Unknown => {
+                // A late duplicate PUBACK/PUBCOMP is harmless; a PUBREC for nothing gets the
+                // PUBREL the spec asks for (v5 with 0x92).
+                if kind == AckKind::PubRec {
+                    let mut resp = PubResp::ok(pid);
+                    if self.v5() {
+                        resp.reason = v5::PACKET_IDENTIFIER_NOT_FOUND;
+                    }
+                    self.send(&Packet::PubRel(resp));
+                }
+            }
+            AckOutcome::WrongType => {
+                tracing::info!(client_id = ?self.client_id(), pid, ack = ?kind, "closing connection: acknowledgement of the wrong type for a message in flight");
+                self.send_disconnect(v5::PROTOCOL_ERROR);
+                return Err(Close);
+            }
+        }
+        Ok(None)
     }
 
     fn on_publish(
@@ -268,9 +272,16 @@ where
             }
             let f = match parse_filter(&req.filter, b.config.limits.max_topic_levels) {
                 Ok(f) => f,
-                Err(FilterError::Invalid) | Err(FilterError::TooDeep) => {
+                Err(FilterError::Invalid) => {
                     codes.push(fail(self.v5(), v5::TOPIC_FILTER_INVALID));
                     continue;
+                }
+                Err(FilterError::TooDeep) => {
+                    // As Mosquitto answers a filter deeper than its hierarchy limit: the
+                    // connection ends (v5 DISCONNECT 0x81 first).
+                    tracing::info!(client_id = ?self.client_id(), "closing connection: subscription filter deeper than max_topic_levels");
+                    self.send_disconnect(v5::MALFORMED_PACKET);
+                    return Err(Close);
                 }
             };
             if f.share_group.is_some() && req.options.no_local {

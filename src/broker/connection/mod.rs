@@ -138,7 +138,6 @@ struct Conn<'a, S> {
     /// Topic aliases (v5), allocated on first use: most clients never use them.
     aliases: Option<Box<Aliases>>,
     client_alias_max: u16,
-    client_max_packet: Option<u32>,
     want_fill: bool,
     /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
     connect_expiry: u32,
@@ -162,7 +161,6 @@ where
             version: est.version,
             aliases: None,
             client_alias_max: est.client_alias_max,
-            client_max_packet: est.client_max_packet,
             want_fill: true,
             connect_expiry: est.connect_expiry,
         }
@@ -216,6 +214,10 @@ where
             return end;
         }
         loop {
+            if self.t.oversize {
+                // A packet the client's maximum packet size refused and that cannot be dropped.
+                return Departure::Abnormal;
+            }
             if self.want_fill && self.t.wbuf.len() < WRITE_HIGH_WATER {
                 self.want_fill = false;
                 if !self.fill() {
@@ -360,6 +362,7 @@ where
                 Ok(Some(p)) => {
                     any = true;
                     match self.handle(p) {
+                        Ok(None) if self.t.oversize => break Some(Departure::Abnormal),
                         Ok(None) => {}
                         Ok(Some(end)) => break Some(end),
                         Err(Close) => break Some(Departure::Abnormal),

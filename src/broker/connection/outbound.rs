@@ -7,7 +7,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Conn, WRITE_HIGH_WATER};
 use crate::broker::codec::{encode_packet, encoded_len, Packet, Properties, PubResp, Publish};
-use crate::broker::core::Ack;
 use crate::broker::session::Outbound;
 use std::sync::atomic::Ordering;
 
@@ -108,14 +107,13 @@ where
             properties: props,
             payload: d.msg.payload.clone(),
         });
-        if let Some(max) = self.client_max_packet {
+        if self.t.peer_max != 0 {
+            let max = self.t.peer_max;
             let fits = encoded_len(&p, self.version).is_ok_and(|n| n <= max as usize);
             if !fits {
                 // The spec: a server must not send it, and behaves as if it had been delivered.
                 if let Some(pid) = packet_id {
-                    self.ctx
-                        .broker
-                        .acknowledge(&self.link.session, Ack::PubRecFailed(pid));
+                    self.ctx.broker.drop_inflight(&self.link.session, pid);
                 }
                 self.ctx
                     .broker

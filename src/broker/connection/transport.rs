@@ -5,7 +5,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::broker::codec::{encode_packet, Limits as CodecLimits, Packet, ProtocolVersion};
+use crate::broker::codec::{
+    encode_packet, ConnAck, Disconnect, Limits as CodecLimits, Packet, Properties, ProtocolVersion,
+    PubResp, SubAck, UnsubAck,
+};
 use crate::broker::stats::Stats;
 
 /// Idle connections keep small buffers; busy ones grow them (doubling) up to what packets need.
@@ -20,6 +23,10 @@ pub(super) struct Transport<S> {
     pub rbuf: BytesMut,
     pub wbuf: BytesMut,
     pub limits: CodecLimits,
+    /// The client's Maximum Packet Size (v5; 0 = none): binds every packet the broker sends.
+    pub peer_max: u32,
+    /// A packet that must not be dropped did not fit `peer_max`: the connection must close.
+    pub oversize: bool,
     /// How much to read at once: grows while reads fill the buffer.
     pub read_hint: usize,
 }
@@ -31,14 +38,40 @@ impl<S> Transport<S> {
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             limits: CodecLimits { max_packet_size },
+            peer_max: 0,
+            oversize: false,
             read_hint: INITIAL_READ,
         }
     }
 
+    /// Encode `p` for the client. A packet over the client's Maximum Packet Size is sent
+    /// without its reason string and user properties if that makes it fit (the spec's rule),
+    /// else not at all, and `oversize` tells the connection to close.
     pub fn send(&mut self, p: &Packet, version: ProtocolVersion) {
+        if !self.encode_fitting(p, version) {
+            let fits = stripped(p).is_some_and(|q| self.encode_fitting(&q, version));
+            if !fits {
+                tracing::debug!(
+                    max = self.peer_max,
+                    "a packet larger than the client's maximum packet size was not sent"
+                );
+                self.oversize = true;
+            }
+        }
+    }
+
+    fn encode_fitting(&mut self, p: &Packet, version: ProtocolVersion) -> bool {
+        let start = self.wbuf.len();
         if let Err(e) = encode_packet(p, version, &mut self.wbuf) {
             tracing::warn!(error = %e, "could not encode a packet for the client");
+            self.wbuf.truncate(start);
+            return true;
         }
+        if self.peer_max != 0 && self.wbuf.len() - start > self.peer_max as usize {
+            self.wbuf.truncate(start);
+            return false;
+        }
+        true
     }
 }
 
@@ -65,4 +98,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         }
         let _ = tokio::time::timeout(CLOSE_FLUSH, self.io.shutdown()).await;
     }
+}
+
+/// `p` without the properties a server may leave out to fit the client's maximum packet size.
+fn stripped(p: &Packet) -> Option<Packet> {
+    fn strip(props: &Properties) -> Option<Properties> {
+        (props.reason_string.is_some() || !props.user_properties.is_empty()).then(|| Properties {
+            reason_string: None,
+            user_properties: Vec::new(),
+            ..props.clone()
+        })
+    }
+    Some(match p {
+        Packet::ConnAck(a) => Packet::ConnAck(ConnAck {
+            properties: strip(&a.properties)?,
+            ..a.clone()
+        }),
+        Packet::PubAck(r) => Packet::PubAck(PubResp {
+            properties: strip(&r.properties)?,
+            ..r.clone()
+        }),
+        Packet::PubRec(r) => Packet::PubRec(PubResp {
+            properties: strip(&r.properties)?,
+            ..r.clone()
+        }),
+        Packet::PubRel(r) => Packet::PubRel(PubResp {
+            properties: strip(&r.properties)?,
+            ..r.clone()
+        }),
+        Packet::PubComp(r) => Packet::PubComp(PubResp {
+            properties: strip(&r.properties)?,
+            ..r.clone()
+        }),
+        Packet::SubAck(a) => Packet::SubAck(SubAck {
+            properties: strip(&a.properties)?,
+            ..a.clone()
+        }),
+        Packet::UnsubAck(a) => Packet::UnsubAck(UnsubAck {
+            properties: strip(&a.properties)?,
+            ..a.clone()
+        }),
+        Packet::Disconnect(d) => Packet::Disconnect(Disconnect {
+            properties: strip(&d.properties)?,
+            ..d.clone()
+        }),
+        _ => return None,
+    })
 }
