@@ -339,10 +339,10 @@ impl Broker {
         let now = Instant::now();
         for rec in self.store.load_sessions()? {
             let cid: Arc<str> = Arc::from(rec.client_id.as_str());
-            let identity = Arc::new(match rec.username {
-                Some(u) => Identity::with_username(rec.client_id.as_str(), u),
-                None => Identity::anonymous(rec.client_id.as_str()),
-            });
+            let identity = Arc::new(
+                rec.owner
+                    .unwrap_or_else(|| Identity::anonymous(rec.client_id.as_str())),
+            );
             let s = Arc::new(Session::restored(
                 cid.clone(),
                 identity,
@@ -657,5 +657,56 @@ mod tests {
             .take_ready(a.epoch + 1, 1, usize::MAX, &mut out, &mut Vec::new()));
         assert!(drain(&a.session, a.epoch).is_empty());
         assert!(out.iter().all(|o| matches!(o, Outbound::PubRel(_))));
+    }
+
+    #[test]
+    fn a_restored_session_keeps_its_whole_owner() {
+        let store = Arc::new(crate::broker::store::MemoryStore::new());
+        let make = || {
+            Broker::new(
+                Arc::new(crate::config::defaults::embedded()),
+                Arc::new(crate::broker::auth::AllowAnonymous {
+                    clientid_prefixes: vec![],
+                }),
+                store.clone(),
+            )
+        };
+        let owner = Identity {
+            cert_subject: Some("CN=meter-7".into()),
+            roles: vec!["meters".into()],
+            ..Identity::with_username("m7", "meter-7")
+        };
+        let b = make();
+        let attach = |b: &Broker, who: &Identity| {
+            let id = Arc::new(who.clone());
+            b.attach(AttachRequest {
+                client_id: "m7".into(),
+                identity: id.clone(),
+                clean_start: false,
+                attachment: Attachment {
+                    ctl: Arc::new(ConnCtl::default()),
+                    identity: id,
+                    version: ProtocolVersion::V5,
+                    window: 20,
+                    expiry: 3600,
+                    will: None,
+                },
+                keep_alive: 0,
+            })
+        };
+        let a = attach(&b, &owner).unwrap();
+        b.detach(&a.session, a.epoch, Departure::Abnormal);
+        // A broker started from the same store.
+        let b2 = make();
+        b2.restore_sessions().unwrap();
+        let restored = b2.sessions.get("m7").unwrap().owner().unwrap();
+        assert_eq!(restored.cert_subject.as_deref(), Some("CN=meter-7"));
+        assert_eq!(restored.roles, vec!["meters".to_string()]);
+        let other_cert = Identity {
+            cert_subject: Some("CN=intruder".into()),
+            ..owner.clone()
+        };
+        assert_eq!(attach(&b2, &other_cert).err(), Some(AttachError::NotOwner));
+        assert!(attach(&b2, &owner).unwrap().present);
     }
 }

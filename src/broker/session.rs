@@ -524,7 +524,10 @@ impl Session {
         }
         Some(SessionRecord {
             client_id: self.client_id.to_string(),
-            username: st.identity.as_ref().and_then(|i| i.username.clone()),
+            owner: st.identity.as_ref().map(|i| Identity {
+                peer: None,
+                ..(**i).clone()
+            }),
             expiry_interval: st.expiry_interval,
             subscriptions: st
                 .subscriptions

@@ -14,6 +14,7 @@ use parking_lot::RwLock;
 use super::codec::QoS;
 use super::session::Message;
 use super::topic::{filter_matches, SubOpts};
+use crate::security::identity::Identity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,8 +26,10 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub client_id: String,
-    /// The authenticated username, so deliveries to the restored session are authorized as before.
-    pub username: Option<String>,
+    /// Who owns the session (username, certificate subject, roles, how it authenticated; no
+    /// peer address): a restored session is authorized as before and can only be resumed by the
+    /// same identity.
+    pub owner: Option<Identity>,
     /// Seconds after disconnect; u32::MAX = never.
     pub expiry_interval: u32,
     pub subscriptions: Vec<(String, SubOpts)>,
@@ -189,7 +192,7 @@ mod tests {
         let s = MemoryStore::new();
         let rec = SessionRecord {
             client_id: "c".into(),
-            username: None,
+            owner: Some(Identity::with_username("c", "alice")),
             expiry_interval: 60,
             subscriptions: vec![],
         };
