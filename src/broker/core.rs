@@ -649,7 +649,8 @@ mod tests {
         assert_eq!(b.pending_timers(), 1);
         b.housekeeping(Instant::now() + Duration::from_millis(1000));
         assert_eq!(ctl.kicked(), None, "within 1.5 x keep alive");
-        b.housekeeping(Instant::now() + Duration::from_millis(1600));
+        // 1.5 s, acted on by the sweep of the next whole second.
+        b.housekeeping(Instant::now() + Duration::from_millis(2100));
         assert_eq!(ctl.kicked(), Some(v5::KEEP_ALIVE_TIMEOUT));
         let mut out = Vec::new();
         assert!(!a

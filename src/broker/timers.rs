@@ -24,15 +24,22 @@ pub enum Timer {
     Will(Weak<Session>),
 }
 
+/// Deadlines are kept per whole second (rounded up): the sweep runs once a second anyway, and
+/// 10,000 connections then share a few hundred buckets instead of each having its own entry
+/// (memory per idle connection is a goal).
+const BUCKET_MS: u64 = 1000;
+
 #[derive(Default)]
 pub struct Timers {
-    /// Due time (milliseconds on the broker's clock) -> what is due then.
+    /// Due second (milliseconds on the broker's clock, a multiple of `BUCKET_MS`) -> what is due.
     queue: Mutex<BTreeMap<u64, Vec<Timer>>>,
 }
 
 impl Timers {
+    /// Act on `t` at `at_ms` (up to a second later).
     pub fn schedule(&self, at_ms: u64, t: Timer) {
-        self.queue.lock().entry(at_ms).or_default().push(t);
+        let bucket = at_ms.div_ceil(BUCKET_MS).saturating_mul(BUCKET_MS);
+        self.queue.lock().entry(bucket).or_default().push(t);
     }
 
     /// Take everything due at or before `now_ms`.
@@ -61,13 +68,18 @@ mod tests {
     fn only_due_entries_are_taken() {
         let t = Timers::default();
         let c = Arc::new(ConnCtl::default());
-        t.schedule(10, Timer::KeepAlive(Arc::downgrade(&c)));
-        t.schedule(20, Timer::KeepAlive(Arc::downgrade(&c)));
-        t.schedule(20, Timer::KeepAlive(Arc::downgrade(&c)));
-        assert_eq!(t.due(9).len(), 0);
-        assert_eq!(t.due(10).len(), 1);
+        t.schedule(1000, Timer::KeepAlive(Arc::downgrade(&c)));
+        t.schedule(1500, Timer::KeepAlive(Arc::downgrade(&c)));
+        t.schedule(2000, Timer::KeepAlive(Arc::downgrade(&c)));
+        assert_eq!(t.due(999).len(), 0);
+        assert_eq!(t.due(1000).len(), 1);
         assert_eq!(t.len(), 2);
-        assert_eq!(t.due(100).len(), 2);
+        assert_eq!(
+            t.due(1999).len(),
+            0,
+            "1500 is rounded up to the next second"
+        );
+        assert_eq!(t.due(2000).len(), 2);
         assert!(t.is_empty());
     }
 }
