@@ -28,11 +28,11 @@ use super::codec::{
     valid_topic_name, ConnAck, DecodeError, Disconnect, Limits as CodecLimits, Packet, Properties,
     ProtocolVersion, PubResp, Publish, QoS, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
-use super::listener::ListenerRt;
+use super::listener::{ListenerRt, Slot};
 use super::router::Broker;
 use super::session::{ConnCtl, Message, Outbound, Session, Stage, Will, NEVER_EXPIRES};
 use super::topic::{parse_filter, topic_too_deep, FilterError, SubOpts};
-use crate::security::identity::Identity;
+use crate::security::identity::{Identity, PeerCert};
 
 /// A client must send CONNECT this soon after the TCP connection is made.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,7 +62,9 @@ pub struct ConnContext {
     pub listener: Arc<ListenerRt>,
     pub peer: SocketAddr,
     /// Set by a TLS layer that verified a client certificate.
-    pub cert_subject: Option<String>,
+    pub peer_cert: Option<PeerCert>,
+    /// The listener's connection slot, taken at accept time; `None`: over the limit, refuse.
+    pub slot: Option<Slot>,
     /// Held for the connection's lifetime: shutdown waits until every clone is gone.
     pub alive: Option<tokio::sync::mpsc::Sender<()>>,
 }
@@ -94,8 +96,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let max_packet_size = ctx.broker.config.limits.max_packet_size;
-    let slot = ctx.listener.enter();
-    let cert_subject = ctx.cert_subject;
+    let slot = ctx.slot;
+    let peer_cert = ctx.peer_cert;
     let mut c = Conn {
         io: stream,
         rbuf: BytesMut::new(),
@@ -120,19 +122,19 @@ where
         read_hint: INITIAL_READ,
     };
     // What only CONNECT needs travels boxed (8 bytes kept in the future, not 32).
-    let pre = Box::new((slot.is_none(), cert_subject, ctx.peer));
+    let pre = Box::new((slot.is_none(), peer_cert, ctx.peer));
     async move {
         let _slot = slot;
         // Unboxed in a block so the box is freed now: a partly moved-from `pre` would keep its
         // 64-byte allocation until the connection ends (measured with heaptrack: one live box
         // per idle connection).
-        let (over_limit, cert_subject, peer) = {
+        let (over_limit, peer_cert, peer) = {
             let pre = pre;
             *pre
         };
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
-            Box::pin(c.handshake(over_limit, cert_subject, peer)),
+            Box::pin(c.handshake(over_limit, peer_cert, peer)),
         )
         .await
         {
@@ -272,7 +274,7 @@ where
     async fn handshake(
         &mut self,
         over_limit: bool,
-        cert_subject: Option<String>,
+        peer_cert: Option<PeerCert>,
         peer: SocketAddr,
     ) -> Result<(), ()> {
         let connect = loop {
@@ -400,14 +402,14 @@ where
                 let conn2 = connect.clone();
                 let cid = client_id.clone();
                 let l2 = listener.clone();
-                let subj = cert_subject.clone();
+                let cert = peer_cert.clone();
                 match tokio::task::spawn_blocking(move || {
                     auth.connect(&ConnectInfo {
                         connect: &conn2,
                         client_id: &cid,
                         peer,
                         listener: &l2,
-                        cert_subject: subj.as_deref(),
+                        cert: cert.as_ref(),
                     })
                 })
                 .await
@@ -421,7 +423,7 @@ where
                     client_id: &client_id,
                     peer,
                     listener: &listener,
-                    cert_subject: cert_subject.as_deref(),
+                    cert: peer_cert.as_ref(),
                 })
             }
         };
@@ -1418,7 +1420,8 @@ mod tests {
                     "127.0.0.1:1".parse().unwrap(),
                 ),
                 peer: "127.0.0.1:2".parse().unwrap(),
-                cert_subject: None,
+                peer_cert: None,
+                slot: None,
                 alive: None,
             };
             let f = run(a, ctx);
