@@ -923,3 +923,44 @@ fn audit_finds_nothing_high_on_a_hardened_mtls_broker() {
         text(&o)
     );
 }
+
+/// The hook for re-checking live connections after a reload: the issuer and serial the TLS layer
+/// reports for a client certificate are exactly what the CRL parser keys revocations by.
+#[tokio::test]
+async fn revocation_check_answers_for_the_crl_in_force() {
+    use mqsec::broker::listener::tls::peer_cert;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+
+    let pki = Pki::new();
+    mqsec_ok(&[
+        "gen-crl",
+        "--ca",
+        &pki.p("ca"),
+        "--revoke",
+        &pki.p("out/device-2.crt"),
+    ]);
+    let port = free_port();
+    let config = mqsec::config::mosquitto::parse_str(&pki.mtls(port, ""), "t.conf").unwrap();
+    let server = mqsec::broker::Server::bind(
+        config,
+        std::sync::Arc::new(mqsec::broker::auth::AllowAnonymous {
+            clientid_prefixes: vec![],
+        }),
+        std::sync::Arc::new(mqsec::broker::store::MemoryStore::new()),
+    )
+    .unwrap();
+    let check = server.revocation_check();
+    let cert = |name: &str| {
+        let der = CertificateDer::from_pem_file(pki.p(&format!("out/{name}.crt"))).unwrap();
+        peer_cert(&der).unwrap()
+    };
+    let (revoked, good) = (cert("device-2"), cert("device-1"));
+    assert_eq!(revoked.common_name.as_deref(), Some("device-2"));
+    assert!(check.is_revoked(port, &revoked));
+    assert!(!check.is_revoked(port, &good));
+    assert!(
+        !check.is_revoked(port.wrapping_add(1), &revoked),
+        "another listener"
+    );
+}

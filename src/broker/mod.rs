@@ -51,6 +51,7 @@ pub struct Server {
     listeners: Vec<Bound>,
     /// Each configured listener's transport once (SIGHUP reloads its files).
     transports: Vec<(String, Arc<dyn Upgrade>)>,
+    revocation: listener::RevocationCheck,
 }
 
 struct Bound {
@@ -69,6 +70,7 @@ impl Server {
         let config = Arc::new(config);
         let mut listeners = Vec::new();
         let mut transports = Vec::new();
+        let mut by_port = Vec::new();
         for l in &config.listeners {
             let lc = Arc::new(l.clone());
             let bound = listener::bind(l);
@@ -90,6 +92,7 @@ impl Server {
             let upgrade = listener::transport(&lc, &config)?;
             if let Some(u) = &upgrade {
                 transports.push((l.origin.clone(), u.clone()));
+                by_port.push((l.port, u.clone()));
             }
             for tcp in bound {
                 let local = tcp.local_addr().map_err(|source| ServeError::Bind {
@@ -110,6 +113,7 @@ impl Server {
             broker,
             listeners,
             transports,
+            revocation: listener::RevocationCheck::new(by_port),
         })
     }
 
@@ -128,6 +132,11 @@ impl Server {
             }
         }
         n
+    }
+
+    /// Whether a client certificate is revoked by the CRLs in force now (they change on SIGHUP).
+    pub fn revocation_check(&self) -> listener::RevocationCheck {
+        self.revocation.clone()
     }
 
     pub fn broker(&self) -> &Arc<Broker> {

@@ -64,6 +64,11 @@ pub trait Upgrade: Send + Sync + 'static {
     fn reload(&self) -> Option<Result<(), String>> {
         None
     }
+
+    /// Whether the CRLs this layer has in force now revoke `cert`.
+    fn revokes(&self, _cert: &PeerCert) -> bool {
+        false
+    }
 }
 
 /// Layers applied bottom up: `[tls, websocket]` is WebSocket over TLS.
@@ -86,6 +91,28 @@ impl Upgrade for Stack {
             .iter()
             .filter_map(|l| l.reload())
             .reduce(|a, b| a.and(b))
+    }
+
+    fn revokes(&self, cert: &PeerCert) -> bool {
+        self.0.iter().any(|l| l.revokes(cert))
+    }
+}
+
+/// Asks the transports, by listener port, whether a client certificate is revoked by the CRLs in
+/// force now: after a SIGHUP, live connections can be checked against a new CRL with it (their
+/// `Identity` holds the port; the connection holds the `PeerCert`).
+#[derive(Clone)]
+pub struct RevocationCheck(Arc<Vec<(u16, Arc<dyn Upgrade>)>>);
+
+impl RevocationCheck {
+    pub fn new(transports: Vec<(u16, Arc<dyn Upgrade>)>) -> RevocationCheck {
+        RevocationCheck(Arc::new(transports))
+    }
+
+    pub fn is_revoked(&self, listener_port: u16, cert: &PeerCert) -> bool {
+        self.0
+            .iter()
+            .any(|(port, t)| *port == listener_port && t.revokes(cert))
     }
 }
 

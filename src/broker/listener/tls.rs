@@ -415,8 +415,8 @@ fn check_chain(
     }
 }
 
-/// The verified client certificate as the connection carries it.
-fn peer_cert(der: &CertificateDer<'_>) -> Option<PeerCert> {
+/// A client certificate as the connection carries it (`None`: not a certificate).
+pub fn peer_cert(der: &CertificateDer<'_>) -> Option<PeerCert> {
     let c = inspect::parse(der, Path::new("client certificate")).ok()?;
     Some(PeerCert {
         subject: inspect::rfc4514(c.subject()),
@@ -448,11 +448,6 @@ impl TlsLayer {
             current: ArcSwap::from_pointee(material),
         })
     }
-
-    /// Whether the CRLs in force revoke `cert` (for re-checking live connections after a reload).
-    pub fn is_revoked(&self, cert: &PeerCert) -> bool {
-        self.current.load().revocations.is_revoked(cert)
-    }
 }
 
 impl Upgrade for TlsLayer {
@@ -474,6 +469,10 @@ impl Upgrade for TlsLayer {
                 peer_cert,
             })
         })
+    }
+
+    fn revokes(&self, cert: &PeerCert) -> bool {
+        self.current.load().revocations.is_revoked(cert)
     }
 
     fn reload(&self) -> Option<Result<(), String>> {
