@@ -420,6 +420,50 @@ mod tests {
         assert_eq!(first_common_name(parsed.subject()), None);
     }
 
+    /// Undo `escape_rfc4514`; `None` if a character that must be escaped appears bare.
+    fn unescape(s: &str) -> Option<String> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => {
+                    let hex = b
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok());
+                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        Some(byte) => {
+                            out.push(byte);
+                            i += 3;
+                        }
+                        None => {
+                            out.push(*b.get(i + 1)?);
+                            i += 2;
+                        }
+                    }
+                }
+                b',' | b'+' | b'"' | b'<' | b'>' | b';' => return None,
+                c => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaped_values_are_ascii_and_read_back(v in proptest::prelude::any::<String>()) {
+            let mut out = String::new();
+            escape_rfc4514(&v, &mut out);
+            proptest::prop_assert!(out.is_ascii());
+            proptest::prop_assert!(!out.starts_with(' ') && !out.starts_with('#'));
+            proptest::prop_assert!(!out.ends_with(' ') || out.ends_with("\\ "));
+            proptest::prop_assert_eq!(unescape(&out), Some(v));
+        }
+    }
+
     #[test]
     fn garbage_is_not_a_certificate() {
         let e = parse(b"\x30\x03\x02\x01\x01", Path::new("x.crt")).unwrap_err();

@@ -242,3 +242,92 @@ impl AsyncWrite for WsStream {
         self.ws.poll_close_unpin(cx).map_err(ws_io)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    /// A broker-side stream from `WsLayer` and a tungstenite client on the other end of a pipe.
+    async fn pair(
+        max_packet_size: u32,
+    ) -> (Box<dyn Stream>, WebSocketStream<tokio::io::DuplexStream>) {
+        let (server, client) = tokio::io::duplex(1 << 20);
+        let layer = WsLayer::new(max_packet_size, 4096);
+        let up = tokio::spawn(layer.upgrade(
+            Upgraded {
+                stream: Box::new(server),
+                peer_cert: None,
+            },
+            "127.0.0.1:1".parse().unwrap(),
+        ));
+        let mut req = "ws://localhost/mqtt".into_client_request().unwrap();
+        req.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("mqtt"),
+        );
+        let (ws, resp) = tokio_tungstenite::client_async(req, client).await.unwrap();
+        assert_eq!(
+            resp.headers().get(header::SEC_WEBSOCKET_PROTOCOL).unwrap(),
+            "mqtt"
+        );
+        (up.await.unwrap().unwrap().stream, ws)
+    }
+
+    #[tokio::test]
+    async fn binary_messages_are_one_byte_stream_both_ways() {
+        let (mut s, mut ws) = pair(1024).await;
+        // One packet split over two messages, then a ping (answered, not data), then more.
+        ws.send(Message::Binary(Bytes::from_static(b"\x10\x04ab")))
+            .await
+            .unwrap();
+        ws.send(Message::Binary(Bytes::from_static(b"cd")))
+            .await
+            .unwrap();
+        ws.send(Message::Ping(Bytes::from_static(b"p")))
+            .await
+            .unwrap();
+        ws.send(Message::Binary(Bytes::from_static(b"\xc0\x00")))
+            .await
+            .unwrap();
+        let mut got = [0u8; 8];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"\x10\x04abcd\xc0\x00");
+        s.write_all(b"\x20\x02\x00\x00").await.unwrap();
+        s.flush().await.unwrap();
+        let mut answers = Vec::new();
+        while answers.len() < 2 {
+            match ws.next().await.unwrap().unwrap() {
+                Message::Binary(b) => answers.push(b.to_vec()),
+                Message::Pong(p) => answers.push(p.to_vec()),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(answers.contains(&b"p".to_vec()), "{answers:?}");
+        assert!(
+            answers.contains(&b"\x20\x02\x00\x00".to_vec()),
+            "{answers:?}"
+        );
+        // A close from the client is the end of the stream.
+        ws.close(None).await.unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(s.read_to_end(&mut rest).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn text_and_oversized_messages_are_errors() {
+        let (mut s, mut ws) = pair(1024).await;
+        ws.send(Message::text("hello")).await.unwrap();
+        let mut b = [0u8; 4];
+        let e = s.read(&mut b).await.unwrap_err();
+        assert!(e.to_string().contains("binary only"), "{e}");
+
+        let (mut s, mut ws) = pair(1024).await;
+        let big = vec![0u8; 1024 + MESSAGE_SLACK + 1];
+        // The client may see the connection go away while it is still sending.
+        let _ = ws.send(Message::Binary(Bytes::from(big))).await;
+        let mut b = [0u8; 4];
+        assert!(s.read(&mut b).await.is_err());
+    }
+}
