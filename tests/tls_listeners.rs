@@ -871,6 +871,20 @@ fn serve_check_validates_the_tls_files() {
         e.contains("old.conf:4: `tls_version tlsv1.1` is refused"),
         "{e}"
     );
+    // capath: a directory of CA files (OpenSSL's hashed names or any); empty is an error.
+    let capath = d.join("capath");
+    std::fs::create_dir(&capath).unwrap();
+    let e = one_line(&check(
+        "capath-empty",
+        &format!(
+            "listener 8883\ncertfile {crt}\nkeyfile {key}\ncapath {}\nrequire_certificate true\n",
+            capath.display()
+        ),
+    ));
+    assert!(
+        e.contains("capath-empty.conf:4: `capath`") && e.contains("no PEM certificate"),
+        "{e}"
+    );
     // A chain that reaches no CA known here is worth a warning, not a refusal.
     let o = check(
         "nochain",
@@ -963,4 +977,35 @@ async fn revocation_check_answers_for_the_crl_in_force() {
         !check.is_revoked(port.wrapping_add(1), &revoked),
         "another listener"
     );
+}
+
+#[test]
+fn capath_holds_the_client_ca() {
+    let pki = Pki::new();
+    let capath = pki.path().join("capath");
+    std::fs::create_dir(&capath).unwrap();
+    // As c_rehash lays it out: the CA under its subject hash, plus an unrelated file.
+    let hash = openssl_ok(&["x509", "-in", &pki.p("ca/ca.crt"), "-noout", "-hash"]);
+    std::fs::copy(
+        pki.p("ca/ca.crt"),
+        capath.join(format!("{}.0", hash.trim())),
+    )
+    .unwrap();
+    std::fs::write(capath.join("README"), "not a certificate\n").unwrap();
+    let port = free_port();
+    let _broker = Serve::start(
+        pki.path(),
+        "capath",
+        &format!(
+            "listener {port} 127.0.0.1\ncertfile {}\nkeyfile {}\ncapath {}\nrequire_certificate true\n",
+            pki.p("out/broker.crt"),
+            pki.p("out/broker.key"),
+            capath.display()
+        ),
+        &[port],
+    );
+    let o = publish(&pki, port, Some("device-1"), "mqttv5", "capath/t");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = publish(&pki, port, Some("stranger"), "mqttv5", "capath/t");
+    assert!(!o.status.success(), "other CA admitted: {}", text(&o));
 }
