@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 
 use crate::broker::codec::{Connect, QoS};
-use crate::config::model::ListenerConfig;
-use crate::security::identity::Identity;
+use crate::config::model::{CertUsername, ListenerConfig};
+use crate::security::identity::{AuthMethod, Identity, PeerCert};
 
 /// What the broker knows about a connection when its CONNECT arrives.
 pub struct ConnectInfo<'a> {
@@ -16,8 +16,8 @@ pub struct ConnectInfo<'a> {
     pub client_id: &'a str,
     pub peer: SocketAddr,
     pub listener: &'a ListenerConfig,
-    /// A verified TLS client certificate subject, once TLS listeners exist.
-    pub cert_subject: Option<&'a str>,
+    /// The client certificate a TLS listener verified.
+    pub cert: Option<&'a PeerCert>,
 }
 
 /// Why a CONNECT is refused; the connection maps it to the right v3 return / v5 reason code.
@@ -75,7 +75,9 @@ pub trait Authorizer: Send + Sync {
 }
 
 /// The default: admits clients only on listeners where anonymous access is allowed (by default,
-/// listeners bound to loopback), applies `clientid_prefixes`, and allows every topic.
+/// listeners bound to loopback) or that take the username from a verified client certificate
+/// (`use_identity_as_username`, `use_subject_as_username`), applies `clientid_prefixes`, and
+/// allows every topic.
 pub struct AllowAnonymous {
     pub clientid_prefixes: Vec<String>,
 }
@@ -90,6 +92,24 @@ impl Authorizer for AllowAnonymous {
         {
             return ConnectDecision::Deny(ConnectDenial::NotAuthorized);
         }
+        if let Some(kind) = info.listener.cert_username() {
+            // The verified certificate is the credential, as in Mosquitto (where the password
+            // file is then not consulted): no certificate, or no usable CN, is a bad credential.
+            let name = info.cert.and_then(|c| match kind {
+                CertUsername::CommonName => c.common_name.clone(),
+                CertUsername::Subject => Some(c.subject.clone()),
+            });
+            let Some(name) = name else {
+                return ConnectDecision::Deny(ConnectDenial::BadCredentials);
+            };
+            tracing::info!(client_id = ?info.client_id, username = ?name, "username taken from the client certificate");
+            let mut id = Identity::with_username(info.client_id, name);
+            id.auth = AuthMethod::Certificate;
+            id.listener_port = Some(info.listener.port);
+            id.peer = Some(info.peer);
+            id.cert_subject = info.cert.map(|c| c.subject.clone());
+            return ConnectDecision::Allow(id);
+        }
         if !info.listener.anonymous_allowed() {
             // No credential check exists yet, so nobody can be admitted here.
             return ConnectDecision::Deny(ConnectDenial::NotAuthorized);
@@ -102,7 +122,7 @@ impl Authorizer for AllowAnonymous {
         let mut id = Identity::anonymous(info.client_id);
         id.listener_port = Some(info.listener.port);
         id.peer = Some(info.peer);
-        id.cert_subject = info.cert_subject.map(String::from);
+        id.cert_subject = info.cert.map(|c| c.subject.clone());
         ConnectDecision::Allow(id)
     }
 
@@ -152,7 +172,7 @@ mod tests {
             client_id: "c1",
             peer,
             listener: l,
-            cert_subject: None,
+            cert: None,
         };
         match a.connect(&info(&local)) {
             ConnectDecision::Allow(id) => {
@@ -165,6 +185,49 @@ mod tests {
             a.connect(&info(&open)),
             ConnectDecision::Deny(ConnectDenial::NotAuthorized)
         );
+        // A certificate listener: the CN (or subject) is the username, even off loopback.
+        let mut mtls = ListenerConfig::new(8883, None, "t");
+        mtls.tls.cert_username = Some(crate::config::model::Located {
+            value: CertUsername::CommonName,
+            at: crate::config::model::ConfLoc {
+                file: "t".into(),
+                line: 1,
+            },
+        });
+        let cert = PeerCert {
+            subject: "CN=dev-1,O=Acme".into(),
+            common_name: Some("dev-1".into()),
+            issuer: "CN=CA".into(),
+            serial: "1f".into(),
+        };
+        let with_cert = ConnectInfo {
+            cert: Some(&cert),
+            ..info(&mtls)
+        };
+        match a.connect(&with_cert) {
+            ConnectDecision::Allow(id) => {
+                assert_eq!(id.username.as_deref(), Some("dev-1"));
+                assert_eq!(id.auth, AuthMethod::Certificate);
+                assert_eq!(id.cert_subject.as_deref(), Some("CN=dev-1,O=Acme"));
+            }
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(
+            a.connect(&info(&mtls)),
+            ConnectDecision::Deny(ConnectDenial::BadCredentials)
+        );
+        let mut by_subject = mtls.clone();
+        by_subject.tls.cert_username.as_mut().unwrap().value = CertUsername::Subject;
+        let with_cert = ConnectInfo {
+            cert: Some(&cert),
+            ..info(&by_subject)
+        };
+        match a.connect(&with_cert) {
+            ConnectDecision::Allow(id) => {
+                assert_eq!(id.username.as_deref(), Some("CN=dev-1,O=Acme"))
+            }
+            d => panic!("{d:?}"),
+        }
         let p = AllowAnonymous {
             clientid_prefixes: vec!["C1-".into()],
         };

@@ -39,6 +39,8 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    Tls(#[from] listener::tls::TlsError),
+    #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -51,6 +53,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Server {
     broker: Arc<Broker>,
     listeners: Vec<Bound>,
+    /// Each configured listener's transport once (SIGHUP reloads its files).
+    transports: Vec<(String, Arc<dyn Upgrade>)>,
+    revocation: listener::RevocationCheck,
 }
 
 struct Bound {
@@ -68,6 +73,8 @@ impl Server {
     ) -> Result<Server, ServeError> {
         let config = Arc::new(config);
         let mut listeners = Vec::new();
+        let mut transports = Vec::new();
+        let mut by_port = Vec::new();
         for l in &config.listeners {
             let lc = Arc::new(l.clone());
             let bound = listener::bind(l);
@@ -86,6 +93,11 @@ impl Server {
                 origin: l.origin.clone(),
                 source,
             })?;
+            let upgrade = listener::transport(&lc, &config)?;
+            if let Some(u) = &upgrade {
+                transports.push((l.origin.clone(), u.clone()));
+                by_port.push((l.port, u.clone()));
+            }
             for tcp in bound {
                 let local = tcp.local_addr().map_err(|source| ServeError::Bind {
                     addr: format!("port {}", l.port),
@@ -95,13 +107,18 @@ impl Server {
                 listeners.push(Bound {
                     tcp,
                     rt: ListenerRt::new(lc.clone(), local),
-                    upgrade: None,
+                    upgrade: upgrade.clone(),
                 });
             }
         }
         let broker = Arc::new(Broker::new(config, auth, store));
         broker.restore_sessions()?;
-        Ok(Server { broker, listeners })
+        Ok(Server {
+            broker,
+            listeners,
+            transports,
+            revocation: listener::RevocationCheck::new(by_port),
+        })
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
@@ -119,6 +136,11 @@ impl Server {
             }
         }
         n
+    }
+
+    /// Whether a client certificate is revoked by the CRLs in force now (they change on SIGHUP).
+    pub fn revocation_check(&self) -> listener::RevocationCheck {
+        self.revocation.clone()
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -143,6 +165,9 @@ impl Server {
             )));
         }
         drop(alive_tx);
+        let reload = listener::reload_on_hangup(self.transports, shutdown_rx.clone())
+            .map_err(ServeError::Signals)?;
+        tokio::spawn(reload);
         let hk = tokio::spawn(housekeeping(self.broker.clone(), shutdown_rx.clone()));
         stop.await;
         tracing::info!("shutting down: no new connections, telling clients");
@@ -212,17 +237,14 @@ mod tests {
     struct Preamble;
 
     impl Upgrade for Preamble {
-        fn upgrade(&self, mut tcp: TcpStream, _peer: SocketAddr) -> UpgradeFuture {
+        fn upgrade(&self, mut io: Upgraded, _peer: SocketAddr) -> UpgradeFuture {
             Box::pin(async move {
                 let mut hello = [0u8; 6];
-                tcp.read_exact(&mut hello).await?;
+                io.stream.read_exact(&mut hello).await?;
                 if &hello != b"HELLO\n" {
                     return Err(std::io::Error::other("bad preamble"));
                 }
-                Ok(Upgraded {
-                    stream: Box::new(tcp),
-                    cert_subject: Some("CN=test".into()),
-                })
+                Ok(io)
             })
         }
     }

@@ -9,7 +9,7 @@ use crate::broker::auth::AllowAnonymous;
 use crate::broker::store::MemoryStore;
 use crate::broker::Server;
 use crate::cli::EXIT_CODES_HELP;
-use crate::config::model::{Config, LogDest};
+use crate::config::model::{Config, ListenerProtocol, LogDest};
 use crate::config::{defaults, mosquitto};
 use crate::exit::{CliError, CmdResult, Outcome};
 
@@ -24,9 +24,13 @@ fn serve_help() -> String {
   mqsec serve -c /etc/mqsec/mqsec.conf --check
 
 A configuration file uses mosquitto.conf syntax (`listener 1883 0.0.0.0`, `max_queued_messages 1000`,
-`include_dir conf.d`, ...). Options of features mqsec does not have yet (password_file, acl_file,
-TLS, WebSockets, persistence) are refused with the file and line, never silently ignored.
+`include_dir conf.d`, ...). TLS (`certfile`, `keyfile`, `cafile`, `require_certificate`, `crlfile`,
+...) and WebSocket (`protocol websockets`) listeners stack: WebSocket over TLS is both. Options of
+features mqsec does not have yet (password_file, acl_file, persistence) are refused with the file
+and line, never silently ignored. --check also loads the TLS files (key matches certificate, chain,
+CRL issuer and expiry).
 SIGTERM or SIGINT: stop accepting, send MQTT 5 clients DISCONNECT 0x8B, flush, exit 0.
+SIGHUP: reload TLS certificates, CAs and CRLs for new connections (a broken file keeps the old).
 Log verbosity: `log_type` in the file, or the MQSEC_LOG environment variable (e.g. debug).
 
 {EXIT_CODES_HELP}"
@@ -56,6 +60,13 @@ pub fn run(args: ServeArgs) -> CmdResult {
         None => defaults::embedded(),
     };
     if args.check {
+        for l in &config.listeners {
+            let warnings =
+                crate::broker::listener::check(l).map_err(|e| CliError::input(e.to_string()))?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+        }
         println!("{}", summary(&config));
         return Ok(Outcome::Success);
     }
@@ -70,7 +81,9 @@ pub fn run(args: ServeArgs) -> CmdResult {
             clientid_prefixes: config.client_ids.clientid_prefixes.clone(),
         });
         for l in &config.listeners {
-            if !l.anonymous_allowed() {
+            if l.cert_username().is_some() {
+                // Clients are identified by their verified certificates.
+            } else if !l.anonymous_allowed() {
                 tracing::warn!(listener = %l.origin, "allow_anonymous is false and password_file is not supported yet: no client can connect on this listener");
             } else if !l.is_loopback_only() {
                 tracing::warn!(listener = %l.origin, "anonymous clients admitted on a listener reachable from other hosts");
@@ -104,7 +117,21 @@ fn summary(c: &Config) -> String {
             } else {
                 "anonymous refused"
             };
-            format!("{addr} ({anon})")
+            let transport = match (l.protocol, l.tls.enabled()) {
+                (ListenerProtocol::Mqtt, false) => "mqtt",
+                (ListenerProtocol::Mqtt, true) => "mqtt over TLS",
+                (ListenerProtocol::WebSockets, false) => "websockets",
+                (ListenerProtocol::WebSockets, true) => "websockets over TLS",
+            };
+            let certs = if l.tls.require_certificate.is_some() {
+                ", client certificates required"
+            } else {
+                ""
+            };
+            format!(
+                "{addr} ({transport}{certs}, {anon}, max_connections {})",
+                crate::broker::listener::connection_limit(l)
+            )
         })
         .collect();
     format!(
@@ -124,7 +151,12 @@ fn init_logging(c: &Config) {
     let filter = std::env::var("MQSEC_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(c.logging.level));
+        // rustls warns about every client that puts an IP address in SNI (mosquitto_pub does):
+        // noise at that volume. MQSEC_LOG=rustls=debug still shows it.
+        .unwrap_or_else(|| match c.logging.level {
+            "off" => EnvFilter::new("off"),
+            level => EnvFilter::new(format!("{level},rustls=error")),
+        });
     use std::io::IsTerminal;
     let ansi = match c.logging.dest {
         LogDest::Stdout => std::io::stdout().is_terminal(),

@@ -4,6 +4,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use rustls::CipherSuite;
+
 /// The largest packet the protocol can express (remaining length 268,435,455 + fixed header).
 pub const PROTOCOL_MAX_PACKET_SIZE: u32 = 268_435_460;
 
@@ -18,6 +20,12 @@ pub const DEFAULT_MAX_TOPIC_LEVELS: usize = 201;
 /// bookkeeping, not payload alone). Mosquitto's default is no limit; 1000 queued messages of up
 /// to `message_size_limit` each would be a gigabyte per session.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// A TLS or WebSocket handshake (from accept to a usable stream) must finish this soon.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole HTTP request head of a WebSocket upgrade (request line and headers). Mosquitto's
+/// libwebsockets default is 1024 bytes of recognised headers; a browser's cookies and user agent
+/// need more, and 4 KiB still bounds what an unauthenticated peer can make the broker buffer.
+pub const DEFAULT_WEBSOCKETS_HEADERS_SIZE: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketDomain {
@@ -32,14 +40,96 @@ pub struct ListenerConfig {
     /// `None`: every interface (both families unless `socket_domain` narrows it).
     pub bind: Option<IpAddr>,
     pub socket_domain: Option<SocketDomain>,
-    /// -1 or unset: unlimited.
+    /// -1 or unset: as many as the process's file-descriptor limit allows (see
+    /// `broker::listener::admission::fd_budget`); that budget also caps an explicit value.
     pub max_connections: Option<usize>,
     /// `None` until set: then anonymous clients are admitted only on a loopback-bound listener.
     pub allow_anonymous: Option<bool>,
     pub max_qos: u8,
     pub max_topic_alias: u16,
+    /// What runs on top of TCP (and TLS, when `tls.certfile` is set).
+    pub protocol: ListenerProtocol,
+    pub tls: TlsConfig,
+    /// A TLS or WebSocket handshake that takes longer is dropped (it holds a connection slot).
+    pub handshake_timeout: Duration,
+    /// New connections per source address, checked at accept time before any handshake.
+    pub connection_rate_limit: Option<RateLimit>,
     /// Where the option that started this listener was written (for messages).
     pub origin: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    Mqtt,
+    WebSockets,
+}
+
+/// Where an option was written: `FILE:LINE` in every message about its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfLoc {
+    pub file: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for ConfLoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// An option's value with the place it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    pub value: T,
+    pub at: ConfLoc,
+}
+
+/// The lowest TLS version a listener accepts (Mosquitto's `tls_version` is a minimum too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMinVersion {
+    Tls12,
+    Tls13,
+}
+
+/// Which part of a verified client certificate becomes the username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertUsername {
+    /// `use_identity_as_username`: the subject's CN.
+    CommonName,
+    /// `use_subject_as_username`: the whole subject, RFC 4514.
+    Subject,
+}
+
+/// A listener's TLS settings. The listener speaks TLS when `certfile` is set (the reader makes
+/// sure `keyfile` is then set too, and that the other options are not set without them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub certfile: Option<Located<PathBuf>>,
+    pub keyfile: Option<Located<PathBuf>>,
+    pub cafile: Option<Located<PathBuf>>,
+    pub capath: Option<Located<PathBuf>>,
+    pub crlfile: Option<Located<PathBuf>>,
+    pub min_version: Option<Located<TlsMinVersion>>,
+    /// Set when `require_certificate true` was written.
+    pub require_certificate: Option<ConfLoc>,
+    pub cert_username: Option<Located<CertUsername>>,
+    /// `ciphers`: the TLS 1.2 suites, in the written order (None: every ECDHE+AEAD suite).
+    pub ciphers: Option<Located<Vec<CipherSuite>>>,
+    /// `ciphers_tls1.3` (None: every TLS 1.3 suite).
+    pub ciphers_tls13: Option<Located<Vec<CipherSuite>>>,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        self.certfile.is_some()
+    }
+}
+
+/// A token bucket: `per_second` new connections per second on average, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 impl ListenerConfig {
@@ -52,8 +142,18 @@ impl ListenerConfig {
             allow_anonymous: None,
             max_qos: 2,
             max_topic_alias: 10,
+            protocol: ListenerProtocol::Mqtt,
+            tls: TlsConfig::default(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            connection_rate_limit: None,
             origin: origin.into(),
         }
+    }
+
+    /// The username a verified client certificate gives (`use_identity_as_username`,
+    /// `use_subject_as_username`), if this listener takes one.
+    pub fn cert_username(&self) -> Option<CertUsername> {
+        self.tls.cert_username.as_ref().map(|c| c.value)
     }
 
     /// Bound to loopback only: nothing off this host can reach it.
@@ -184,6 +284,8 @@ pub struct Config {
     pub client_ids: ClientIdRules,
     pub per_listener_settings: bool,
     pub set_tcp_nodelay: bool,
+    /// Bytes of HTTP request head a WebSocket upgrade may send (all WebSocket listeners).
+    pub websockets_headers_size: usize,
     /// `$SYS` update period; zero disables `$SYS`.
     pub sys_interval: Duration,
     pub logging: Logging,
@@ -201,6 +303,7 @@ impl Config {
             client_ids: ClientIdRules::default(),
             per_listener_settings: false,
             set_tcp_nodelay: true,
+            websockets_headers_size: DEFAULT_WEBSOCKETS_HEADERS_SIZE,
             sys_interval: Duration::from_secs(10),
             logging: Logging::default(),
             data_dir: super::defaults::default_data_dir(),

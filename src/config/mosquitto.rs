@@ -3,7 +3,8 @@
 //!
 //! Every line is accounted for: an option mqsec implements is applied, an option of a later
 //! release is refused with "not supported yet" (running without it would silently weaken what the
-//! operator asked for), and anything else is an error with a "did you mean" suggestion.
+//! operator asked for), one mqsec will not have is refused with the reason, and anything else is
+//! an error with a "did you mean" suggestion.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use super::defaults;
 use super::model::{
-    Config, ListenerConfig, LogDest, SocketDomain, DEFAULT_MAX_TOPIC_LEVELS,
-    PROTOCOL_MAX_PACKET_SIZE,
+    CertUsername, CipherSuite, ConfLoc, Config, ListenerConfig, ListenerProtocol, Located, LogDest,
+    RateLimit, SocketDomain, TlsMinVersion, DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE,
 };
 
 /// How deep `include_dir` may nest: a directory that includes itself must not recurse forever.
@@ -73,36 +74,30 @@ const SUPPORTED: &[&str] = &[
     "allow_zero_keepalive",
     "max_sessions",
     "max_subscriptions_per_client",
+    "certfile",
+    "keyfile",
+    "cafile",
+    "capath",
+    "crlfile",
+    "require_certificate",
+    "use_identity_as_username",
+    "use_subject_as_username",
+    "tls_version",
+    "ciphers",
+    "ciphers_tls1.3",
+    "websockets_headers_size",
+    "handshake_timeout",
+    "connection_rate_limit",
 ];
 
 /// Options of later mqsec releases: parsed so the error can say exactly that.
 const LATER: &[(&str, &str)] = &[
     ("password_file", "password authentication"),
     ("acl_file", "ACL authorization"),
-    ("cafile", "TLS listeners"),
-    ("capath", "TLS listeners"),
-    ("certfile", "TLS listeners"),
-    ("keyfile", "TLS listeners"),
-    ("require_certificate", "TLS client certificates"),
-    ("use_identity_as_username", "TLS client certificates"),
-    ("use_subject_as_username", "TLS client certificates"),
-    ("crlfile", "TLS client certificates"),
-    ("tls_version", "TLS listeners"),
-    ("ciphers", "TLS listeners"),
-    ("ciphers_tls1.3", "TLS listeners"),
-    ("dhparamfile", "TLS listeners"),
-    ("tls_keyform", "TLS listeners"),
-    ("tls_engine", "TLS listeners"),
-    ("tls_engine_kpass_sha1", "TLS listeners"),
-    ("psk_hint", "pre-shared-key TLS"),
-    ("psk_file", "pre-shared-key TLS"),
     ("persistence_location", "the durable store (use data_dir)"),
     ("persistence_file", "the durable store (use data_dir)"),
     ("autosave_interval", "the durable store"),
     ("autosave_on_changes", "the durable store"),
-    ("http_dir", "WebSocket listeners"),
-    ("websockets_headers_size", "WebSocket listeners"),
-    ("websockets_log_level", "WebSocket listeners"),
     ("mount_point", "mount points"),
     (
         "bind_interface",
@@ -120,6 +115,37 @@ const LATER: &[(&str, &str)] = &[
         "user",
         "dropping privileges (run mqsec under a service user instead)",
     ),
+];
+
+/// Transport options mqsec refuses, each with the reason (running without them would not do what
+/// the operator expects, or they name machinery mqsec does not have).
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "http_dir",
+        "WebSocket listeners speak MQTT only and serve no files; put a web server in front for that",
+    ),
+    (
+        "websockets_log_level",
+        "there is no libwebsockets inside; `log_type websockets` or MQSEC_LOG=debug shows WebSocket handshakes",
+    ),
+    (
+        "dhparamfile",
+        "TLS 1.2 key exchange is ECDHE only, so there are no DH parameters to load",
+    ),
+    (
+        "tls_keyform",
+        "keyfile must be a PEM private key (PKCS#8, SEC1 or PKCS#1); no OpenSSL engines",
+    ),
+    (
+        "tls_engine",
+        "keyfile must be a PEM private key (PKCS#8, SEC1 or PKCS#1); no OpenSSL engines",
+    ),
+    (
+        "tls_engine_kpass_sha1",
+        "keyfile must be a PEM private key (PKCS#8, SEC1 or PKCS#1); no OpenSSL engines",
+    ),
+    ("psk_hint", "pre-shared-key TLS is not offered; use certificates"),
+    ("psk_file", "pre-shared-key TLS is not offered; use certificates"),
 ];
 
 /// Mosquitto options mqsec will not have (plugins and bridges run foreign code or new trust paths).
@@ -263,6 +289,9 @@ impl Parser {
                 "option `{opt}` is not supported yet ({feature} comes in a later mqsec release)"
             )));
         }
+        if let Some((_, why)) = REFUSED.iter().find(|(o, _)| *o == opt) {
+            return Err(at.err(format!("option `{opt}` is not supported by mqsec: {why}")));
+        }
         if NEVER.contains(&opt) || opt.starts_with("auth_opt_") || opt.starts_with("plugin_opt_") {
             return Err(at.err(format!(
                 "option `{opt}` is not supported by mqsec (no plugins or bridges)"
@@ -283,8 +312,15 @@ impl Parser {
                 l.port = port;
                 l.bind = bind;
                 l.origin = at.to_string();
-                if self.cfg.listeners.iter().any(|o| o.port == port && o.bind == bind) {
-                    return Err(at.err(format!("a listener on port {port} with this address already exists")));
+                if self
+                    .cfg
+                    .listeners
+                    .iter()
+                    .any(|o| o.port == port && o.bind == bind)
+                {
+                    return Err(at.err(format!(
+                        "a listener on port {port} with this address already exists"
+                    )));
                 }
                 self.cfg.listeners.push(l);
                 self.current = Some(self.cfg.listeners.len() - 1);
@@ -303,20 +339,104 @@ impl Parser {
                 let d = match value {
                     "ipv4" => SocketDomain::Ipv4,
                     "ipv6" => SocketDomain::Ipv6,
-                    _ => return Err(at.err(format!("socket_domain must be ipv4 or ipv6, not `{value}`"))),
+                    _ => {
+                        return Err(
+                            at.err(format!("socket_domain must be ipv4 or ipv6, not `{value}`"))
+                        )
+                    }
                 };
                 self.listener_mut().socket_domain = Some(d);
             }
-            "protocol" => match value {
-                "mqtt" => {}
-                "websockets" => {
-                    return Err(at.err(
-                        "`protocol websockets` is not supported yet (WebSocket listeners come in a later mqsec release)"
-                            .into(),
-                    ))
+            "protocol" => {
+                self.listener_mut().protocol = match value {
+                    "mqtt" => ListenerProtocol::Mqtt,
+                    "websockets" => ListenerProtocol::WebSockets,
+                    _ => {
+                        return Err(at.err(format!(
+                            "protocol must be mqtt or websockets, not `{value}`"
+                        )))
+                    }
                 }
-                _ => return Err(at.err(format!("protocol must be mqtt or websockets, not `{value}`"))),
-            },
+            }
+            "certfile" => self.listener_mut().tls.certfile = Some(at.path(value, base)?),
+            "keyfile" => self.listener_mut().tls.keyfile = Some(at.path(value, base)?),
+            "cafile" => self.listener_mut().tls.cafile = Some(at.path(value, base)?),
+            "capath" => self.listener_mut().tls.capath = Some(at.path(value, base)?),
+            "crlfile" => self.listener_mut().tls.crlfile = Some(at.path(value, base)?),
+            "require_certificate" => {
+                let on = parse_bool(value, at)?;
+                self.listener_mut().tls.require_certificate = on.then(|| at.loc());
+            }
+            "use_identity_as_username" | "use_subject_as_username" => {
+                let which = if opt == "use_identity_as_username" {
+                    CertUsername::CommonName
+                } else {
+                    CertUsername::Subject
+                };
+                let on = parse_bool(value, at)?;
+                let tls = &mut self.listener_mut().tls;
+                match (&tls.cert_username, on) {
+                    (Some(c), true) if c.value != which => {
+                        return Err(at.err(format!(
+                            "use_identity_as_username and use_subject_as_username cannot both be true on one listener (the other was set at {})",
+                            c.at
+                        )))
+                    }
+                    (_, true) => tls.cert_username = Some(at.located(which)),
+                    (Some(c), false) if c.value == which => tls.cert_username = None,
+                    (_, false) => {}
+                }
+            }
+            "tls_version" => {
+                let v = match value {
+                    "tlsv1.2" => TlsMinVersion::Tls12,
+                    "tlsv1.3" => TlsMinVersion::Tls13,
+                    "tlsv1.1" | "tlsv1" | "tlsv1.0" | "sslv3" => {
+                        return Err(at.err(format!(
+                            "`tls_version {value}` is refused: SSL 3.0, TLS 1.0 and TLS 1.1 are broken and deprecated (RFC 8996); use tlsv1.2 or tlsv1.3"
+                        )))
+                    }
+                    _ => return Err(at.err(format!("tls_version must be tlsv1.2 or tlsv1.3, not `{value}`"))),
+                };
+                self.listener_mut().tls.min_version = Some(at.located(v));
+            }
+            "ciphers" => {
+                let suites = parse_ciphers(value, at, TLS12_SUITES, "ciphers_tls1.3")?;
+                self.listener_mut().tls.ciphers = Some(at.located(suites));
+            }
+            "ciphers_tls1.3" => {
+                let suites = parse_ciphers(value, at, TLS13_SUITES, "ciphers")?;
+                self.listener_mut().tls.ciphers_tls13 = Some(at.located(suites));
+            }
+            "websockets_headers_size" => {
+                let n = parse_int(value, at, 0, 65_536)? as usize;
+                self.cfg.websockets_headers_size = if n == 0 {
+                    super::model::DEFAULT_WEBSOCKETS_HEADERS_SIZE
+                } else if n < 512 {
+                    return Err(at.err("websockets_headers_size below 512 bytes would refuse every WebSocket client".into()));
+                } else {
+                    n
+                };
+            }
+            "handshake_timeout" => {
+                self.listener_mut().handshake_timeout =
+                    Duration::from_secs(parse_int(value, at, 1, 300)? as u64)
+            }
+            "connection_rate_limit" => {
+                let mut words = value.split_whitespace();
+                let rate = parse_int(words.next().unwrap_or(""), at, 0, 1_000_000)? as u32;
+                let burst = match words.next() {
+                    None => rate,
+                    Some(b) => parse_int(b, at, 1, 1_000_000)? as u32,
+                };
+                if words.next().is_some() {
+                    return Err(at.err("`connection_rate_limit` takes RATE [BURST]".into()));
+                }
+                self.listener_mut().connection_rate_limit = (rate > 0).then_some(RateLimit {
+                    per_second: rate,
+                    burst: burst.max(1),
+                });
+            }
             "max_connections" => {
                 let n = parse_int(value, at, -1, i64::from(i32::MAX))?;
                 self.listener_mut().max_connections = if n < 0 { None } else { Some(n as usize) };
@@ -333,7 +453,9 @@ impl Parser {
             "max_packet_size" => {
                 let n = parse_int(value, at, 0, i64::from(PROTOCOL_MAX_PACKET_SIZE))? as u32;
                 if n != 0 && n < 20 {
-                    return Err(at.err("max_packet_size below 20 bytes would break every client".into()));
+                    return Err(
+                        at.err("max_packet_size below 20 bytes would break every client".into())
+                    );
                 }
                 self.cfg.limits.max_packet_size = if n == 0 { PROTOCOL_MAX_PACKET_SIZE } else { n };
             }
@@ -354,7 +476,8 @@ impl Parser {
                 }
             }
             "max_queued_messages" => {
-                self.cfg.limits.max_queued_messages = parse_int(value, at, 0, i64::from(i32::MAX))? as usize
+                self.cfg.limits.max_queued_messages =
+                    parse_int(value, at, 0, i64::from(i32::MAX))? as usize
             }
             "max_queued_bytes" => {
                 self.cfg.limits.max_queued_bytes = parse_int(value, at, 0, i64::MAX)? as usize
@@ -390,8 +513,7 @@ impl Parser {
             }
             "set_tcp_nodelay" => self.cfg.set_tcp_nodelay = parse_bool(value, at)?,
             "sys_interval" => {
-                self.cfg.sys_interval =
-                    Duration::from_secs(parse_int(value, at, 0, 86_400)? as u64)
+                self.cfg.sys_interval = Duration::from_secs(parse_int(value, at, 0, 86_400)? as u64)
             }
             "log_dest" => {
                 let mut words = value.split_whitespace();
@@ -456,7 +578,8 @@ impl Parser {
             }
             "allow_zero_keepalive" => self.cfg.limits.allow_zero_keepalive = parse_bool(value, at)?,
             "max_sessions" => {
-                self.cfg.limits.max_sessions = parse_int(value, at, 0, i64::from(i32::MAX))? as usize
+                self.cfg.limits.max_sessions =
+                    parse_int(value, at, 0, i64::from(i32::MAX))? as usize
             }
             "max_subscriptions_per_client" => {
                 self.cfg.limits.max_subscriptions_per_client =
@@ -516,8 +639,200 @@ impl Parser {
         if let Some(level) = most_verbose(&self.log_levels) {
             self.cfg.logging.level = level;
         }
+        for l in &self.cfg.listeners {
+            check_tls(l)?;
+        }
         Ok(self.cfg)
     }
+}
+
+/// The TLS options of one listener make sense together. Each error names the line of the option
+/// that cannot apply.
+fn check_tls(l: &ListenerConfig) -> Result<(), ConfigError> {
+    let t = &l.tls;
+    let err = |at: &ConfLoc, message: String| ConfigError::At {
+        file: at.file.clone(),
+        line: at.line,
+        message,
+    };
+    match (&t.certfile, &t.keyfile) {
+        (Some(c), None) => {
+            return Err(err(
+                &c.at,
+                "`certfile` needs `keyfile` on the same listener".into(),
+            ))
+        }
+        (None, Some(k)) => {
+            return Err(err(
+                &k.at,
+                "`keyfile` needs `certfile` on the same listener".into(),
+            ))
+        }
+        _ => {}
+    }
+    let tls_only = [
+        ("cafile", t.cafile.as_ref().map(|x| &x.at)),
+        ("capath", t.capath.as_ref().map(|x| &x.at)),
+        ("crlfile", t.crlfile.as_ref().map(|x| &x.at)),
+        ("tls_version", t.min_version.as_ref().map(|x| &x.at)),
+        ("require_certificate", t.require_certificate.as_ref()),
+        ("ciphers", t.ciphers.as_ref().map(|x| &x.at)),
+        ("ciphers_tls1.3", t.ciphers_tls13.as_ref().map(|x| &x.at)),
+        (
+            "use_identity_as_username/use_subject_as_username",
+            t.cert_username.as_ref().map(|x| &x.at),
+        ),
+    ];
+    if !t.enabled() {
+        if let Some((opt, Some(at))) = tls_only.iter().find(|(_, at)| at.is_some()) {
+            return Err(err(
+                at,
+                format!("`{opt}` applies to TLS listeners only: set certfile and keyfile on this listener ({})", l.origin),
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(at) = &t.require_certificate {
+        if t.cafile.is_none() && t.capath.is_none() {
+            return Err(err(
+                at,
+                "`require_certificate true` needs cafile or capath: the CA that issued the client certificates".into(),
+            ));
+        }
+    } else {
+        if let Some(c) = &t.crlfile {
+            return Err(err(
+                &c.at,
+                "`crlfile` checks client certificates, so it needs `require_certificate true` on this listener".into(),
+            ));
+        }
+        if let Some(c) = &t.cert_username {
+            return Err(err(
+                &c.at,
+                "a username from the client certificate needs `require_certificate true` on this listener".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// OpenSSL cipher names mqsec offers, and the suite each stands for. TLS 1.2 is limited to
+/// ECDHE key exchange with AEAD encryption (forward secrecy, no CBC padding oracles).
+const TLS12_SUITES: &[(&str, CipherSuite)] = &[
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ),
+    (
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ),
+    (
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ),
+    (
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ),
+    (
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    ),
+    (
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ),
+];
+
+/// OpenSSL's TLS 1.3 names are the IANA ones.
+const TLS13_SUITES: &[(&str, CipherSuite)] = &[
+    (
+        "TLS_AES_128_GCM_SHA256",
+        CipherSuite::TLS13_AES_128_GCM_SHA256,
+    ),
+    (
+        "TLS_AES_256_GCM_SHA384",
+        CipherSuite::TLS13_AES_256_GCM_SHA384,
+    ),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    ),
+];
+
+/// OpenSSL keywords for classes of suites mqsec never offers: `!X`/`-X` of these excludes
+/// nothing, so a hardening string copied from a Mosquitto config still reads the same.
+const NEVER_OFFERED: &[&str] = &[
+    "aNULL", "eNULL", "NULL", "ADH", "AECDH", "EXP", "EXPORT", "LOW", "MD5", "RC4", "DES", "3DES",
+    "IDEA", "SEED", "CAMELLIA", "ARIA", "PSK", "SRP", "DSS", "aDSS", "kRSA", "SHA1",
+];
+
+/// A colon-separated OpenSSL cipher list, reduced to the suites mqsec offers in `table`.
+/// Anything else is refused by name: mqsec does not evaluate OpenSSL's keywords (`HIGH`,
+/// `@SECLEVEL`, ...), and a suite it cannot offer must not vanish silently from the list.
+fn parse_ciphers(
+    value: &str,
+    at: Loc<'_>,
+    table: &[(&str, CipherSuite)],
+    other_option: &str,
+) -> Result<Vec<CipherSuite>, ConfigError> {
+    let offered = || table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(":");
+    let lookup = |name: &str| {
+        table.iter().find_map(|(n, s)| {
+            let iana = s.as_str().unwrap_or("");
+            // rustls names TLS 1.3 suites TLS13_*; OpenSSL and IANA say TLS_*.
+            let iana13 = iana.replacen("TLS13_", "TLS_", 1);
+            (name.eq_ignore_ascii_case(n) || name == iana || name == iana13).then_some(*s)
+        })
+    };
+    let mut out: Vec<CipherSuite> = Vec::new();
+    for token in value.split([':', ',', ' ']).filter(|t| !t.is_empty()) {
+        if let Some(name) = token.strip_prefix('!').or_else(|| token.strip_prefix('-')) {
+            if let Some(s) = lookup(name) {
+                out.retain(|x| *x != s);
+                continue;
+            }
+            if NEVER_OFFERED.contains(&name) {
+                continue;
+            }
+            return Err(at.err(format!(
+                "`{}`: cannot evaluate the exclusion `{token}`; list the suites to offer by name: {}",
+                at.opt,
+                offered()
+            )));
+        }
+        match lookup(token) {
+            Some(s) if !out.contains(&s) => out.push(s),
+            Some(_) => {}
+            None => {
+                let why = if TLS12_SUITES
+                    .iter()
+                    .chain(TLS13_SUITES)
+                    .any(|(n, _)| n.eq_ignore_ascii_case(token))
+                {
+                    format!("`{token}` belongs in `{other_option}`")
+                } else if token
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '@' || c == '+')
+                    || token.starts_with('@')
+                {
+                    format!("`{token}` is an OpenSSL keyword; mqsec takes suite names only")
+                } else {
+                    format!("`{token}` is not offered by mqsec (TLS 1.2 is limited to ECDHE key exchange with AES-GCM or ChaCha20-Poly1305)")
+                };
+                return Err(at.err(format!("`{}`: {why}; available: {}", at.opt, offered())));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(at.err(format!(
+            "`{}` leaves no cipher suite; available: {}",
+            at.opt,
+            offered()
+        )));
+    }
+    Ok(out)
 }
 
 fn most_verbose(levels: &[&'static str]) -> Option<&'static str> {
@@ -543,6 +858,30 @@ impl Loc<'_> {
             line: self.line,
             message,
         }
+    }
+}
+
+impl Loc<'_> {
+    fn loc(self) -> ConfLoc {
+        ConfLoc {
+            file: self.file.to_string(),
+            line: self.line,
+        }
+    }
+
+    fn located<T>(self, value: T) -> Located<T> {
+        Located {
+            value,
+            at: self.loc(),
+        }
+    }
+
+    /// A file option's value, relative to the directory of the file that names it.
+    fn path(self, value: &str, base: &Path) -> Result<Located<PathBuf>, ConfigError> {
+        if value.is_empty() {
+            return Err(self.err(format!("`{}` needs a path", self.opt)));
+        }
+        Ok(self.located(base.join(value)))
     }
 }
 
@@ -619,6 +958,7 @@ fn known_options() -> impl Iterator<Item = &'static str> {
         .iter()
         .copied()
         .chain(LATER.iter().map(|(o, _)| *o))
+        .chain(REFUSED.iter().map(|(o, _)| *o))
         .chain(NEVER.iter().copied())
 }
 
@@ -719,10 +1059,119 @@ mod tests {
             e.starts_with("t.conf:3: option `password_file` is not supported yet"),
             "{e}"
         );
-        assert!(err("protocol websockets\n").contains("not supported yet"));
+        assert!(err("acl_file /x\n").contains("not supported yet"));
         assert!(err("persistence true\n").contains("not supported yet"));
         assert!(parse_str("persistence false\n", "t").is_ok());
         assert!(err("auth_plugin /x.so\n").contains("not supported by mqsec"));
+    }
+
+    #[test]
+    fn tls_and_websocket_listeners() {
+        let c = parse_str(
+            "listener 8883\ncertfile /c/server.crt\nkeyfile k.key\ncafile /c/ca.crt\nrequire_certificate true\n\
+             crlfile /c/crl.pem\nuse_identity_as_username true\ntls_version tlsv1.3\n\
+             ciphers ECDHE-RSA-AES128-GCM-SHA256:TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:!aNULL:!MD5\n\
+             ciphers_tls1.3 TLS_AES_256_GCM_SHA384\n\
+             listener 8080 127.0.0.1\nprotocol websockets\nhandshake_timeout 3\nconnection_rate_limit 5 20\n\
+             websockets_headers_size 2048\n",
+            "t.conf",
+        )
+        .unwrap();
+        let tls = &c.listeners[0].tls;
+        assert!(tls.enabled());
+        assert_eq!(
+            tls.keyfile.as_ref().unwrap().value,
+            PathBuf::from("./k.key")
+        );
+        assert_eq!(tls.certfile.as_ref().unwrap().at.to_string(), "t.conf:2");
+        assert_eq!(tls.require_certificate.as_ref().unwrap().line, 5);
+        assert_eq!(
+            c.listeners[0].cert_username(),
+            Some(CertUsername::CommonName)
+        );
+        assert_eq!(
+            tls.min_version.as_ref().unwrap().value,
+            TlsMinVersion::Tls13
+        );
+        assert_eq!(
+            tls.ciphers.as_ref().unwrap().value,
+            vec![
+                CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+            ]
+        );
+        assert_eq!(
+            tls.ciphers_tls13.as_ref().unwrap().value,
+            vec![CipherSuite::TLS13_AES_256_GCM_SHA384]
+        );
+        let ws = &c.listeners[1];
+        assert_eq!(ws.protocol, ListenerProtocol::WebSockets);
+        assert!(!ws.tls.enabled());
+        assert_eq!(ws.handshake_timeout, Duration::from_secs(3));
+        assert_eq!(
+            ws.connection_rate_limit,
+            Some(RateLimit {
+                per_second: 5,
+                burst: 20
+            })
+        );
+        assert_eq!(c.listeners[0].handshake_timeout, Duration::from_secs(10));
+        assert_eq!(c.websockets_headers_size, 2048);
+    }
+
+    #[test]
+    fn tls_options_that_cannot_apply_name_their_line() {
+        for (conf, want) in [
+            ("listener 1\ncertfile /a\n", "t.conf:2: `certfile` needs `keyfile`"),
+            ("listener 1\nkeyfile /a\n", "t.conf:2: `keyfile` needs `certfile`"),
+            ("listener 1\n\ncafile /a\n", "t.conf:3: `cafile` applies to TLS listeners only"),
+            (
+                "listener 1\ncertfile /a\nkeyfile /b\nrequire_certificate true\n",
+                "t.conf:4: `require_certificate true` needs cafile or capath",
+            ),
+            (
+                "listener 1\ncertfile /a\nkeyfile /b\ncafile /c\ncrlfile /d\n",
+                "t.conf:5: `crlfile` checks client certificates",
+            ),
+            (
+                "listener 1\ncertfile /a\nkeyfile /b\ncafile /c\nuse_subject_as_username true\n",
+                "t.conf:5: a username from the client certificate needs `require_certificate true`",
+            ),
+            (
+                "listener 1\nuse_identity_as_username true\nuse_subject_as_username true\n",
+                "t.conf:3: use_identity_as_username and use_subject_as_username cannot both be true",
+            ),
+            ("listener 1\ntls_version tlsv1.1\n", "t.conf:2: `tls_version tlsv1.1` is refused"),
+            ("tls_version sslv3\n", "t.conf:1: `tls_version sslv3` is refused"),
+            ("tls_version tls13\n", "tls_version must be tlsv1.2 or tlsv1.3"),
+            ("ciphers HIGH:!aNULL\n", "`HIGH` is an OpenSSL keyword"),
+            ("ciphers AES128-SHA\n", "`AES128-SHA` is not offered by mqsec"),
+            ("ciphers TLS_AES_128_GCM_SHA256\n", "belongs in `ciphers_tls1.3`"),
+            ("ciphers_tls1.3 TLS_AES_128_CCM_SHA256\n", "not offered by mqsec"),
+            ("ciphers ECDHE-RSA-AES128-GCM-SHA256:!ECDHE-RSA-AES128-GCM-SHA256\n", "leaves no cipher suite"),
+            ("ciphers ECDHE-RSA-AES128-GCM-SHA256:!RSA\n", "cannot evaluate the exclusion `!RSA`"),
+            ("http_dir /var/www\n", "t.conf:1: option `http_dir` is not supported by mqsec: WebSocket listeners speak MQTT only"),
+            ("dhparamfile /x\n", "no DH parameters"),
+            ("protocol http\n", "protocol must be mqtt or websockets"),
+            ("websockets_headers_size 100\n", "below 512"),
+            ("handshake_timeout 0\n", "`handshake_timeout` expects a whole number from 1 to 300"),
+            ("connection_rate_limit 5 6 7\n", "takes RATE [BURST]"),
+            ("certfile\n", "`certfile` needs a path"),
+        ] {
+            let e = err(conf);
+            assert!(e.contains(want), "{conf:?}: {e}");
+        }
+        // Switched off again: no longer a TLS-only setting in the way.
+        let c = parse_str(
+            "listener 1\nuse_identity_as_username true\nuse_identity_as_username false\nrequire_certificate false\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.listeners[0].cert_username(), None);
+        assert_eq!(c.listeners[0].connection_rate_limit, None);
+        // Before any listener: every listener (here the embedded loopback ones) gets it.
+        let c = parse_str("certfile /a\nkeyfile /b\n", "t").unwrap();
+        assert!(c.listeners.iter().all(|l| l.tls.enabled()));
     }
 
     #[test]

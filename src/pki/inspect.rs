@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
-use x509_parser::x509::X509Version;
+use x509_parser::x509::{X509Name, X509Version};
 
 use super::{PkiError, Result};
 
@@ -191,6 +191,122 @@ pub fn info(der: &[u8], origin: &Path) -> Result<CertInfo> {
     })
 }
 
+/// A distinguished name as RFC 4514 text, written the way OpenSSL's `-nameopt RFC2253` writes it
+/// (and so the way Mosquitto's `use_subject_as_username` spells a username): last RDN first,
+/// `,` between RDNs and `+` inside one, OpenSSL's short attribute names, the RFC's special
+/// characters escaped with `\`, control and non-ASCII bytes as `\XX`, and attributes without a
+/// short name as `OID=#HEX` of their DER. An ACL written against either reads the same.
+pub fn rfc4514(name: &X509Name<'_>) -> String {
+    let mut out = String::new();
+    let rdns: Vec<_> = name.iter_rdn().collect();
+    for (i, rdn) in rdns.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, atv) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            let oid = atv.attr_type().to_id_string();
+            match (short_name(&oid), attribute_text(atv)) {
+                (Some(short), Some(text)) => {
+                    out.push_str(short);
+                    out.push('=');
+                    escape_rfc4514(&text, &mut out);
+                }
+                (short, _) => {
+                    use x509_parser::asn1_rs::ToDer;
+                    out.push_str(short.unwrap_or(&oid));
+                    out.push_str("=#");
+                    let der = atv.attr_value().to_der_vec().unwrap_or_default();
+                    out.push_str(&hex::encode_upper(der));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The subject's first CN as text, as Mosquitto's `use_identity_as_username` takes it; `None`
+/// when there is none, or it is not a string a username can be (undecodable, or holding NUL).
+pub fn first_common_name(name: &X509Name<'_>) -> Option<String> {
+    let cn = name.iter_common_name().next()?;
+    attribute_text(cn).filter(|t| !t.contains('\0'))
+}
+
+/// OpenSSL's short names for the attributes a subject usually holds.
+fn short_name(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.4" => "SN",
+        "2.5.4.5" => "serialNumber",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "street",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.12" => "title",
+        "2.5.4.17" => "postalCode",
+        "2.5.4.42" => "GN",
+        "2.5.4.43" => "initials",
+        "2.5.4.44" => "generationQualifier",
+        "2.5.4.46" => "dnQualifier",
+        "2.5.4.65" => "pseudonym",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "1.2.840.113549.1.9.1" => "emailAddress",
+        _ => return None,
+    })
+}
+
+/// An attribute's value as text, whichever ASN.1 string type holds it.
+fn attribute_text(atv: &x509_parser::x509::AttributeTypeAndValue<'_>) -> Option<String> {
+    use x509_parser::asn1_rs::Tag;
+    let data = atv.attr_value().data;
+    match atv.attr_value().tag() {
+        Tag::Utf8String
+        | Tag::PrintableString
+        | Tag::Ia5String
+        | Tag::NumericString
+        | Tag::VisibleString => String::from_utf8(data.to_vec()).ok(),
+        // Latin-1 in practice, as OpenSSL reads it.
+        Tag::T61String => Some(data.iter().map(|&b| char::from(b)).collect()),
+        Tag::BmpString if data.len() % 2 == 0 => {
+            let units: Vec<u16> = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16(&units).ok()
+        }
+        Tag::UniversalString if data.len() % 4 == 0 => data
+            .chunks_exact(4)
+            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        _ => None,
+    }
+}
+
+fn escape_rfc4514(value: &str, out: &mut String) {
+    let last = value.char_indices().last().map_or(0, |(i, _)| i);
+    for (i, ch) in value.char_indices() {
+        let special = matches!(ch, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (ch == '#' || ch == ' '))
+            || (i == last && ch == ' ');
+        if special {
+            out.push('\\');
+            out.push(ch);
+        } else if ch.is_ascii_control() || !ch.is_ascii() {
+            let mut buf = [0u8; 4];
+            for b in ch.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "\\{b:02X}");
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+}
+
 fn ip_to_string(b: &[u8]) -> String {
     match b.len() {
         4 => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
@@ -271,6 +387,83 @@ mod tests {
         let f = fingerprint(b"abc");
         assert_eq!(f.len(), 32 * 3 - 1);
         assert!(f.starts_with("BA:78:16:BF"));
+    }
+
+    #[test]
+    fn names_print_as_openssl_rfc2253() {
+        let mut params = rcgen::CertificateParams::default();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CountryName, "DE");
+        dn.push(rcgen::DnType::OrganizationName, "Acme, Inc.");
+        dn.push(rcgen::DnType::OrganizationalUnitName, " lead+trail ");
+        dn.push(rcgen::DnType::CommonName, "dévice-1");
+        dn.push(
+            rcgen::DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, 1]),
+            "x",
+        );
+        params.distinguished_name = dn;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let parsed = parse(cert.der(), Path::new("t")).unwrap();
+        assert_eq!(
+            rfc4514(parsed.subject()),
+            "1.3.6.1.4.1.99999.1=#0C0178,CN=d\\C3\\A9vice-1,OU=\\ lead\\+trail\\ ,O=Acme\\, Inc.,C=DE"
+        );
+        assert_eq!(
+            first_common_name(parsed.subject()).as_deref(),
+            Some("dévice-1")
+        );
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        let cert = params.self_signed(&key).unwrap();
+        let parsed = parse(cert.der(), Path::new("t")).unwrap();
+        assert_eq!(first_common_name(parsed.subject()), None);
+    }
+
+    /// Undo `escape_rfc4514`; `None` if a character that must be escaped appears bare.
+    fn unescape(s: &str) -> Option<String> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => {
+                    // Two hex digits exactly: from_str_radix would also take "+A" as 10.
+                    let hex = b
+                        .get(i + 1..i + 3)
+                        .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                        .and_then(|h| std::str::from_utf8(h).ok());
+                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        Some(byte) => {
+                            out.push(byte);
+                            i += 3;
+                        }
+                        None => {
+                            out.push(*b.get(i + 1)?);
+                            i += 2;
+                        }
+                    }
+                }
+                b',' | b'+' | b'"' | b'<' | b'>' | b';' => return None,
+                c => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaped_values_are_ascii_and_read_back(v in proptest::prelude::any::<String>()) {
+            let mut out = String::new();
+            escape_rfc4514(&v, &mut out);
+            proptest::prop_assert!(out.is_ascii());
+            proptest::prop_assert!(!out.starts_with(' ') && !out.starts_with('#'));
+            proptest::prop_assert!(!out.ends_with(' ') || out.ends_with("\\ "));
+            proptest::prop_assert_eq!(unescape(&out), Some(v));
+        }
     }
 
     #[test]

@@ -54,3 +54,19 @@ impl Identity {
         }
     }
 }
+
+/// A client certificate the TLS layer verified, as the transport hands it to the connection.
+/// The authenticator turns it into a username (`use_identity_as_username`: `common_name`;
+/// `use_subject_as_username`: `subject`); `issuer` and `serial` let a reload ask whether it has
+/// been revoked since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCert {
+    /// RFC 4514, as OpenSSL's `-nameopt RFC2253` (and so Mosquitto) writes it.
+    pub subject: String,
+    /// The subject's first CN, when it has one that can be a username.
+    pub common_name: Option<String>,
+    /// RFC 4514, as `subject`.
+    pub issuer: String,
+    /// Lower-case hex without leading zeros, as the PKI index and `--revoke-serial` write it.
+    pub serial: String,
+}

@@ -18,6 +18,7 @@ use crate::broker::codec::{
 use crate::broker::core::{AttachError, AttachRequest};
 use crate::broker::session::{Attachment, ConnCtl, Message, Will, NEVER_EXPIRES};
 use crate::broker::topic::topic_too_deep;
+use crate::security::identity::PeerCert;
 
 /// What CONNECT settled for the rest of the connection.
 pub(super) struct Established {
@@ -34,7 +35,7 @@ pub(super) struct Refused;
 /// What only the handshake needs besides the transport and the broker.
 pub(super) struct Arrival {
     pub over_limit: bool,
-    pub cert_subject: Option<String>,
+    pub cert: Option<PeerCert>,
     pub peer: SocketAddr,
 }
 
@@ -48,7 +49,7 @@ where
 {
     let Arrival {
         over_limit,
-        cert_subject,
+        cert,
         peer,
     } = arrival;
     let connect = loop {
@@ -173,7 +174,7 @@ where
             "enhanced authentication not offered",
         ));
     }
-    let decision = authenticate(ctx, &connect, &client_id, peer, cert_subject).await;
+    let decision = authenticate(ctx, &connect, &client_id, peer, cert).await;
     let identity = match decision {
         ConnectDecision::Allow(mut id) => {
             // Whatever the authorizer filled in, these are facts of the connection.
@@ -347,7 +348,7 @@ async fn authenticate(
     connect: &Connect,
     client_id: &str,
     peer: SocketAddr,
-    cert_subject: Option<String>,
+    cert: Option<PeerCert>,
 ) -> ConnectDecision {
     let auth = ctx.broker.auth.clone();
     let listener = ctx.listener.config.clone();
@@ -360,7 +361,7 @@ async fn authenticate(
                 client_id: &cid,
                 peer,
                 listener: &listener,
-                cert_subject: cert_subject.as_deref(),
+                cert: cert.as_ref(),
             })
         })
         .await
@@ -371,7 +372,7 @@ async fn authenticate(
             client_id,
             peer,
             listener: &listener,
-            cert_subject: cert_subject.as_deref(),
+            cert: cert.as_ref(),
         })
     }
 }

@@ -28,9 +28,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use super::codec::reason::v5;
 use super::codec::{decode_packet, Disconnect, Packet, Properties, ProtocolVersion};
 use super::core::{Broker, Departure};
-use super::listener::ListenerRt;
+use super::listener::{ListenerRt, Slot};
 use super::session::{ConnCtl, Session};
-use crate::security::identity::Identity;
+use crate::security::identity::{Identity, PeerCert};
 use handshake::{Arrival, Established};
 use transport::{Transport, INITIAL_READ};
 
@@ -51,7 +51,9 @@ pub struct ConnContext {
     pub listener: Arc<ListenerRt>,
     pub peer: SocketAddr,
     /// Set by a TLS layer that verified a client certificate.
-    pub cert_subject: Option<String>,
+    pub peer_cert: Option<PeerCert>,
+    /// The listener's connection slot, taken at accept time; `None`: over the limit, refuse.
+    pub slot: Option<Slot>,
     /// Held for the connection's lifetime: shutdown waits until every clone is gone.
     pub alive: Option<tokio::sync::mpsc::Sender<()>>,
 }
@@ -83,7 +85,7 @@ pub fn run<S>(stream: S, ctx: ConnContext) -> impl std::future::Future<Output = 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let slot = ctx.listener.enter();
+    let slot = ctx.slot;
     let mut t = Transport::new(stream, ctx.broker.config.limits.max_packet_size);
     let ctx_kept = Ctx {
         broker: ctx.broker,
@@ -93,7 +95,7 @@ where
     // What only CONNECT needs travels boxed (8 bytes kept in the future, not 32).
     let arrival = Box::new(Arrival {
         over_limit: slot.is_none(),
-        cert_subject: ctx.cert_subject,
+        cert: ctx.peer_cert,
         peer: ctx.peer,
     });
     async move {
@@ -524,7 +526,8 @@ mod tests {
                     "127.0.0.1:1".parse().unwrap(),
                 ),
                 peer: "127.0.0.1:2".parse().unwrap(),
-                cert_subject: None,
+                peer_cert: None,
+                slot: None,
                 alive: None,
             };
             let f = run(a, ctx);

@@ -1,0 +1,404 @@
+//! Listeners: bind, admit, upgrade, and hand each connection to `connection::run`.
+//!
+//! The connection code takes any `AsyncRead + AsyncWrite` stream. Transports layered on TCP
+//! implement `Upgrade` and stack: TCP -> TLS ([`tls`]) -> WebSocket ([`websocket`]); each layer
+//! wraps the stream of the one below and passes on (or sets) the verified client certificate.
+//! Plain TCP skips the upgrade and stays a concrete `TcpStream`.
+//!
+//! Admission happens in the accept loop, before any handshake costs anything ([`admission`]):
+//! the per-source connection rate, then a connection slot (`max_connections`, and the process's
+//! file-descriptor budget). The slot is held from accept on, so half-open sockets and slow
+//! handshakes count, and every handshake has a deadline (`handshake_timeout`).
+
+pub mod admission;
+pub mod tls;
+pub mod websocket;
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use super::connection::{self, ConnContext};
+use super::core::Broker;
+use crate::config::model::{Config, ListenerConfig, ListenerProtocol};
+use crate::security::identity::PeerCert;
+use admission::{Admit, RateLimiter};
+
+/// Any byte stream a connection can run on.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// A stream as one transport layer hands it to the next (and the last to the connection).
+pub struct Upgraded {
+    pub stream: Box<dyn Stream>,
+    /// The client certificate a TLS layer verified.
+    pub peer_cert: Option<PeerCert>,
+}
+
+impl Upgraded {
+    /// The accepted TCP connection, as the first layer gets it.
+    pub fn tcp(tcp: TcpStream) -> Upgraded {
+        Upgraded {
+            stream: Box::new(tcp),
+            peer_cert: None,
+        }
+    }
+}
+
+pub type UpgradeFuture = Pin<Box<dyn Future<Output = io::Result<Upgraded>> + Send>>;
+
+/// A transport layer (TLS, WebSocket): wraps the stream below it.
+pub trait Upgrade: Send + Sync + 'static {
+    fn upgrade(&self, io: Upgraded, peer: SocketAddr) -> UpgradeFuture;
+
+    /// Re-read the layer's files (SIGHUP). `None`: nothing to reload. On error the layer keeps
+    /// what it had.
+    fn reload(&self) -> Option<Result<(), String>> {
+        None
+    }
+
+    /// Whether the CRLs this layer has in force now revoke `cert`.
+    fn revokes(&self, _cert: &PeerCert) -> bool {
+        false
+    }
+}
+
+/// Layers applied bottom up: `[tls, websocket]` is WebSocket over TLS.
+pub struct Stack(pub Vec<Arc<dyn Upgrade>>);
+
+impl Upgrade for Stack {
+    fn upgrade(&self, io: Upgraded, peer: SocketAddr) -> UpgradeFuture {
+        let layers = self.0.clone();
+        Box::pin(async move {
+            let mut io = io;
+            for l in layers {
+                io = l.upgrade(io, peer).await?;
+            }
+            Ok(io)
+        })
+    }
+
+    fn reload(&self) -> Option<Result<(), String>> {
+        self.0
+            .iter()
+            .filter_map(|l| l.reload())
+            .reduce(|a, b| a.and(b))
+    }
+
+    fn revokes(&self, cert: &PeerCert) -> bool {
+        self.0.iter().any(|l| l.revokes(cert))
+    }
+}
+
+/// Asks the transports, by listener port, whether a client certificate is revoked by the CRLs in
+/// force now: after a SIGHUP, live connections can be checked against a new CRL with it (their
+/// `Identity` holds the port; the connection holds the `PeerCert`).
+#[derive(Clone)]
+pub struct RevocationCheck(Arc<Vec<(u16, Arc<dyn Upgrade>)>>);
+
+impl RevocationCheck {
+    pub fn new(transports: Vec<(u16, Arc<dyn Upgrade>)>) -> RevocationCheck {
+        RevocationCheck(Arc::new(transports))
+    }
+
+    pub fn is_revoked(&self, listener_port: u16, cert: &PeerCert) -> bool {
+        self.0
+            .iter()
+            .any(|(port, t)| *port == listener_port && t.revokes(cert))
+    }
+}
+
+/// The transport stack a listener's settings ask for; `None` for plain MQTT over TCP.
+pub fn transport(
+    l: &Arc<ListenerConfig>,
+    config: &Config,
+) -> Result<Option<Arc<dyn Upgrade>>, tls::TlsError> {
+    let mut layers: Vec<Arc<dyn Upgrade>> = Vec::new();
+    if l.tls.enabled() {
+        layers.push(Arc::new(tls::TlsLayer::new(l.clone(), alpn(l))?));
+    }
+    if l.protocol == ListenerProtocol::WebSockets {
+        layers.push(Arc::new(websocket::WsLayer::new(
+            config.limits.max_packet_size,
+            config.websockets_headers_size,
+        )));
+    }
+    Ok(match layers.len() {
+        0 => None,
+        1 => layers.pop(),
+        _ => Some(Arc::new(Stack(layers))),
+    })
+}
+
+fn alpn(l: &ListenerConfig) -> &'static [&'static [u8]] {
+    match l.protocol {
+        ListenerProtocol::Mqtt => tls::ALPN_MQTT,
+        ListenerProtocol::WebSockets => tls::ALPN_HTTP,
+    }
+}
+
+/// Load and check a listener's files without serving (`serve --check`); the warnings worth
+/// printing.
+pub fn check(l: &ListenerConfig) -> Result<Vec<String>, tls::TlsError> {
+    if !l.tls.enabled() {
+        return Ok(Vec::new());
+    }
+    Ok(tls::load(l, alpn(l))?.warnings)
+}
+
+/// The connections a listener admits: `max_connections`, else (and at most) the process's
+/// file-descriptor budget.
+pub fn connection_limit(l: &ListenerConfig) -> usize {
+    let budget = admission::fd_budget();
+    l.max_connections.map_or(budget, |m| m.min(budget))
+}
+
+/// Connection slots held in the whole process (every listener): file descriptors are shared.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Connections over the limit that are still told so (MQTT CONNACK "quota exceeded" / "server
+/// unavailable") rather than just closed; beyond this many at once, the socket is closed at
+/// accept. Each is bounded by the handshake deadline.
+const MAX_REFUSING: usize = 16;
+
+/// A listener at run time: its settings and its connection count.
+pub struct ListenerRt {
+    pub config: Arc<ListenerConfig>,
+    pub local: SocketAddr,
+    connections: AtomicUsize,
+    refusing: AtomicUsize,
+    /// Set while the listener is full, so a flood logs one line.
+    full: AtomicBool,
+}
+
+/// Holds one connection slot of a listener; frees it on drop.
+pub struct Slot(Arc<ListenerRt>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        OPEN.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Holds one of the `MAX_REFUSING` places of connections being refused.
+pub struct Refusal(Arc<ListenerRt>);
+
+impl Drop for Refusal {
+    fn drop(&mut self) {
+        self.0.refusing.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ListenerRt {
+    pub fn new(config: Arc<ListenerConfig>, local: SocketAddr) -> Arc<ListenerRt> {
+        Arc::new(ListenerRt {
+            config,
+            local,
+            connections: AtomicUsize::new(0),
+            refusing: AtomicUsize::new(0),
+            full: AtomicBool::new(false),
+        })
+    }
+
+    /// Take a connection slot; `None` when `max_connections` or the process's descriptor
+    /// budget is reached.
+    pub fn enter(self: &Arc<Self>) -> Option<Slot> {
+        let n = self.connections.fetch_add(1, Ordering::AcqRel);
+        let total = OPEN.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(self.clone());
+        let limit = self.config.max_connections.unwrap_or(usize::MAX);
+        let budget = admission::fd_budget();
+        if n >= limit || total >= budget {
+            if !self.full.swap(true, Ordering::Relaxed) {
+                let why = if n >= limit {
+                    "max_connections"
+                } else {
+                    "the process's file-descriptor budget (ulimit -n)"
+                };
+                tracing::warn!(listener = %self.local, connections = n, "connection limit reached ({why}): refusing new connections");
+            }
+            None
+        } else {
+            self.full.store(false, Ordering::Relaxed);
+            Some(slot)
+        }
+    }
+
+    fn refusal(self: &Arc<Self>) -> Option<Refusal> {
+        let n = self.refusing.fetch_add(1, Ordering::AcqRel);
+        let r = Refusal(self.clone());
+        (n < MAX_REFUSING).then_some(r)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+/// Bind every address of a listener.
+pub fn bind(cfg: &ListenerConfig) -> io::Result<Vec<TcpListener>> {
+    match cfg.bind {
+        Some(ip) => Ok(vec![bind_one(SocketAddr::new(ip, cfg.port))?]),
+        None => {
+            use crate::config::model::SocketDomain;
+            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), cfg.port);
+            let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.port);
+            match cfg.socket_domain {
+                Some(SocketDomain::Ipv4) => Ok(vec![bind_one(v4)?]),
+                Some(SocketDomain::Ipv6) => Ok(vec![bind_one(v6)?]),
+                // [::] takes IPv4 too (dual stack) where the host allows; else IPv4 alone.
+                None => match bind_one(v6) {
+                    Ok(l) => Ok(vec![l]),
+                    Err(_) => Ok(vec![bind_one(v4)?]),
+                },
+            }
+        }
+    }
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+    let sock = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    // A deep backlog absorbs connect storms (the kernel caps it at somaxconn).
+    sock.listen(4096)
+}
+
+/// Accept until shutdown. Each connection holds a clone of `alive` so the server can wait for
+/// every connection to finish.
+pub async fn accept_loop(
+    tcp: TcpListener,
+    rt: Arc<ListenerRt>,
+    upgrade: Option<Arc<dyn Upgrade>>,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+) {
+    let nodelay = broker.config.set_tcp_nodelay;
+    let deadline = rt.config.handshake_timeout;
+    let mut limiter = rt.config.connection_rate_limit.map(RateLimiter::new);
+    loop {
+        let accepted = tokio::select! {
+            r = tcp.accept() => r,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, listener = %rt.local, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Some(l) = limiter.as_mut() {
+            if let Admit::No { first } = l.admit(peer.ip(), Instant::now()) {
+                if first {
+                    tracing::info!(peer = %peer.ip(), listener = %rt.local, "connection_rate_limit exceeded: closing new connections from this source until it slows down");
+                }
+                continue;
+            }
+        }
+        let slot = rt.enter();
+        let refusal = match slot {
+            Some(_) => None,
+            None => match rt.refusal() {
+                Some(r) => Some(r),
+                // Enough clients are being told already: this one is just closed.
+                None => continue,
+            },
+        };
+        if nodelay {
+            let _ = stream.set_nodelay(true);
+        }
+        let ctx = ConnContext {
+            broker: broker.clone(),
+            listener: rt.clone(),
+            peer,
+            peer_cert: None,
+            slot,
+            alive: Some(alive.clone()),
+        };
+        match (&upgrade, refusal) {
+            // Plain TCP: the task is the connection itself, nothing wrapped around it.
+            (None, None) => {
+                tokio::spawn(connection::run(stream, ctx));
+            }
+            (None, Some(r)) => {
+                tokio::spawn(async move {
+                    let _r = r;
+                    let _ = tokio::time::timeout(deadline, connection::run(stream, ctx)).await;
+                });
+            }
+            (Some(u), refusal) => {
+                let handshake = u.upgrade(Upgraded::tcp(stream), peer);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(deadline, handshake).await {
+                        Ok(Ok(up)) => {
+                            let ctx = ConnContext {
+                                peer_cert: up.peer_cert,
+                                ..ctx
+                            };
+                            match refusal {
+                                None => connection::run(up.stream, ctx).await,
+                                Some(r) => {
+                                    let _r = r;
+                                    let run = connection::run(up.stream, ctx);
+                                    let _ = tokio::time::timeout(deadline, run).await;
+                                }
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::info!(peer = %peer, listener = %ctx.listener.local, error = %e, "transport handshake failed")
+                        }
+                        Err(_) => {
+                            tracing::info!(peer = %peer, listener = %ctx.listener.local, "transport handshake timed out")
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Reload every transport's files on SIGHUP until shutdown. The handler is installed before
+/// this returns, so a SIGHUP from then on reloads instead of terminating the process.
+pub fn reload_on_hangup(
+    layers: Vec<(String, Arc<dyn Upgrade>)>,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<impl Future<Output = ()> + Send> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(async move {
+        loop {
+            tokio::select! {
+                r = hup.recv() => if r.is_none() { return },
+                _ = shutdown.changed() => return,
+            }
+            for (origin, layer) in &layers {
+                match layer.reload() {
+                    None => {}
+                    Some(Ok(())) => {
+                        tracing::info!(listener = %origin, "SIGHUP: TLS certificate, CA and CRL reloaded")
+                    }
+                    Some(Err(e)) => tracing::warn!(
+                        listener = %origin,
+                        "SIGHUP: TLS files not reloaded, the previous ones stay in force: {e}"
+                    ),
+                }
+            }
+        }
+    })
+}
