@@ -4,11 +4,13 @@
 //! delivery), `store::Store` (retained messages, persistent sessions, queued messages) and
 //! `listener::Upgrade` (TLS, WebSocket on top of accepted TCP connections).
 
+pub mod admission;
 pub mod auth;
 pub mod codec;
 pub mod connection;
 pub mod core;
 pub mod listener;
+pub mod message;
 pub mod registry;
 pub mod router;
 pub mod session;
@@ -26,8 +28,9 @@ use tokio::sync::{mpsc, watch};
 
 pub use self::core::Broker;
 use crate::config::Config;
+use admission::ListenerRt;
 use auth::Authorizer;
-use listener::{ListenerRt, Upgrade};
+use listener::Upgrade;
 use store::Store;
 
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::codec::QoS;
-use super::session::Message;
+use super::message::Message;
 use super::topic::{filter_matches, SubOpts};
 use crate::security::identity::Identity;
 

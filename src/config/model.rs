@@ -41,7 +41,7 @@ pub struct ListenerConfig {
     pub bind: Option<IpAddr>,
     pub socket_domain: Option<SocketDomain>,
     /// -1 or unset: as many as the process's file-descriptor limit allows (see
-    /// `broker::listener::admission::fd_budget`); that budget also caps an explicit value.
+    /// `broker::admission::fd_budget`); that budget also caps an explicit value.
     pub max_connections: Option<usize>,
     /// `None` until set: then anonymous clients are admitted only on a loopback-bound listener.
     pub allow_anonymous: Option<bool>,

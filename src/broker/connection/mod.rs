@@ -25,10 +25,10 @@ use std::task::Poll;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
+use super::admission::{ListenerRt, Slot};
 use super::codec::reason::v5;
 use super::codec::{decode_packet, Disconnect, Packet, Properties, ProtocolVersion};
 use super::core::{Broker, Departure};
-use super::listener::{ListenerRt, Slot};
 use super::session::{ConnCtl, Session};
 use crate::security::identity::{Identity, PeerCert};
 use handshake::{Arrival, Established};

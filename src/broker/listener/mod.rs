@@ -10,7 +10,6 @@
 //! file-descriptor budget). The slot is held from accept on, so half-open sockets and slow
 //! handshakes count, and every handshake has a deadline (`handshake_timeout`).
 
-pub mod admission;
 pub mod tls;
 pub mod websocket;
 
@@ -18,7 +17,6 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,11 +24,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+pub use super::admission::Slot;
+use super::admission::{self, Admit, ListenerRt, RateLimiter};
 use super::connection::{self, ConnContext};
 use super::core::Broker;
 use crate::config::model::{Config, ListenerConfig, ListenerProtocol};
 use crate::security::identity::PeerCert;
-use admission::{Admit, RateLimiter};
 
 /// Any byte stream a connection can run on.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -159,89 +158,6 @@ pub fn check(l: &ListenerConfig) -> Result<Vec<String>, tls::TlsError> {
 pub fn connection_limit(l: &ListenerConfig) -> usize {
     let budget = admission::fd_budget();
     l.max_connections.map_or(budget, |m| m.min(budget))
-}
-
-/// Connection slots held in the whole process (every listener): file descriptors are shared.
-static OPEN: AtomicUsize = AtomicUsize::new(0);
-
-/// Connections over the limit that are still told so (MQTT CONNACK "quota exceeded" / "server
-/// unavailable") rather than just closed; beyond this many at once, the socket is closed at
-/// accept. Each is bounded by the handshake deadline.
-const MAX_REFUSING: usize = 16;
-
-/// A listener at run time: its settings and its connection count.
-pub struct ListenerRt {
-    pub config: Arc<ListenerConfig>,
-    pub local: SocketAddr,
-    connections: AtomicUsize,
-    refusing: AtomicUsize,
-    /// Set while the listener is full, so a flood logs one line.
-    full: AtomicBool,
-}
-
-/// Holds one connection slot of a listener; frees it on drop.
-pub struct Slot(Arc<ListenerRt>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
-        OPEN.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Holds one of the `MAX_REFUSING` places of connections being refused.
-pub struct Refusal(Arc<ListenerRt>);
-
-impl Drop for Refusal {
-    fn drop(&mut self) {
-        self.0.refusing.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl ListenerRt {
-    pub fn new(config: Arc<ListenerConfig>, local: SocketAddr) -> Arc<ListenerRt> {
-        Arc::new(ListenerRt {
-            config,
-            local,
-            connections: AtomicUsize::new(0),
-            refusing: AtomicUsize::new(0),
-            full: AtomicBool::new(false),
-        })
-    }
-
-    /// Take a connection slot; `None` when `max_connections` or the process's descriptor
-    /// budget is reached.
-    pub fn enter(self: &Arc<Self>) -> Option<Slot> {
-        let n = self.connections.fetch_add(1, Ordering::AcqRel);
-        let total = OPEN.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(self.clone());
-        let limit = self.config.max_connections.unwrap_or(usize::MAX);
-        let budget = admission::fd_budget();
-        if n >= limit || total >= budget {
-            if !self.full.swap(true, Ordering::Relaxed) {
-                let why = if n >= limit {
-                    "max_connections"
-                } else {
-                    "the process's file-descriptor budget (ulimit -n)"
-                };
-                tracing::warn!(listener = %self.local, connections = n, "connection limit reached ({why}): refusing new connections");
-            }
-            None
-        } else {
-            self.full.store(false, Ordering::Relaxed);
-            Some(slot)
-        }
-    }
-
-    fn refusal(self: &Arc<Self>) -> Option<Refusal> {
-        let n = self.refusing.fetch_add(1, Ordering::AcqRel);
-        let r = Refusal(self.clone());
-        (n < MAX_REFUSING).then_some(r)
-    }
-
-    pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::Relaxed)
-    }
 }
 
 /// Bind every address of a listener.
