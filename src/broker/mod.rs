@@ -5,7 +5,7 @@
 //! `listener::Upgrade` (TLS, WebSocket on top of accepted TCP connections).
 
 pub mod auth;
-pub mod codec;
+pub use mqsec_codec as codec;
 pub mod connection;
 pub mod listener;
 pub mod router;
