@@ -537,10 +537,10 @@ fn python(kind: Kind, scenario: &str, versions: &[&str]) {
 /// The load generator's scenarios (tiny sizes) against a broker: the harness itself works and a
 /// broker survives each scenario.
 fn loadgen_smoke(kind: Kind) {
-    use mqsec::loadgen::compare::{run_one, Scenario};
-    use mqsec::loadgen::process::BrokerKind;
-    use mqsec::loadgen::report::Report;
-    use mqsec::loadgen::Settings;
+    use mqsec_loadgen::compare::{run_one, Scenario};
+    use mqsec_loadgen::process::BrokerKind;
+    use mqsec_loadgen::report::Report;
+    use mqsec_loadgen::Settings;
     let broker = match kind {
         Kind::Mosquitto => BrokerKind::Mosquitto,
         Kind::Mqsec => BrokerKind::Mqsec {
