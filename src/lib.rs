@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod docs_gen;
+pub mod duration;
 pub mod exit;
 pub mod fsutil;
 pub mod payload;
