@@ -1,5 +1,6 @@
-//! ACL files: Mosquitto's grammar compiled once into the matcher that `serve` asks on every
-//! PUBLISH, SUBSCRIBE and delivery, and that `acl-check` answers with.
+//! ACL files: Mosquitto's grammar compiled once into a matcher cheap enough to ask on every
+//! PUBLISH, SUBSCRIBE and delivery; `acl-check` answers with it (`serve` does not read ACL files
+//! yet: it refuses `acl_file`).
 //!
 //! Evaluation (Mosquitto 2.0.11, see `docs` in README "acl-check"):
 //! 1. the client's own list — its `user` block, or the anonymous list (rules before the first
