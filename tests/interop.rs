@@ -523,7 +523,7 @@ fn python(kind: Kind, scenario: &str, versions: &[&str]) {
     let b = Broker::start(kind, "max_queued_messages 100\n");
     let script = root().join("tests/python/interop.py");
     for v in versions {
-        let mut cmd = Command::new("python3");
+        let mut cmd = Command::new(common::python());
         cmd.arg(&script)
             .args(["--port", &b.port.to_string(), "--protocol", v, scenario]);
         let (code, out, err) = run(&mut cmd, b"", Duration::from_secs(20));
