@@ -1,3 +1,7 @@
+//! The `mqsec` binary: parse the command line, run the chosen subcommand, map the outcome to an
+//! exit code. Everything else is the library.
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;

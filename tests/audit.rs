@@ -147,7 +147,7 @@ fn validate_schema(dir: &Path, o: &Out) {
         s=json.load(open(sys.argv[1]))\n\
         jsonschema.Draft202012Validator.check_schema(s)\n\
         jsonschema.validate(json.load(open(sys.argv[2])), s, cls=jsonschema.Draft202012Validator)\n";
-    let out = Command::new("python3")
+    let out = Command::new(common::python())
         .args(["-c", script])
         .arg(common::root().join("docs/audit-report.schema.json"))
         .arg(&file)
@@ -788,12 +788,13 @@ fn legacy_tls_and_weak_suites_agree_with_sslscan() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&check.stdout);
-    if !text.contains("Protocol  : TLSv1.1") {
-        eprintln!(
-            "SKIP TLS 1.1 part: the local OpenSSL cannot negotiate TLS 1.1 even at SECLEVEL=0"
-        );
-        return;
-    }
+    // A failure, not a skip: an audit test that passes without auditing proves nothing.
+    assert!(
+        text.contains("Protocol  : TLSv1.1"),
+        "the local OpenSSL cannot negotiate TLS 1.1 even at SECLEVEL=0 (Debian 12's OpenSSL 3 can), \
+         so this test cannot check what audit finds on a TLS 1.1 broker:\n{text}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let target = format!("127.0.0.1:{port}");
     let o = audit(&[&target, "--format", "json", "--timeout", "3"], &[], None);
     assert_eq!(o.code, 1, "{}", o.stderr);
@@ -1291,7 +1292,7 @@ fn silent_and_closed_ports_end_with_exit_2_within_the_timeout() {
 fn audit_on_tty(args: &[&str]) -> (i32, String) {
     let script = "import os, pty, sys\n\
                   sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))";
-    let mut child = Command::new("python3")
+    let mut child = Command::new(common::python())
         .args(["-c", script, mqsec_bin(), "audit"])
         .args(args)
         .env_remove("MQSEC_PASSWORD")

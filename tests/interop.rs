@@ -523,7 +523,7 @@ fn python(kind: Kind, scenario: &str, versions: &[&str]) {
     let b = Broker::start(kind, "max_queued_messages 100\n");
     let script = root().join("tests/python/interop.py");
     for v in versions {
-        let mut cmd = Command::new("python3");
+        let mut cmd = Command::new(common::python());
         cmd.arg(&script)
             .args(["--port", &b.port.to_string(), "--protocol", v, scenario]);
         let (code, out, err) = run(&mut cmd, b"", Duration::from_secs(20));
@@ -537,10 +537,10 @@ fn python(kind: Kind, scenario: &str, versions: &[&str]) {
 /// The load generator's scenarios (tiny sizes) against a broker: the harness itself works and a
 /// broker survives each scenario.
 fn loadgen_smoke(kind: Kind) {
-    use mqsec::loadgen::compare::{run_one, Scenario};
-    use mqsec::loadgen::process::BrokerKind;
-    use mqsec::loadgen::report::Report;
-    use mqsec::loadgen::Settings;
+    use mqsec_loadgen::compare::{run_one, Scenario};
+    use mqsec_loadgen::process::BrokerKind;
+    use mqsec_loadgen::report::Report;
+    use mqsec_loadgen::Settings;
     let broker = match kind {
         Kind::Mosquitto => BrokerKind::Mosquitto,
         Kind::Mqsec => BrokerKind::Mqsec {

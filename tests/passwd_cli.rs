@@ -486,7 +486,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 fn add_on_a_tty(file: &Path, user: &str, first: &str, second: &str) -> (i32, String) {
     let mut child = ChildGuard::new(
-        std::process::Command::new("python3")
+        std::process::Command::new(common::python())
             .args(["-c", PTY_DRIVER, mqsec_bin()])
             .arg(file)
             .args([user, first, second])

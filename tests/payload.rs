@@ -26,13 +26,13 @@ fn mqsec(args: &[&str], stdin: &[u8]) -> Output {
 
 fn python(args: &[&str], stdin: &[u8]) -> Output {
     let script = root().join("tests/python/payload_envelope.py");
-    assert_cmd::Command::new("python3")
+    assert_cmd::Command::new(common::python())
         .arg(script)
         .args(args)
         .write_stdin(stdin.to_vec())
         .timeout(TIMEOUT)
         .output()
-        .expect("python3 runs (pip install -r scripts/requirements-test.txt)")
+        .expect("python runs (MQSEC_PYTHON or python3; ./scripts/test sets up .venv)")
 }
 
 fn ok(o: &Output) -> &[u8] {

@@ -76,7 +76,7 @@ fn openssl_ok(args: &[&str]) -> String {
 }
 
 fn python(script: &str, args: &[&str]) -> Output {
-    let child = Command::new("python3")
+    let child = Command::new(common::python())
         .arg("-c")
         .arg(script)
         .args(args)

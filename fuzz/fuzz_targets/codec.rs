@@ -7,13 +7,9 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
-// The codec's source compiled straight in: it depends only on `bytes` and `thiserror`, and
-// linking the whole mqsec crate would mean building aws-lc, rustls and tokio under the sanitizer.
-#[path = "../../src/broker/codec/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod codec;
-
-use codec::{
+// The codec crate alone: linking the whole mqsec crate would mean building aws-lc, rustls and
+// tokio under the sanitizer.
+use mqsec_codec::{
     decode_packet, decode_packet_from_server, encode_packet, encoded_len, Limits, Packet,
     ProtocolVersion,
 };

@@ -6,7 +6,7 @@
 
 pub mod admission;
 pub mod auth;
-pub mod codec;
+pub use mqsec_codec as codec;
 pub mod connection;
 pub mod core;
 pub mod listener;

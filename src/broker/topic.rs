@@ -1,8 +1,9 @@
 //! Topic semantics and the subscription tree.
 //!
-//! Syntax (wildcard placement, NUL) is the codec's `topic_rules`; this module adds what a filter
-//! means: `$share/GROUP/FILTER`, `$`-topics that leading wildcards do not match, level limits, and
-//! the tree the publish path walks.
+//! Syntax (wildcard placement, NUL, `$share/GROUP/FILTER`) and the one filter-vs-topic matcher
+//! are the codec's `topic` module; this module adds the broker's level limit and the tree the
+//! publish path walks (which applies the same matching rules, level by level, to many filters at
+//! once).
 //!
 //! The tree is persistent (copy-on-write along the changed path) and published through an
 //! `ArcSwap`: a publish loads the current root without any lock and never waits for a subscribe;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
-use super::codec::{QoS, SubscriptionOptions};
+use super::codec::{split_shared, QoS, SubscriptionOptions};
 
 /// A parsed SUBSCRIBE filter: the share group (if any) and the filter proper.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,16 +36,7 @@ pub enum FilterError {
 /// Splits `$share/GROUP/FILTER`; checks the share group and the level limit. Wildcard syntax must
 /// already have been checked (`codec::valid_topic_filter`).
 pub fn parse_filter(raw: &str, max_levels: usize) -> Result<Filter<'_>, FilterError> {
-    let (share_group, filter) = match raw.strip_prefix("$share/") {
-        Some(rest) => {
-            let (group, filter) = rest.split_once('/').ok_or(FilterError::Invalid)?;
-            if group.is_empty() || group.contains(['+', '#']) || filter.is_empty() {
-                return Err(FilterError::Invalid);
-            }
-            (Some(group), filter)
-        }
-        None => (None, raw),
-    };
+    let (share_group, filter) = split_shared(raw).map_err(|_| FilterError::Invalid)?;
     if filter.split('/').count() > max_levels {
         return Err(FilterError::TooDeep);
     }
@@ -65,28 +57,7 @@ pub fn topic_too_deep(topic: &str, max_levels: usize) -> bool {
 }
 
 /// Does `filter` (no share prefix) match `topic`? Used for retained messages.
-pub fn filter_matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut t = topic.split('/');
-    for f in filter.split('/') {
-        match f {
-            "#" => return true,
-            "+" => {
-                if t.next().is_none() {
-                    return false;
-                }
-            }
-            lit => {
-                if t.next() != Some(lit) {
-                    return false;
-                }
-            }
-        }
-    }
-    t.next().is_none()
-}
+pub use super::codec::filter_matches;
 
 /// What one subscription asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

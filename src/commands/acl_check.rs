@@ -14,8 +14,8 @@ use crate::security::acl::{
 use crate::security::identity::Identity;
 
 const LONG_ABOUT: &str = "\
-Answer \"may this client do this?\" with the exact matcher `mqsec serve` enforces, or lint an ACL \
-file. Reads Mosquitto acl_file files unchanged.
+Answer \"may this client do this?\" from an ACL file, or lint it. Reads Mosquitto acl_file files \
+unchanged.
 
 GRAMMAR (Mosquitto 2.0.11)
   # comment                      only when '#' is the first character of the line

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::EXIT_CODES_HELP;
+use crate::duration::{self, DurationError};
 use crate::exit::{CliError, CmdResult, Outcome};
 use crate::fsutil::{self, FileLock, MODE_PUBLIC, MODE_SECRET};
 use crate::payload::{
@@ -171,24 +172,14 @@ pub struct OpenArgs {
 
 /// `30s`, `5m`, `2h`, `1d`: a positive whole number and one unit.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("'{s}' is not a duration such as 30s, 5m, 2h or 1d");
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| err())?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(err()),
-    };
-    if n == 0 {
-        return Err(format!("'{s}': the duration must be at least 1s"));
+    match duration::parse(s.trim(), duration::CLI_UNITS) {
+        Ok(d) if d.is_zero() => Err(format!("'{s}': the duration must be at least 1s")),
+        Ok(d) => Ok(d),
+        Err(DurationError::TooLong) => Err(format!("'{s}' is too long")),
+        Err(DurationError::Malformed) => {
+            Err(format!("'{s}' is not a duration such as 30s, 5m, 2h or 1d"))
+        }
     }
-    n.checked_mul(mult)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("'{s}' is too long"))
 }
 
 pub fn keygen(args: KeygenArgs) -> CmdResult {

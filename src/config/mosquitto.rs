@@ -931,26 +931,12 @@ fn parse_ip(v: &str, at: Loc<'_>) -> Result<IpAddr, ConfigError> {
 
 /// Mosquitto's duration syntax: a number followed by h, d, w, m (months) or y.
 fn parse_duration(v: &str, at: Loc<'_>) -> Result<Duration, ConfigError> {
-    let bad = || {
+    crate::duration::parse(v, crate::duration::MOSQUITTO_UNITS).map_err(|_| {
         at.err(format!(
             "`{}` expects a duration like 2h, 7d, 1w, 3m or 1y, not `{v}`",
             at.opt
         ))
-    };
-    if v.len() < 2 {
-        return Err(bad());
-    }
-    let (num, unit) = v.split_at(v.len() - 1);
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "m" => 30 * 86_400,
-        "y" => 365 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
+    })
 }
 
 fn known_options() -> impl Iterator<Item = &'static str> {
@@ -966,26 +952,10 @@ fn known_options() -> impl Iterator<Item = &'static str> {
 fn suggest(opt: &str) -> Option<&'static str> {
     let limit = (opt.len() / 3).clamp(1, 3);
     known_options()
-        .map(|k| (edit_distance(opt, k), k))
+        .map(|k| (strsim::levenshtein(opt, k), k))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -1208,9 +1178,12 @@ mod tests {
     }
 
     #[test]
-    fn edit_distance_basics() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "ab"), 2);
+    fn suggestions() {
         assert_eq!(suggest("listner"), Some("listener"));
+        assert_eq!(
+            suggest("max_inflight_mesages"),
+            Some("max_inflight_messages")
+        );
+        assert_eq!(suggest("completely_unknown"), None);
     }
 }

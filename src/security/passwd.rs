@@ -1,8 +1,9 @@
 //! Password files: parse (keeping every other line verbatim), hash new passwords as argon2id,
 //! verify argon2id and Mosquitto's `$7$` / `$6$` lines, lint, and rewrite atomically under a lock.
 //!
-//! This is the verifier `serve` calls on CONNECT, so the same code answers `mqsec passwd verify`
-//! and a broker login. Verification is the only slow step: [`Verifier::verify`] blocks (tens of
+//! One verifier for every password check: `mqsec passwd verify` uses it, and it is built for a
+//! broker's CONNECT path too (`serve` does not read password files yet: it refuses
+//! `password_file`). Verification is the only slow step: [`Verifier::verify`] blocks (tens of
 //! milliseconds at the default cost) and must run off the async reactor; [`Verifier::verify_async`]
 //! does that on tokio's blocking pool, bounded by a semaphore so a login storm queues instead of
 //! allocating one argon2 memory area per waiting client.
@@ -991,7 +992,8 @@ pub fn update_file<T>(
 /// Fixed salt for the stand-in computation; its output is never accepted.
 const DUMMY_SALT: [u8; 16] = *b"mqsec-dummy-salt";
 
-/// The password check `serve` and `mqsec passwd verify` share.
+/// The password check: `mqsec passwd verify` today, a broker's CONNECT once `serve` reads password
+/// files.
 pub struct Verifier {
     users: HashMap<String, Option<StoredHash>>,
     dummy: Argon2Params,

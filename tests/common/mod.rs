@@ -29,6 +29,12 @@ pub fn mqsec(args: &[&str]) -> Output {
         .expect("run mqsec")
 }
 
+/// The Python interpreter for the tests that drive Python clients: `MQSEC_PYTHON` (scripts/test
+/// points it at the virtual environment holding scripts/requirements-test.txt), else `python3`.
+pub fn python() -> std::ffi::OsString {
+    std::env::var_os("MQSEC_PYTHON").unwrap_or_else(|| "python3".into())
+}
+
 /// The crate's root directory (fixtures, docs).
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,8 +7,11 @@
 
 use std::borrow::Cow;
 
+use mqsec_codec::topic::{check_topic_filter, check_topic_name, matches_levels, FilterLevel};
+use mqsec_codec::TopicError;
+
 /// Longest topic or filter MQTT can carry (a two-byte length prefix).
-pub const MAX_TOPIC_LEN: usize = 65_535;
+pub use mqsec_codec::topic::MAX_TOPIC_LEN;
 
 /// One piece of a pattern level: literal text or a placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,51 +60,27 @@ impl Subst<'_> {
     };
 }
 
-/// Check a topic filter as Mosquitto's `mosquitto_sub_topic_check` does: `+` and `#` occupy a
-/// whole level, `#` only as the last one.
+/// Check a topic filter as Mosquitto's `mosquitto_sub_topic_check` does (the codec's check, which
+/// the broker applies to SUBSCRIBE): `+` and `#` occupy a whole level, `#` only as the last one.
 pub fn validate_filter(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("empty topic filter".into());
-    }
-    if topic.len() > MAX_TOPIC_LEN {
-        return Err(format!("topic longer than {MAX_TOPIC_LEN} bytes"));
-    }
-    if topic.contains('\0') {
-        return Err("topic contains a NUL character".into());
-    }
-    let n = topic.split('/').count();
-    for (i, level) in topic.split('/').enumerate() {
-        if level.contains('#') && (level != "#" || i + 1 != n) {
-            return Err(format!(
-                "invalid topic filter \"{topic}\": '#' must be a whole level and the last one"
-            ));
+    check_topic_filter(topic).map_err(|e| match e {
+        TopicError::HashPlacement | TopicError::PlusPlacement => {
+            format!("invalid topic filter \"{topic}\": {e}")
         }
-        if level.contains('+') && level != "+" {
-            return Err(format!(
-                "invalid topic filter \"{topic}\": '+' must be a whole level"
-            ));
-        }
-    }
-    Ok(())
+        TopicError::Empty => "empty topic filter".into(),
+        _ => e.to_string(),
+    })
 }
 
 /// Check a topic name (what PUBLISH carries and deliveries are for): no wildcards.
 pub fn validate_name(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("empty topic name".into());
-    }
-    if topic.len() > MAX_TOPIC_LEN {
-        return Err(format!("topic longer than {MAX_TOPIC_LEN} bytes"));
-    }
-    if topic.contains('\0') {
-        return Err("topic contains a NUL character".into());
-    }
-    if topic.contains(['+', '#']) {
-        return Err(format!(
+    check_topic_name(topic).map_err(|e| match e {
+        TopicError::Wildcard => format!(
             "\"{topic}\" is a topic filter, not a topic name ('+' and '#' are wildcards; use --access subscribe for filters)"
-        ));
-    }
-    Ok(())
+        ),
+        TopicError::Empty => "empty topic name".into(),
+        _ => e.to_string(),
+    })
 }
 
 impl Filter {
@@ -131,51 +110,20 @@ impl Filter {
         }
     }
 
-    /// Whether the filter's first character is `$`, given the placeholder values.
-    fn starts_with_dollar(&self, s: &Subst) -> bool {
-        match self.levels.first() {
-            Some(Level::Lit(l)) => l.starts_with('$'),
-            Some(Level::Subst(p)) => match p.first() {
-                Some(Piece::Lit(l)) => l.starts_with('$'),
-                Some(Piece::User) => s.user.is_some_and(|u| u.starts_with('$')),
-                Some(Piece::Client) => s.client.starts_with('$'),
-                None => false,
-            },
-            _ => false,
-        }
-    }
-
     /// Does this filter match the topic NAME `topic`? The hot path: no allocation.
     #[inline]
     pub fn matches(&self, topic: &str, s: &Subst) -> bool {
-        if topic.starts_with('$') != self.starts_with_dollar(s) {
-            return false;
-        }
-        let mut parts = topic.split('/');
-        for level in self.levels.iter() {
-            if let Level::Hash = level {
-                // `a/#` also matches `a` itself (MQTT: '#' includes the parent level).
-                return true;
-            }
-            let Some(t) = parts.next() else {
-                return false;
-            };
-            match level {
-                Level::Plus => {}
-                Level::Lit(l) => {
-                    if &**l != t {
-                        return false;
-                    }
-                }
-                Level::Subst(pieces) => {
-                    if !subst_matches(pieces, t, s) {
-                        return false;
-                    }
-                }
-                Level::Hash => return true,
-            }
-        }
-        parts.next().is_none()
+        let levels = self.levels.iter().map(|l| match l {
+            Level::Plus => FilterLevel::Plus,
+            Level::Hash => FilterLevel::Hash,
+            exact => FilterLevel::Exact(exact),
+        });
+        matches_levels(levels, topic, |level, t| match level {
+            Level::Lit(l) => &**l == t,
+            Level::Subst(pieces) => subst_matches(pieces, t, s),
+            // Wildcards were handed over as Plus/Hash above, never as Exact.
+            Level::Plus | Level::Hash => false,
+        })
     }
 
     /// The filter with placeholders replaced, for filter-vs-filter questions. `None` when a

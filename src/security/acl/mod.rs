@@ -1,5 +1,6 @@
-//! ACL files: Mosquitto's grammar compiled once into the matcher that `serve` asks on every
-//! PUBLISH, SUBSCRIBE and delivery, and that `acl-check` answers with.
+//! ACL files: Mosquitto's grammar compiled once into a matcher cheap enough to ask on every
+//! PUBLISH, SUBSCRIBE and delivery; `acl-check` answers with it (`serve` does not read ACL files
+//! yet: it refuses `acl_file`).
 //!
 //! Evaluation (Mosquitto 2.0.11, see `docs` in README "acl-check"):
 //! 1. the client's own list — its `user` block, or the anonymous list (rules before the first
@@ -34,6 +35,7 @@ pub use lint::{lint, Finding, Severity};
 pub use parse::{ParseError, RuleLimits};
 
 use filter::{covers, intersect, levels_of, Filter, Lv, Subst};
+use mqsec_codec::split_shared;
 use parse::{StmtKind, READ, WRITE};
 
 /// Largest ACL file accepted (a 10,000-user file is about 1 MB).
@@ -554,27 +556,20 @@ fn uncovered<'r>(
 
 /// `$share/GROUP/FILTER` subscribes to FILTER.
 fn strip_share(filter: &str) -> &str {
-    filter
-        .strip_prefix("$share/")
-        .and_then(|rest| rest.split_once('/'))
-        .map(|(_, f)| f)
-        .unwrap_or(filter)
+    match split_shared(filter) {
+        Ok((_, f)) => f,
+        Err(_) => filter,
+    }
 }
 
 /// Validate a SUBSCRIBE filter, including the `$share/GROUP/FILTER` form.
 pub fn validate_subscription(filter: &str) -> Result<(), String> {
     validate_filter(filter)?;
-    if let Some(rest) = filter.strip_prefix("$share/") {
-        match rest.split_once('/') {
-            Some((group, f)) if !group.is_empty() && !group.contains(['+', '#']) => {
-                validate_filter(f)
-            }
-            _ => Err(format!(
-                "invalid shared subscription \"{filter}\": expected $share/GROUP/FILTER"
-            )),
-        }
-    } else {
-        Ok(())
+    match split_shared(filter) {
+        Ok((_, f)) => validate_filter(f),
+        Err(_) => Err(format!(
+            "invalid shared subscription \"{filter}\": expected $share/GROUP/FILTER"
+        )),
     }
 }
 

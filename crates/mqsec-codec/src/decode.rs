@@ -7,7 +7,7 @@ use super::error::DecodeError;
 use super::packet::*;
 use super::properties::{self, PropertyContext};
 use super::read::Reader;
-use super::topic_rules::valid_topic_name;
+use super::topic::valid_topic_name;
 use super::varint::{self, VarInt};
 
 /// Hard limits applied while decoding.

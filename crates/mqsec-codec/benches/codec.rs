@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use mqsec::broker::codec::{
+use mqsec_codec::{
     decode_packet, encode_packet, Limits, Packet, Properties, ProtocolVersion, Publish, QoS,
 };
 

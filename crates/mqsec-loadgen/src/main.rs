@@ -1,5 +1,5 @@
 //! Ad-hoc load against any MQTT broker:
-//! `cargo run --release --example loadgen -- --addr 127.0.0.1:1883 [--scenario qos0,latency]
+//! `cargo run --release -p mqsec-loadgen -- --addr 127.0.0.1:1883 [--scenario qos0,latency]
 //! [--quick] [--duration SECS] [--v5] [--pid BROKER_PID]`.
 //!
 //! Prints one JSON line per scenario. `--pid` (the broker's process id) adds the broker's CPU time
@@ -10,13 +10,13 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mqsec::broker::codec::{ProtocolVersion, QoS};
-use mqsec::loadgen::compare::Scenario;
-use mqsec::loadgen::process::{raise_nofile, rss_kib};
-use mqsec::loadgen::{scenario, LoadError, Settings};
+use mqsec_codec::{ProtocolVersion, QoS};
+use mqsec_loadgen::compare::Scenario;
+use mqsec_loadgen::process::{raise_nofile, rss_kib};
+use mqsec_loadgen::{scenario, LoadError, Settings};
 
 const USAGE: &str =
-    "usage: loadgen --addr HOST:PORT [--scenario qos0,qos1,fanout,latency,connect,idle] \
+    "usage: mqsec-loadgen --addr HOST:PORT [--scenario qos0,qos1,fanout,latency,connect,idle] \
 [--quick] [--duration SECS] [--v5] [--pid BROKER_PID]";
 
 async fn run(

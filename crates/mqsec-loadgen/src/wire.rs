@@ -3,9 +3,7 @@
 use bytes::BytesMut;
 
 use super::LoadError;
-use crate::broker::codec::{
-    decode_packet_from_server, encode_packet, Limits, Packet, ProtocolVersion,
-};
+use mqsec_codec::{decode_packet_from_server, encode_packet, Limits, Packet, ProtocolVersion};
 
 pub(crate) fn encode(p: &Packet, v: ProtocolVersion, out: &mut BytesMut) -> Result<(), LoadError> {
     encode_packet(p, v, out).map_err(|e| LoadError::Protocol(format!("encode: {e}")))

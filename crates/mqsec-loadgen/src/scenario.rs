@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::client::{Client, ClientOptions, Reader};
 use super::{LoadError, Settings};
-use crate::broker::codec::{Packet, PubResp, Publish, QoS};
+use mqsec_codec::{Packet, PubResp, Publish, QoS};
 
 /// How far (in messages) a QoS 0 publisher may run ahead of its slowest subscriber: enough to
 /// keep the pipeline full on a busy machine, little enough to stay within what a broker buffers.

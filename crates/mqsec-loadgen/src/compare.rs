@@ -7,7 +7,7 @@ use super::process::{BrokerKind, BrokerProcess};
 use super::report::{Better, Report};
 use super::scenario;
 use super::{LoadError, Settings};
-use crate::broker::codec::QoS;
+use mqsec_codec::QoS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {

@@ -1,11 +1,15 @@
-//! Load generator and broker comparison harness (issue 4): the same scenarios against any MQTT
-//! broker on `host:port`, and tooling to start `mqsec serve` and `mosquitto` side by side.
+//! Load generator and broker comparison harness: the same scenarios against any MQTT broker on
+//! `host:port`, and tooling to start `mqsec serve` and `mosquitto` side by side.
 //!
-//! Used by `cargo bench --bench broker` (mqsec vs Mosquitto, one after the other) and by
-//! `cargo run --release --example loadgen -- --addr HOST:PORT` (ad hoc, any broker).
+//! A tool crate of the workspace, never linked into the `mqsec` binary: it holds the workspace's
+//! only `unsafe` code (`process`: setrlimit and sysconf through `libc`, which std does not offer).
+//! Used by `cargo bench --bench broker` (mqsec vs Mosquitto, one after the other, through
+//! [`compare_cli`]) and by `cargo run --release -p mqsec-loadgen -- --addr HOST:PORT` (ad hoc, any
+//! broker).
 
 pub mod client;
 pub mod compare;
+pub mod compare_cli;
 pub mod process;
 pub mod report;
 pub mod scenario;
@@ -13,7 +17,7 @@ mod wire;
 
 use std::time::Duration;
 
-use crate::broker::codec::ProtocolVersion;
+use mqsec_codec::ProtocolVersion;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

@@ -13,7 +13,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::{wire, LoadError};
-use crate::broker::codec::{
+use mqsec_codec::{
     Connect, Disconnect, Packet, Properties, ProtocolVersion, QoS, Subscribe, SubscriptionOptions,
     SubscriptionRequest,
 };

@@ -227,7 +227,7 @@ pub fn decode(r: &mut Reader, ctx: PropertyContext) -> Result<Properties, Decode
             CONTENT_TYPE => props.content_type = Some(p.string()?),
             RESPONSE_TOPIC => {
                 let t = p.string()?;
-                if !super::topic_rules::valid_topic_name(&t) {
+                if !super::topic::valid_topic_name(&t) {
                     return Err(DecodeError::Protocol(
                         "response topic is empty or contains wildcards",
                     ));

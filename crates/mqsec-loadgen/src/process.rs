@@ -157,6 +157,7 @@ pub fn rss_kib(pid: u32) -> Result<u64, LoadError> {
 }
 
 /// CPU time (user + system, seconds) used so far by `pid` (`/proc/PID/stat` fields 14 and 15).
+#[allow(unsafe_code)]
 pub fn cpu_seconds(pid: u32) -> Result<f64, LoadError> {
     let path = format!("/proc/{pid}/stat");
     let text = fs::read_to_string(&path)?;
@@ -178,6 +179,7 @@ pub fn cpu_seconds(pid: u32) -> Result<f64, LoadError> {
 
 /// Raises this process's soft RLIMIT_NOFILE towards `want` (never above the hard limit) and
 /// returns the new soft limit. Children started afterwards (the brokers) inherit it.
+#[allow(unsafe_code)]
 pub fn raise_nofile(want: u64) -> Result<u64, LoadError> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
