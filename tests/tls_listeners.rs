@@ -217,7 +217,7 @@ fn s_client(port: u16, args: &[&str]) -> (bool, String) {
 }
 
 fn python_ws(port: u16, args: &[&str]) -> Output {
-    run(Command::new("python3")
+    run(Command::new(common::python())
         .arg(root().join("tests/python/ws_client.py"))
         .args(["--port", &port.to_string()])
         .args(args))
