@@ -14,6 +14,7 @@ pub mod message;
 pub mod registry;
 pub mod router;
 pub mod session;
+pub mod session_fuzz;
 pub mod stats;
 pub mod store;
 pub mod sys;
