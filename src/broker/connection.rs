@@ -21,7 +21,7 @@ use std::task::Poll;
 use bytes::Buf;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::auth::{ConnectDecision, ConnectDenial, ConnectInfo, SubscribeDecision};
+use super::auth::{ConnectDecision, ConnectRequest, SubscribeDecision};
 use super::codec::reason::{v3, v5};
 use super::codec::{
     connect_version_hint, decode_packet, encode_packet, encoded_len, valid_topic_filter,
@@ -32,6 +32,8 @@ use super::listener::ListenerRt;
 use super::router::Broker;
 use super::session::{ConnCtl, Message, Outbound, Session, Stage, Will, NEVER_EXPIRES};
 use super::topic::{parse_filter, topic_too_deep, FilterError, SubOpts};
+use crate::config::model::DeniedPublish;
+use crate::security::events::{self, Event};
 use crate::security::identity::Identity;
 
 /// A client must send CONNECT this soon after the TCP connection is made.
@@ -295,11 +297,13 @@ where
         let v5c = v.is_v5();
         let code = |v3c: u8, v5c_: u8| if v5c { v5c_ } else { v3c };
         if over_limit {
-            self.connack(
+            let why = "max_connections reached";
+            self.refuse(
                 v,
                 code(v3::SERVER_UNAVAILABLE, v5::QUOTA_EXCEEDED),
-                false,
-                Properties::default(),
+                why,
+                peer,
+                &connect.client_id,
             );
             return Err(());
         }
@@ -310,11 +314,13 @@ where
                 && v != ProtocolVersion::V31
                 && connect.clean_start;
             if !allowed {
-                self.connack(
+                let why = "empty client id not allowed";
+                self.refuse(
                     v,
                     code(v3::IDENTIFIER_REJECTED, v5::CLIENT_IDENTIFIER_NOT_VALID),
-                    false,
-                    Properties::default(),
+                    why,
+                    peer,
+                    "",
                 );
                 return Err(());
             }
@@ -325,7 +331,8 @@ where
             connect.client_id.clone()
         };
         if v == ProtocolVersion::V31 && client_id.len() > 23 {
-            self.connack(v, v3::IDENTIFIER_REJECTED, false, Properties::default());
+            let why = "MQTT 3.1 client id longer than 23 characters";
+            self.refuse(v, v3::IDENTIFIER_REJECTED, why, peer, &client_id);
             return Err(());
         }
         // Keep alive: capped (v5 server keep alive) or refused (v3).
@@ -338,125 +345,81 @@ where
                 keep_alive = max_ka;
                 server_keep_alive = Some(max_ka);
             } else {
-                self.connack(v, v3::IDENTIFIER_REJECTED, false, Properties::default());
+                let why = "keep alive above max_keepalive (or 0 where a maximum is set)";
+                self.refuse(v, v3::IDENTIFIER_REJECTED, why, peer, &client_id);
                 return Err(());
             }
         }
         let listener = self.ctx.listener.config.clone();
         // Will checks.
         if let Some(w) = &connect.will {
-            if w.qos as u8 > listener.max_qos {
-                self.connack(
-                    v,
-                    code(v3::NOT_AUTHORIZED, v5::QOS_NOT_SUPPORTED),
-                    false,
-                    Properties::default(),
-                );
-                return Err(());
-            }
-            if w.retain && !cfg.limits.retain_available {
-                self.connack(
-                    v,
-                    code(v3::NOT_AUTHORIZED, v5::RETAIN_NOT_SUPPORTED),
-                    false,
-                    Properties::default(),
-                );
-                return Err(());
-            }
-            if w.topic.starts_with("$SYS") || topic_too_deep(&w.topic, cfg.limits.max_topic_levels)
+            let refused = if w.qos as u8 > listener.max_qos {
+                Some(v5::QOS_NOT_SUPPORTED)
+            } else if w.retain && !cfg.limits.retain_available {
+                Some(v5::RETAIN_NOT_SUPPORTED)
+            } else if w.topic.starts_with("$SYS")
+                || topic_too_deep(&w.topic, cfg.limits.max_topic_levels)
             {
-                self.connack(
-                    v,
-                    code(v3::NOT_AUTHORIZED, v5::TOPIC_NAME_INVALID),
-                    false,
-                    Properties::default(),
-                );
-                return Err(());
-            }
-            if w.payload.len() > cfg.limits.message_size_limit as usize {
-                self.connack(
-                    v,
-                    code(v3::NOT_AUTHORIZED, v5::PACKET_TOO_LARGE),
-                    false,
-                    Properties::default(),
-                );
+                Some(v5::TOPIC_NAME_INVALID)
+            } else if w.payload.len() > cfg.limits.message_size_limit as usize {
+                Some(v5::PACKET_TOO_LARGE)
+            } else {
+                None
+            };
+            if let Some(c5) = refused {
+                let why = connack_text(c5);
+                self.refuse(v, code(v3::NOT_AUTHORIZED, c5), why, peer, &client_id);
                 return Err(());
             }
         }
         if v5c && connect.properties.authentication_method.is_some() {
             // No enhanced authentication method is offered (yet).
-            self.connack(
-                v,
-                v5::BAD_AUTHENTICATION_METHOD,
-                false,
-                Properties::default(),
-            );
+            let why = connack_text(v5::BAD_AUTHENTICATION_METHOD);
+            self.refuse(v, v5::BAD_AUTHENTICATION_METHOD, why, peer, &client_id);
             return Err(());
         }
-        // THE hook: who is this, and may it connect?
-        let decision = {
-            let auth = b.auth.clone();
-            if auth.connect_is_expensive() {
-                let conn2 = connect.clone();
-                let cid = client_id.clone();
-                let l2 = listener.clone();
-                let subj = cert_subject.clone();
-                match tokio::task::spawn_blocking(move || {
-                    auth.connect(&ConnectInfo {
-                        connect: &conn2,
-                        client_id: &cid,
-                        peer,
-                        listener: &l2,
-                        cert_subject: subj.as_deref(),
-                    })
-                })
-                .await
-                {
-                    Ok(d) => d,
-                    Err(_) => ConnectDecision::Deny(ConnectDenial::NotAuthorized),
-                }
-            } else {
-                auth.connect(&ConnectInfo {
-                    connect: &connect,
-                    client_id: &client_id,
-                    peer,
-                    listener: &listener,
-                    cert_subject: cert_subject.as_deref(),
-                })
-            }
-        };
+        // THE hook: who is this, and may it connect? (Slow checks run off the reactor.)
+        let decision = b
+            .auth
+            .connect(ConnectRequest {
+                client_id: client_id.clone(),
+                username: connect.username.clone(),
+                password: connect
+                    .password
+                    .as_ref()
+                    .map(|p| zeroize::Zeroizing::new(p.to_vec())),
+                peer,
+                listener: listener.clone(),
+                // The transport reports a verified certificate's subject (kept below).
+                cert: None,
+                protocol: v,
+                clean_start: connect.clean_start,
+            })
+            .await;
         let identity = match decision {
             ConnectDecision::Allow(mut id) => {
                 // Whatever the authorizer filled in, these are facts of the connection.
                 id.peer = Some(peer);
                 id.listener_port = Some(listener.port);
+                if id.cert_subject.is_none() {
+                    id.cert_subject = cert_subject;
+                }
                 Arc::new(id)
             }
             ConnectDecision::Deny(d) => {
-                let c = match d {
-                    ConnectDenial::BadCredentials => {
-                        code(v3::BAD_USERNAME_OR_PASSWORD, v5::BAD_USER_NAME_OR_PASSWORD)
-                    }
-                    ConnectDenial::NotAuthorized => code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
-                    ConnectDenial::ClientIdRejected => {
-                        code(v3::IDENTIFIER_REJECTED, v5::CLIENT_IDENTIFIER_NOT_VALID)
-                    }
-                    ConnectDenial::Banned => code(v3::NOT_AUTHORIZED, v5::BANNED),
-                };
-                if cfg.logging.connection_messages {
-                    tracing::info!(client_id = ?client_id, peer = %peer, reason = ?d, "connection refused");
-                }
-                self.connack(v, c, false, Properties::default());
+                self.refuse(v, d.code(v), d.as_str(), peer, &client_id);
                 return Err(());
             }
         };
         if let Some(w) = &connect.will {
             if !b.auth.publish(&identity, &w.topic, w.qos, w.retain) {
-                self.connack(
+                let why = "will topic not allowed by the ACL";
+                self.refuse(
                     v,
                     code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
-                    false,
-                    Properties::default(),
+                    why,
+                    peer,
+                    &client_id,
                 );
                 return Err(());
             }
@@ -596,6 +559,11 @@ where
         if cfg.logging.connection_messages {
             tracing::info!(client_id = ?self.client_id, peer = %peer, version = v.level(), keep_alive, clean_start = connect.clean_start, session_present = present, "client connected");
         }
+        if events::enabled() {
+            if let Some(id) = &self.identity {
+                events::emit(Event::new("connect_accepted").who(id).protocol(v.level()));
+            }
+        }
         b.save_session(&session);
         // Unacknowledged deliveries of a resumed session go first, flagged DUP.
         for o in session.resend_all() {
@@ -630,6 +598,43 @@ where
             }
         }
         tracing::debug!(peer = %peer, error = %e, "bad CONNECT");
+        if events::enabled() {
+            // DecodeError's text is fixed (never the peer's bytes).
+            events::emit(
+                Event::new("connect_refused")
+                    .peer(peer)
+                    .listener(self.ctx.listener.config.port)
+                    .reason(e.to_string())
+                    .code(e.reason_code()),
+            );
+        }
+    }
+
+    /// Refuse the CONNECT with the code for the client's version; every refusal leaves a log
+    /// line (with `connection_messages`) and a security event saying why.
+    fn refuse(
+        &mut self,
+        v: ProtocolVersion,
+        code: u8,
+        why: &str,
+        peer: SocketAddr,
+        client_id: &str,
+    ) {
+        if self.ctx.broker.config.logging.connection_messages {
+            tracing::info!(client_id = ?client_id, peer = %peer, code, reason = why, "connection refused");
+        }
+        if events::enabled() {
+            events::emit(
+                Event::new("connect_refused")
+                    .peer(peer)
+                    .listener(self.ctx.listener.config.port)
+                    .client_id(client_id)
+                    .reason(why)
+                    .code(code)
+                    .protocol(v.level()),
+            );
+        }
+        self.connack(v, code, false, Properties::default());
     }
 }
 
@@ -699,6 +704,12 @@ where
                         tracing::debug!(client_id = ?self.client_id, "keep alive timeout");
                         self.send_disconnect(v5::KEEP_ALIVE_TIMEOUT);
                         return End::Abnormal;
+                    }
+                    Some(v5::ADMINISTRATIVE_ACTION) => {
+                        // Its credentials were revoked: it leaves without a will (it may no
+                        // longer publish), and its session stays as after a disconnect.
+                        self.send_disconnect(v5::ADMINISTRATIVE_ACTION);
+                        return End::Graceful { with_will: false };
                     }
                     Some(reason) => {
                         self.send_disconnect(reason);
@@ -1041,6 +1052,12 @@ where
             }
         };
         if let Some(code) = refused {
+            if code == v5::NOT_AUTHORIZED
+                && b.config.security.denied_publish == DeniedPublish::Disconnect
+            {
+                self.send_disconnect(v5::NOT_AUTHORIZED);
+                return Err(Close);
+            }
             // The connection stays; v5 learns why, v3 gets a plain ack (Mosquitto does the same).
             let reason = if self.v5() { code } else { 0 };
             // A v5 PUBREC with a failure code ends the exchange; v3's plain PUBREC leaves it open
@@ -1128,7 +1145,7 @@ where
                 QoS::from_u8(self.ctx.listener.config.max_qos).unwrap_or(QoS::ExactlyOnce);
             let asked = req.options.qos.min(max_qos);
             let granted = match &self.identity {
-                Some(id) => match b.auth.subscribe(id, f.filter, asked) {
+                Some(id) => match b.auth.subscribe(id, f.filter, f.share_group, asked) {
                     SubscribeDecision::Granted(q) => Some(q.min(asked)),
                     SubscribeDecision::Denied => None,
                 },
@@ -1353,6 +1370,8 @@ fn reason_text(code: u8) -> &'static str {
         v5::RETAIN_NOT_SUPPORTED => "retained messages are not available",
         v5::RECEIVE_MAXIMUM_EXCEEDED => "too many unacknowledged QoS 2 messages",
         v5::PACKET_TOO_LARGE => "packet larger than the maximum packet size",
+        v5::NOT_AUTHORIZED => "not authorized",
+        v5::ADMINISTRATIVE_ACTION => "disconnected by the administrator (credentials revoked)",
         _ => "disconnected by the server",
     }
 }

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use crate::security::policy::AuthzCache;
+
 /// How the client proved who it is. Later waves add certificates and tokens; the broker and the
 /// ACL matcher only ever see this type, so adding a method touches no protocol code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,9 @@ pub struct Identity {
     /// The listener (port) the client came in on: `per_listener_settings` decisions use it.
     pub listener_port: Option<u16>,
     pub peer: Option<SocketAddr>,
+    /// This client's compiled permissions and the listener whose policy applies to it (see
+    /// `security::policy`). A clone starts with an empty cache.
+    pub authz: AuthzCache,
 }
 
 impl Identity {
@@ -43,6 +48,7 @@ impl Identity {
             auth: AuthMethod::Anonymous,
             listener_port: None,
             peer: None,
+            authz: AuthzCache::default(),
         }
     }
 
@@ -53,4 +59,20 @@ impl Identity {
             ..Identity::anonymous(client_id)
         }
     }
+}
+
+/// A client certificate the TLS layer verified, as the transport hands it to the connection.
+/// The authenticator turns it into a username (`use_identity_as_username`: `common_name`;
+/// `use_subject_as_username`: `subject`); `issuer` and `serial` let a reload ask whether it has
+/// been revoked since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCert {
+    /// RFC 4514, as OpenSSL's `-nameopt RFC2253` (and so Mosquitto) writes it.
+    pub subject: String,
+    /// The subject's first CN, when it has one that can be a username.
+    pub common_name: Option<String>,
+    /// RFC 4514, as `subject`.
+    pub issuer: String,
+    /// Lower-case hex without leading zeros, as the PKI index and `--revoke-serial` write it.
+    pub serial: String,
 }

@@ -135,12 +135,17 @@ impl Filter {
     fn starts_with_dollar(&self, s: &Subst) -> bool {
         match self.levels.first() {
             Some(Level::Lit(l)) => l.starts_with('$'),
-            Some(Level::Subst(p)) => match p.first() {
-                Some(Piece::Lit(l)) => l.starts_with('$'),
-                Some(Piece::User) => s.user.is_some_and(|u| u.starts_with('$')),
-                Some(Piece::Client) => s.client.starts_with('$'),
-                None => false,
-            },
+            // The first character of the substituted level: an empty value (allowed for deny
+            // patterns) yields it to the next piece.
+            Some(Level::Subst(p)) => p
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Lit(l) => &**l,
+                    Piece::User => s.user.unwrap_or(""),
+                    Piece::Client => s.client,
+                })
+                .find(|v| !v.is_empty())
+                .is_some_and(|v| v.starts_with('$')),
             _ => false,
         }
     }
@@ -202,6 +207,45 @@ impl Filter {
                 })
             })
             .collect()
+    }
+
+    /// The filter with placeholders replaced by one client's values, as a filter of plain levels
+    /// that matches exactly the topics `self.matches(_, s)` matches. `None` when it can match
+    /// nothing (a placeholder without a usable value, or a value spanning levels).
+    pub fn substituted(&self, s: &Subst) -> Option<Filter> {
+        let levels = self
+            .levels
+            .iter()
+            .map(|l| match l {
+                Level::Subst(pieces) => {
+                    let mut out = String::new();
+                    for p in pieces.iter() {
+                        match p {
+                            Piece::Lit(t) => out.push_str(t),
+                            Piece::User => out.push_str(usable(s.user?, s.empty_ok)?),
+                            Piece::Client => out.push_str(usable(s.client, s.empty_ok)?),
+                        }
+                    }
+                    // One placeholder level matches one topic level: a value holding '/' never can.
+                    (!out.contains('/')).then(|| Level::Lit(out.into()))
+                }
+                other => Some(other.clone()),
+            })
+            .collect::<Option<Box<[Level]>>>()?;
+        Some(Filter {
+            levels,
+            uses_user: false,
+            uses_client: false,
+        })
+    }
+
+    /// The first level when it is literal text (the key of a first-level index); `None` when it
+    /// is a wildcard (or a placeholder), which any first level may meet.
+    pub fn first_literal(&self) -> Option<&str> {
+        match self.levels.first() {
+            Some(Level::Lit(l)) => Some(l),
+            _ => None,
+        }
     }
 
     /// The filter read literally (placeholders as text): for the linter, which compares rules
