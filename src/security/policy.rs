@@ -14,7 +14,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -193,14 +194,25 @@ pub fn load_acl(f: &FileOption) -> Result<Acl, PolicyError> {
 #[derive(Default)]
 pub struct AuthzCache {
     listener: Option<usize>,
-    compiled: ArcSwapOption<Grants>,
+    /// The first compilation: most clients never see a reload, and reading this is one
+    /// acquire load (an `ArcSwap` load costs several times that, on every message).
+    first: OnceLock<Arc<Compiled>>,
+    /// Compilations after a reload.
+    later: ArcSwapOption<Compiled>,
+}
+
+/// A client's permissions under one generation of the policy set.
+struct Compiled {
+    generation: u64,
+    /// `None`: the listener has no ACL (everything is allowed).
+    grants: Option<Grants>,
 }
 
 impl AuthzCache {
     pub fn for_listener(index: usize) -> AuthzCache {
         AuthzCache {
             listener: Some(index),
-            compiled: ArcSwapOption::empty(),
+            ..AuthzCache::default()
         }
     }
 
@@ -214,7 +226,7 @@ impl Clone for AuthzCache {
     fn clone(&self) -> Self {
         AuthzCache {
             listener: self.listener,
-            compiled: ArcSwapOption::empty(),
+            ..AuthzCache::default()
         }
     }
 }
@@ -235,22 +247,6 @@ impl std::fmt::Debug for AuthzCache {
     }
 }
 
-/// Run `f` with `who`'s permissions compiled from `acl`, compiling them first when the cache is
-/// empty or holds an older ACL.
-fn with_grants<R>(who: &Identity, acl: &Arc<Acl>, f: impl FnOnce(&Grants) -> R) -> R {
-    {
-        let cached = who.authz.compiled.load();
-        if let Some(g) = cached.as_ref() {
-            if Arc::ptr_eq(g.acl(), acl) {
-                return f(g);
-            }
-        }
-    }
-    let fresh = Arc::new(Grants::new(acl.clone(), who));
-    who.authz.compiled.store(Some(fresh.clone()));
-    f(&fresh)
-}
-
 /// May `new` resume or take over the session owned by `owner`? The same username and the same
 /// certificate subject; two identities with neither (anonymous clients) count as the same.
 pub fn same_principal(owner: &Identity, new: &Identity) -> bool {
@@ -264,6 +260,9 @@ pub fn same_principal(owner: &Identity, new: &Identity) -> bool {
 struct Inner {
     config: Arc<Config>,
     set: ArcSwap<PolicySet>,
+    /// Bumped after every swap of `set`: a client's cached permissions tagged with the current
+    /// generation are current, so a decision costs one atomic load to validate them.
+    generation: AtomicU64,
     pool: VerifyPool,
     throttle: Throttle,
     /// One reload at a time.
@@ -299,6 +298,7 @@ impl Policy {
             throttle: Throttle::new(s.throttle, throttle::DEFAULT_CAPACITY),
             config,
             set: ArcSwap::from_pointee(set),
+            generation: AtomicU64::new(0),
             pool,
             reloading: Mutex::new(()),
         })))
@@ -319,6 +319,7 @@ impl Policy {
         let old = self.0.set.load_full();
         let (new, kept) = PolicySet::load(&self.0.config, Some(&old))?;
         self.0.set.store(Arc::new(new));
+        self.0.generation.fetch_add(1, Ordering::Release);
         self.0.pool.clear_cache();
         Ok(kept)
     }
@@ -330,7 +331,7 @@ impl Policy {
     /// The policy that applies to a client: that of the listener it connected to. An identity
     /// without one (a session restored from the store) is judged by the listener of its port
     /// when that is unambiguous.
-    fn policy_for(&self, set: &PolicySet, who: &Identity) -> Option<Arc<ListenerPolicy>> {
+    fn policy_for<'s>(&self, set: &'s PolicySet, who: &Identity) -> Option<&'s ListenerPolicy> {
         let i = who.authz.listener().or_else(|| {
             let port = who.listener_port?;
             let mut it = self
@@ -347,7 +348,37 @@ impl Policy {
             });
             same.then_some(first)
         })?;
-        set.listeners.get(i).cloned()
+        set.listeners.get(i).map(|l| &**l)
+    }
+
+    /// Run `f` with `who`'s compiled permissions (`None`: no ACL, everything allowed), compiling
+    /// them first when the cache is empty or from an older generation. `None` when no policy
+    /// applies to `who` (an identity of no known listener).
+    fn with_grants<R>(&self, who: &Identity, f: impl FnOnce(Option<&Grants>) -> R) -> Option<R> {
+        // Read before the set: a reload between the two only makes this entry look stale.
+        let generation = self.0.generation.load(Ordering::Acquire);
+        let cache = &who.authz;
+        if let Some(c) = cache.first.get() {
+            if c.generation == generation {
+                return Some(f(c.grants.as_ref()));
+            }
+            let later = cache.later.load();
+            if let Some(c) = later.as_ref() {
+                if c.generation == generation {
+                    return Some(f(c.grants.as_ref()));
+                }
+            }
+        }
+        let set = self.0.set.load();
+        let lp = self.policy_for(&set, who)?;
+        let fresh = Arc::new(Compiled {
+            generation,
+            grants: lp.acl.as_ref().map(|acl| Grants::new(acl.clone(), who)),
+        });
+        if let Err(fresh) = cache.first.set(fresh.clone()) {
+            cache.later.store(Some(fresh));
+        }
+        Some(f(fresh.grants.as_ref()))
     }
 
     /// Admit a client and say who it is, or refuse it. Password checks run on the pool.
@@ -456,11 +487,9 @@ impl Policy {
         no_acl: R,
         f: impl FnOnce(&Decision) -> R,
     ) -> Option<R> {
-        let set = self.0.set.load();
-        let lp = self.policy_for(&set, who)?;
-        Some(match &lp.acl {
+        self.with_grants(who, |g| match g {
             None => no_acl,
-            Some(acl) => with_grants(who, acl, |g| f(&g.decide(who, req))),
+            Some(g) => f(&g.decide(who, req)),
         })
     }
 
@@ -537,14 +566,11 @@ impl Policy {
         if who.auth == AuthMethod::Anonymous && !lp.anonymous {
             return Recheck::Disconnect;
         }
-        let Some(acl) = &lp.acl else {
-            return Recheck::Keep;
-        };
         let drop: Vec<String> = subs
             .iter()
             .filter(|f| {
                 let req = AclRequest::new(Access::Subscribe, f);
-                !with_grants(who, acl, |g| g.decide(who, &req).allowed)
+                self.decide(who, &req, true, |d| d.allowed) == Some(false)
             })
             .cloned()
             .collect();

@@ -150,37 +150,50 @@ impl Filter {
         }
     }
 
-    /// Does this filter match the topic NAME `topic`? The hot path: no allocation.
+    /// Does this filter match the topic NAME `topic`? The hot path: one pass over the topic's
+    /// bytes, no allocation; a literal level is compared in place (no search for its end).
     #[inline]
     pub fn matches(&self, topic: &str, s: &Subst) -> bool {
         if topic.starts_with('$') != self.starts_with_dollar(s) {
             return false;
         }
-        let mut parts = topic.split('/');
+        let t = topic.as_bytes();
+        // Start of the current topic level; `t.len() + 1` once every level is consumed.
+        let mut pos = 0;
+        let done = t.len() + 1;
         for level in self.levels.iter() {
             if let Level::Hash = level {
                 // `a/#` also matches `a` itself (MQTT: '#' includes the parent level).
                 return true;
             }
-            let Some(t) = parts.next() else {
+            if pos == done {
                 return false;
-            };
-            match level {
-                Level::Plus => {}
+            }
+            let end = match level {
                 Level::Lit(l) => {
-                    if &**l != t {
+                    let l = l.as_bytes();
+                    if !t[pos..].starts_with(l) {
                         return false;
                     }
+                    pos + l.len()
                 }
+                Level::Plus => level_end(t, pos),
                 Level::Subst(pieces) => {
-                    if !subst_matches(pieces, t, s) {
+                    let end = level_end(t, pos);
+                    if !subst_matches(pieces, &topic[pos..end], s) {
                         return false;
                     }
+                    end
                 }
                 Level::Hash => return true,
-            }
+            };
+            pos = match t.get(end) {
+                None => done,
+                Some(b'/') => end + 1,
+                Some(_) => return false,
+            };
         }
-        parts.next().is_none()
+        pos == done
     }
 
     /// The filter with placeholders replaced, for filter-vs-filter questions. `None` when a
@@ -279,6 +292,15 @@ impl Filter {
                 .iter()
                 .all(|l| matches!(l, Level::Plus | Level::Hash))
     }
+}
+
+/// Where the topic level starting at `pos` ends (the next '/' or the end).
+#[inline]
+fn level_end(t: &[u8], pos: usize) -> usize {
+    t[pos..]
+        .iter()
+        .position(|&b| b == b'/')
+        .map_or(t.len(), |i| pos + i)
 }
 
 fn usable(s: &str, empty_ok: bool) -> Option<&str> {
@@ -434,6 +456,52 @@ mod tests {
 
     fn m(filter: &str, topic: &str) -> bool {
         f(filter).matches(topic, &Subst::NONE)
+    }
+
+    /// The obvious implementation (split both, compare level by level), to hold `matches` to.
+    fn reference(filter: &Filter, topic: &str, s: &Subst) -> bool {
+        if topic.starts_with('$') != filter.starts_with_dollar(s) {
+            return false;
+        }
+        let mut parts = topic.split('/');
+        for level in filter.levels.iter() {
+            if let Level::Hash = level {
+                return true;
+            }
+            let Some(t) = parts.next() else {
+                return false;
+            };
+            let ok = match level {
+                Level::Plus => true,
+                Level::Lit(l) => &**l == t,
+                Level::Subst(pieces) => subst_matches(pieces, t, s),
+                Level::Hash => true,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        parts.next().is_none()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4000, ..Default::default() })]
+
+        #[test]
+        fn matches_agrees_with_the_split_reference(
+            filter in "(a|ab|\\+|%u|x%cy|\\$s|)(/(a|ab|b|\\+|%u|%c|))*(/#)?|#",
+            topic in "(a|ab|b|\\$s|u|xcy|)(/(a|ab|b|u|c|))*",
+            user in proptest::option::of("(u|a|)"),
+            client in "(c|a|)",
+            empty_ok in proptest::prelude::any::<bool>(),
+        ) {
+            if validate_filter(&filter).is_ok() {
+                let fl = Filter::compile(&filter, true);
+                let s = Subst { user: user.as_deref(), client: &client, empty_ok };
+                proptest::prop_assert_eq!(fl.matches(&topic, &s), reference(&fl, &topic, &s),
+                    "{} vs {}", filter, topic);
+            }
+        }
     }
 
     #[test]
