@@ -622,3 +622,73 @@ fn check_names_the_line_of_a_broken_file() {
         "{s}"
     );
 }
+
+#[test]
+fn every_refused_connect_is_logged_with_its_reason() {
+    use mqsec::broker::codec::{encode_packet, Connect, Properties};
+    let dir = tempfile::tempdir().unwrap();
+    let b = Serve::start(dir, "allow_anonymous true\nmax_keepalive 20\n");
+    // v3.1.1 with a keep alive above max_keepalive (the raw client asks for 30 s): 0x02.
+    assert_eq!(b.connack(V3, "ka", None, None), 0x02);
+    // MQTT 3.1 with a client id longer than 23 characters.
+    let long = "x".repeat(24);
+    assert_eq!(b.connack(ProtocolVersion::V31, &long, None, None), 0x02);
+    // v5 asking for enhanced authentication nobody offers: 0x8C.
+    let mut out = bytes::BytesMut::new();
+    let c = Connect {
+        protocol: V5,
+        clean_start: true,
+        keep_alive: 10,
+        client_id: "scram".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties {
+            authentication_method: Some("SCRAM-SHA-1".into()),
+            ..Properties::default()
+        },
+    };
+    encode_packet(&Packet::Connect(Box::new(c)), V5, &mut out).unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", b.port)).unwrap();
+    s.write_all(&out).unwrap();
+    // A malformed CONNECT (v5, a property the CONNECT may not carry).
+    let mut bad = std::net::TcpStream::connect(("127.0.0.1", b.port)).unwrap();
+    bad.write_all(&[
+        0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 5, 2, 0, 10, 2, 0x01, 1,
+    ])
+    .unwrap();
+    for (id, reason) in [
+        ("ka", "keep alive above max_keepalive"),
+        (
+            long.as_str(),
+            "MQTT 3.1 client id longer than 23 characters",
+        ),
+        ("scram", "no enhanced authentication method is offered"),
+    ] {
+        let e = b.wait_event(reason, |e| {
+            e["event"] == "connect_refused" && e["client_id"] == id
+        });
+        assert!(e["reason"].as_str().unwrap().starts_with(reason), "{e}");
+        assert_eq!(e["address"], "127.0.0.1");
+    }
+    let malformed = b.wait_event("malformed CONNECT", |e| {
+        e["event"] == "connect_refused" && e.get("client_id").is_none()
+    });
+    assert!(
+        malformed["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed packet")
+            || malformed["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("protocol error"),
+        "{malformed}"
+    );
+    // The human log says the same.
+    let log = b.stderr();
+    assert!(
+        log.contains("connection refused") && log.contains("keep alive above max_keepalive"),
+        "{log}"
+    );
+}
