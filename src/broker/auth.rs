@@ -237,7 +237,9 @@ pub fn recheck_sessions(broker: &Broker) -> RecheckReport {
         match broker.auth.recheck(&who, &subs) {
             Recheck::Keep => {}
             Recheck::Disconnect => {
-                if let Some(ctl) = s.state.lock().attached.clone() {
+                // Not `if let` on the lock: its guard would live through the logging below.
+                let attached = s.state.lock().attached.clone();
+                if let Some(ctl) = attached {
                     ctl.kick(v5::ADMINISTRATIVE_ACTION);
                     report.disconnected += 1;
                     tracing::info!(client_id = ?who.client_id, username = ?who.username, "disconnected: credentials no longer valid after reload");
