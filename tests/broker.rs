@@ -655,7 +655,7 @@ fn check_validates_configuration() {
         "{err}"
     );
 
-    let later = conf_file(&dir, "listener 1883\npassword_file /etc/mqsec/passwd\n");
+    let later = conf_file(&dir, "listener 1883\nmount_point site/\n");
     let out = Command::new(BIN)
         .args(["serve", "--check", "-c"])
         .arg(&later)
@@ -663,7 +663,21 @@ fn check_validates_configuration() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("t.conf:2: option `password_file` is not supported yet"));
+        .contains("t.conf:2: option `mount_point` is not supported yet"));
+
+    // Files the configuration names are read by --check too.
+    let missing_pw = conf_file(&dir, "listener 1883\npassword_file /nonexistent/passwd\n");
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "-c"])
+        .arg(&missing_pw)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("t.conf:2: password_file /nonexistent/passwd: cannot read"),
+        "{err}"
+    );
 
     let missing = dir.path().join("nope.conf");
     let out = Command::new(BIN)

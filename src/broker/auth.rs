@@ -1,36 +1,107 @@
 //! THE authorization hook. Every CONNECT, PUBLISH, SUBSCRIBE and every single delivery (live,
-//! queued or retained) asks the one `Authorizer` the broker was built with, about the
-//! `Identity` attached to the connection. Password files, ACLs, certificates and tokens of later
-//! releases are new implementations of this trait; the protocol code does not change.
+//! queued, retained or a will) asks the one `Authorizer` the broker was built with, about the
+//! `Identity` attached to the connection. `serve` runs with [`crate::security::policy::Policy`]
+//! (password file, ACL, certificates); [`AllowAnonymous`] admits anonymous clients where the
+//! listener allows them and every topic.
+//!
+//! CONNECT is asynchronous and owned: authentication may wait for the password pool (or, later,
+//! a remote backend) without holding the reactor. The other questions are synchronous and must
+//! stay cheap: they are asked on every message, some under a session's lock.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use crate::broker::codec::{Connect, QoS};
+use zeroize::Zeroizing;
+
+use crate::broker::codec::reason::{v3, v5};
+use crate::broker::codec::{ProtocolVersion, QoS};
+use crate::broker::core::Broker;
 use crate::config::model::{CertUsername, ListenerConfig};
 use crate::security::identity::{AuthMethod, Identity, PeerCert};
+use crate::security::policy::{same_principal, Policy};
 
-/// What the broker knows about a connection when its CONNECT arrives.
-pub struct ConnectInfo<'a> {
-    pub connect: &'a Connect,
+pub type ConnectFuture = Pin<Box<dyn Future<Output = ConnectDecision> + Send + 'static>>;
+
+/// What the broker knows about a client when its CONNECT arrives. Owned, so authentication can
+/// run anywhere (a pool, a remote backend).
+pub struct ConnectRequest {
     /// The client id the session will use (assigned by the broker when the client sent none).
-    pub client_id: &'a str,
+    pub client_id: String,
+    pub username: Option<String>,
+    /// Wiped when dropped.
+    pub password: Option<Zeroizing<Vec<u8>>>,
     pub peer: SocketAddr,
-    pub listener: &'a ListenerConfig,
+    pub listener: Arc<ListenerConfig>,
     /// The client certificate a TLS listener verified.
-    pub cert: Option<&'a PeerCert>,
+    pub cert: Option<PeerCert>,
+    pub protocol: ProtocolVersion,
+    pub clean_start: bool,
 }
 
-/// Why a CONNECT is refused; the connection maps it to the right v3 return / v5 reason code.
+/// Why a CONNECT is refused. The codes follow the MQTT specifications' meanings (see
+/// [`ConnectDenial::code`]); the same answer for an unknown user and a wrong password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectDenial {
-    /// v3 0x04 / v5 0x86.
+    /// Unknown username or wrong password (or no certificate where it names the client).
     BadCredentials,
-    /// v3 0x05 / v5 0x87.
+    /// No credentials where they are required, or not allowed on this listener.
     NotAuthorized,
-    /// v3 0x02 / v5 0x85.
+    /// The client id is not allowed (`clientid_prefixes`).
     ClientIdRejected,
-    /// v3 0x03 / v5 0x8A.
     Banned,
+    /// Too many failed logins for this username or from this address; try again later.
+    Throttled,
+    /// The password checks are saturated; try again later.
+    ServerBusy,
+}
+
+impl ConnectDenial {
+    /// The CONNACK code for this refusal.
+    ///
+    /// | refusal | v5 | v3.1.1 / 3.1 |
+    /// |---|---|---|
+    /// | BadCredentials | 0x86 bad user name or password | 5 not authorized |
+    /// | NotAuthorized | 0x87 not authorized | 5 |
+    /// | ClientIdRejected | 0x85 client identifier not valid | 2 identifier rejected |
+    /// | Banned | 0x8A banned | 5 |
+    /// | Throttled | 0x9F connection rate exceeded | 5 |
+    /// | ServerBusy | 0x89 server busy | 3 server unavailable |
+    ///
+    /// v5 0x86 ("the user name or password is not accepted by the server") is the exact v5 code
+    /// for a wrong password (Mosquitto 2.0 sends 0x87). In v3.1.1, return code 4 means the
+    /// credentials are *malformed*; a wrong password is "not authorized" (5), as Mosquitto
+    /// answers. Throttled and busy clients learn only what a legitimate client needs: to retry
+    /// later.
+    pub fn code(self, protocol: ProtocolVersion) -> u8 {
+        let v5c = protocol.is_v5();
+        let pick = |a: u8, b: u8| if v5c { b } else { a };
+        match self {
+            ConnectDenial::BadCredentials => {
+                pick(v3::NOT_AUTHORIZED, v5::BAD_USER_NAME_OR_PASSWORD)
+            }
+            ConnectDenial::NotAuthorized => pick(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
+            ConnectDenial::ClientIdRejected => {
+                pick(v3::IDENTIFIER_REJECTED, v5::CLIENT_IDENTIFIER_NOT_VALID)
+            }
+            ConnectDenial::Banned => pick(v3::NOT_AUTHORIZED, v5::BANNED),
+            ConnectDenial::Throttled => pick(v3::NOT_AUTHORIZED, v5::CONNECTION_RATE_EXCEEDED),
+            ConnectDenial::ServerBusy => pick(v3::SERVER_UNAVAILABLE, v5::SERVER_BUSY),
+        }
+    }
+
+    /// For logs (never sent to the client).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectDenial::BadCredentials => "bad username or password",
+            ConnectDenial::NotAuthorized => "not authorized on this listener",
+            ConnectDenial::ClientIdRejected => "client id without a permitted prefix",
+            ConnectDenial::Banned => "banned",
+            ConnectDenial::Throttled => "too many failed logins; locked for now",
+            ConnectDenial::ServerBusy => "password checks saturated",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,93 +119,215 @@ pub enum SubscribeDecision {
     Denied,
 }
 
-pub trait Authorizer: Send + Sync {
-    /// Admit a client and say who it is, or refuse it.
-    fn connect(&self, info: &ConnectInfo<'_>) -> ConnectDecision;
+/// What a reload means for one live client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recheck {
+    Keep,
+    /// Its credentials are gone (v5 DISCONNECT 0x98).
+    Disconnect,
+    /// These subscriptions (raw filters) are no longer allowed.
+    DropSubs(Vec<String>),
+}
 
-    /// True when `connect` does expensive work (password hashing): the broker then calls it on the
-    /// blocking pool so a login storm cannot stall the reactor threads.
-    fn connect_is_expensive(&self) -> bool {
-        false
-    }
+pub trait Authorizer: Send + Sync {
+    /// Admit a client and say who it is, or refuse it. Never blocks the reactor: slow work
+    /// runs elsewhere and the future waits for it.
+    fn connect(&self, req: ConnectRequest) -> ConnectFuture;
 
     /// May this client publish to `topic` (also asked for its will when it is sent)?
     fn publish(&self, who: &Identity, topic: &str, qos: QoS, retain: bool) -> bool;
 
-    /// May this client subscribe to `filter` (without any `$share/GROUP/` prefix)?
-    fn subscribe(&self, who: &Identity, filter: &str, qos: QoS) -> SubscribeDecision;
+    /// May this client subscribe to `filter` (without any `$share/GROUP/` prefix; the group is
+    /// `share_group`)?
+    fn subscribe(
+        &self,
+        who: &Identity,
+        filter: &str,
+        share_group: Option<&str>,
+        qos: QoS,
+    ) -> SubscribeDecision;
 
-    /// May this message be delivered to this client? Asked for every delivery.
-    fn deliver(&self, who: &Identity, topic: &str, qos: QoS, retain: bool) -> bool;
+    /// May this message be delivered to this client? Asked for every delivery: must not do I/O
+    /// or take another session's lock.
+    fn deliver(
+        &self,
+        who: &Identity,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        share_group: Option<&str>,
+    ) -> bool;
 
-    /// May `new` resume or take over a session owned by `owner`? A client id alone proves
-    /// nothing: by default the same username and the same certificate subject are required.
+    /// May `new` resume or take over a session owned by `owner`? Default: the same username
+    /// and the same certificate subject; anonymous clients only take over anonymous sessions.
     fn may_take_session(&self, owner: &Identity, new: &Identity) -> bool {
-        owner.username == new.username && owner.cert_subject == new.cert_subject
+        same_principal(owner, new)
+    }
+
+    /// After a reload of the password or ACL files: may this live client stay, and which of its
+    /// subscriptions (raw filters, `$share/GROUP/` included) may it keep?
+    fn recheck(&self, _who: &Identity, _subs: &[String]) -> Recheck {
+        Recheck::Keep
     }
 }
 
-/// The default: admits clients only on listeners where anonymous access is allowed (by default,
-/// listeners bound to loopback) or that take the username from a verified client certificate
-/// (`use_identity_as_username`, `use_subject_as_username`), applies `clientid_prefixes`, and
-/// allows every topic.
+impl Authorizer for Policy {
+    fn connect(&self, req: ConnectRequest) -> ConnectFuture {
+        let p = self.clone();
+        Box::pin(async move { p.authenticate(req).await })
+    }
+
+    fn publish(&self, who: &Identity, topic: &str, qos: QoS, retain: bool) -> bool {
+        Policy::publish(self, who, topic, qos, retain)
+    }
+
+    fn subscribe(
+        &self,
+        who: &Identity,
+        filter: &str,
+        share_group: Option<&str>,
+        qos: QoS,
+    ) -> SubscribeDecision {
+        Policy::subscribe(self, who, filter, share_group, qos)
+    }
+
+    fn deliver(
+        &self,
+        who: &Identity,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        _share_group: Option<&str>,
+    ) -> bool {
+        Policy::deliver(self, who, topic, qos, retain)
+    }
+
+    fn recheck(&self, who: &Identity, subs: &[String]) -> Recheck {
+        Policy::recheck(self, who, subs)
+    }
+}
+
+/// What [`recheck_sessions`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecheckReport {
+    pub disconnected: usize,
+    pub subscriptions_removed: usize,
+}
+
+/// After a reload: ask the authorizer about every session's identity and subscriptions;
+/// disconnect live clients whose credentials are gone (v5 DISCONNECT 0x98) and remove
+/// subscriptions that are no longer allowed (offline persistent sessions included). Each
+/// session's lock is held only to read it and again to change it, never while asking.
+pub fn recheck_sessions(broker: &Broker) -> RecheckReport {
+    use crate::security::events::{self, Event};
+    let mut report = RecheckReport::default();
+    for s in broker.sessions.snapshot() {
+        let Some(who) = s.owner() else { continue };
+        let subs = s.subscription_filters();
+        match broker.auth.recheck(&who, &subs) {
+            Recheck::Keep => {}
+            Recheck::Disconnect => {
+                if s.is_online() {
+                    s.kick(v5::ADMINISTRATIVE_ACTION);
+                    report.disconnected += 1;
+                    tracing::info!(client_id = ?who.client_id, username = ?who.username, "disconnected: credentials no longer valid after reload");
+                    events::emit(
+                        Event::new("disconnected")
+                            .who(&who)
+                            .reason("credentials no longer valid after reload")
+                            .code(v5::ADMINISTRATIVE_ACTION),
+                    );
+                }
+            }
+            Recheck::DropSubs(filters) => {
+                for f in &filters {
+                    broker.unsubscribe(&s, f);
+                    report.subscriptions_removed += 1;
+                    tracing::info!(client_id = ?who.client_id, filter = f.as_str(), "subscription removed: no longer allowed after reload");
+                    events::emit(
+                        Event::new("subscription_removed")
+                            .who(&who)
+                            .topic("subscribe", f)
+                            .reason("no longer allowed after reload"),
+                    );
+                }
+                broker.save_session(&s);
+            }
+        }
+    }
+    report
+}
+
+/// Admits clients only on listeners where anonymous access is allowed (by default, listeners
+/// bound to loopback), applies `clientid_prefixes`, and allows every topic. For embedding and
+/// tests; `serve` runs with [`Policy`], which does the same when no files are configured.
 pub struct AllowAnonymous {
     pub clientid_prefixes: Vec<String>,
 }
 
 impl Authorizer for AllowAnonymous {
-    fn connect(&self, info: &ConnectInfo<'_>) -> ConnectDecision {
-        if !self.clientid_prefixes.is_empty()
-            && !self
+    fn connect(&self, req: ConnectRequest) -> ConnectFuture {
+        let prefixes_ok = self.clientid_prefixes.is_empty()
+            || self
                 .clientid_prefixes
                 .iter()
-                .any(|p| info.client_id.starts_with(p.as_str()))
-        {
-            return ConnectDecision::Deny(ConnectDenial::NotAuthorized);
-        }
-        if let Some(kind) = info.listener.cert_username() {
+                .any(|p| req.client_id.starts_with(p.as_str()));
+        let decision = if !prefixes_ok {
+            ConnectDecision::Deny(ConnectDenial::ClientIdRejected)
+        } else if let Some(kind) = req.listener.cert_username() {
             // The verified certificate is the credential, as in Mosquitto (where the password
             // file is then not consulted): no certificate, or no usable CN, is a bad credential.
-            let name = info.cert.and_then(|c| match kind {
+            let name = req.cert.as_ref().and_then(|c| match kind {
                 CertUsername::CommonName => c.common_name.clone(),
                 CertUsername::Subject => Some(c.subject.clone()),
             });
-            let Some(name) = name else {
-                return ConnectDecision::Deny(ConnectDenial::BadCredentials);
-            };
-            tracing::info!(client_id = ?info.client_id, username = ?name, "username taken from the client certificate");
-            let mut id = Identity::with_username(info.client_id, name);
-            id.auth = AuthMethod::Certificate;
-            id.listener_port = Some(info.listener.port);
-            id.peer = Some(info.peer);
-            id.cert_subject = info.cert.map(|c| c.subject.clone());
-            return ConnectDecision::Allow(id);
-        }
-        if !info.listener.anonymous_allowed() {
-            // No credential check exists yet, so nobody can be admitted here.
-            return ConnectDecision::Deny(ConnectDenial::NotAuthorized);
-        }
-        if info.connect.username.is_some() || info.connect.password.is_some() {
-            // Credentials we cannot check must not be taken as proof of anything: the client is
+            match name {
+                None => ConnectDecision::Deny(ConnectDenial::BadCredentials),
+                Some(name) => {
+                    let mut id = Identity::with_username(req.client_id, name);
+                    id.auth = AuthMethod::Certificate;
+                    id.listener_port = Some(req.listener.port);
+                    id.peer = Some(req.peer);
+                    id.cert_subject = req.cert.map(|c| c.subject);
+                    ConnectDecision::Allow(id)
+                }
+            }
+        } else if !req.listener.anonymous_allowed() {
+            ConnectDecision::Deny(ConnectDenial::NotAuthorized)
+        } else {
+            // Credentials nobody checks are not taken as proof of anything: the client is
             // admitted as anonymous, exactly as it would be without them.
-            tracing::debug!("credentials ignored: no password_file configured");
-        }
-        let mut id = Identity::anonymous(info.client_id);
-        id.listener_port = Some(info.listener.port);
-        id.peer = Some(info.peer);
-        id.cert_subject = info.cert.map(|c| c.subject.clone());
-        ConnectDecision::Allow(id)
+            let mut id = Identity::anonymous(req.client_id);
+            id.listener_port = Some(req.listener.port);
+            id.peer = Some(req.peer);
+            id.cert_subject = req.cert.map(|c| c.subject);
+            ConnectDecision::Allow(id)
+        };
+        Box::pin(std::future::ready(decision))
     }
 
     fn publish(&self, _who: &Identity, _topic: &str, _qos: QoS, _retain: bool) -> bool {
         true
     }
 
-    fn subscribe(&self, _who: &Identity, _filter: &str, qos: QoS) -> SubscribeDecision {
+    fn subscribe(
+        &self,
+        _who: &Identity,
+        _filter: &str,
+        _share_group: Option<&str>,
+        qos: QoS,
+    ) -> SubscribeDecision {
         SubscribeDecision::Granted(qos)
     }
 
-    fn deliver(&self, _who: &Identity, _topic: &str, _qos: QoS, _retain: bool) -> bool {
+    fn deliver(
+        &self,
+        _who: &Identity,
+        _topic: &str,
+        _qos: QoS,
+        _retain: bool,
+        _share_group: Option<&str>,
+    ) -> bool {
         true
     }
 }
@@ -142,47 +335,40 @@ impl Authorizer for AllowAnonymous {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::codec::{Properties, ProtocolVersion};
+    use crate::security::identity::AuthMethod;
     use std::net::{IpAddr, Ipv4Addr};
 
-    fn connect() -> Connect {
-        Connect {
+    fn request(listener: ListenerConfig, client_id: &str) -> ConnectRequest {
+        ConnectRequest {
+            client_id: client_id.into(),
+            username: Some("someone".into()),
+            password: Some(Zeroizing::new(b"anything".to_vec())),
+            peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5),
+            listener: Arc::new(listener),
+            cert: None,
             protocol: ProtocolVersion::V5,
             clean_start: true,
-            keep_alive: 60,
-            client_id: "c1".into(),
-            will: None,
-            username: None,
-            password: None,
-            properties: Properties::default(),
         }
     }
 
-    #[test]
-    fn anonymous_only_where_allowed() {
+    #[tokio::test]
+    async fn anonymous_only_where_allowed() {
         let a = AllowAnonymous {
             clientid_prefixes: vec![],
         };
-        let c = connect();
-        let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5);
         let local = ListenerConfig::new(1883, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), "t");
         let open = ListenerConfig::new(1883, None, "t");
-        let info = |l| ConnectInfo {
-            connect: &c,
-            client_id: "c1",
-            peer,
-            listener: l,
-            cert: None,
-        };
-        match a.connect(&info(&local)) {
+        match a.connect(request(local.clone(), "c1")).await {
             ConnectDecision::Allow(id) => {
                 assert_eq!(id.client_id, "c1");
                 assert_eq!(id.listener_port, Some(1883));
+                // The unchecked username is not believed.
+                assert_eq!((id.username, id.auth), (None, AuthMethod::Anonymous));
             }
             d => panic!("{d:?}"),
         }
         assert_eq!(
-            a.connect(&info(&open)),
+            a.connect(request(open, "c1")).await,
             ConnectDecision::Deny(ConnectDenial::NotAuthorized)
         );
         // A certificate listener: the CN (or subject) is the username, even off loopback.
@@ -200,11 +386,11 @@ mod tests {
             issuer: "CN=CA".into(),
             serial: "1f".into(),
         };
-        let with_cert = ConnectInfo {
-            cert: Some(&cert),
-            ..info(&mtls)
+        let with_cert = ConnectRequest {
+            cert: Some(cert.clone()),
+            ..request(mtls.clone(), "c1")
         };
-        match a.connect(&with_cert) {
+        match a.connect(with_cert).await {
             ConnectDecision::Allow(id) => {
                 assert_eq!(id.username.as_deref(), Some("dev-1"));
                 assert_eq!(id.auth, AuthMethod::Certificate);
@@ -213,16 +399,16 @@ mod tests {
             d => panic!("{d:?}"),
         }
         assert_eq!(
-            a.connect(&info(&mtls)),
+            a.connect(request(mtls.clone(), "c1")).await,
             ConnectDecision::Deny(ConnectDenial::BadCredentials)
         );
         let mut by_subject = mtls.clone();
         by_subject.tls.cert_username.as_mut().unwrap().value = CertUsername::Subject;
-        let with_cert = ConnectInfo {
-            cert: Some(&cert),
-            ..info(&by_subject)
+        let with_cert = ConnectRequest {
+            cert: Some(cert.clone()),
+            ..request(by_subject, "c1")
         };
-        match a.connect(&with_cert) {
+        match a.connect(with_cert).await {
             ConnectDecision::Allow(id) => {
                 assert_eq!(id.username.as_deref(), Some("CN=dev-1,O=Acme"))
             }
@@ -232,8 +418,73 @@ mod tests {
             clientid_prefixes: vec!["C1-".into()],
         };
         assert_eq!(
-            p.connect(&info(&local)),
-            ConnectDecision::Deny(ConnectDenial::NotAuthorized)
+            p.connect(request(local.clone(), "python2")).await,
+            ConnectDecision::Deny(ConnectDenial::ClientIdRejected)
         );
+        assert!(matches!(
+            p.connect(request(local, "C1-python1")).await,
+            ConnectDecision::Allow(_)
+        ));
+    }
+
+    #[test]
+    fn connack_codes_per_version() {
+        use ConnectDenial::*;
+        let (v3, v31, v5) = (
+            ProtocolVersion::V311,
+            ProtocolVersion::V31,
+            ProtocolVersion::V5,
+        );
+        let table = [
+            (BadCredentials, 0x05, 0x86),
+            (NotAuthorized, 0x05, 0x87),
+            (ClientIdRejected, 0x02, 0x85),
+            (Banned, 0x05, 0x8A),
+            (Throttled, 0x05, 0x9F),
+            (ServerBusy, 0x03, 0x89),
+        ];
+        for (d, c3, c5) in table {
+            assert_eq!(d.code(v3), c3, "{d:?}");
+            assert_eq!(d.code(v31), c3, "{d:?}");
+            assert_eq!(d.code(v5), c5, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn sessions_belong_to_the_same_principal() {
+        let a = AllowAnonymous {
+            clientid_prefixes: vec![],
+        };
+        let anon = Identity::anonymous("c");
+        let alice = Identity::with_username("c", "alice");
+        let bob = Identity::with_username("c", "bob");
+        let mut alice_cert = alice.clone();
+        alice_cert.cert_subject = Some("CN=alice".into());
+        let mut cert_only = Identity::anonymous("c");
+        cert_only.cert_subject = Some("CN=dev".into());
+        let mut other_cert = cert_only.clone();
+        other_cert.cert_subject = Some("CN=other".into());
+        let yes = [
+            (&anon, &anon),
+            (&alice, &alice),
+            (&alice_cert, &alice_cert),
+            (&cert_only, &cert_only),
+        ];
+        for (o, n) in yes {
+            assert!(a.may_take_session(o, n), "{o:?} {n:?}");
+        }
+        let no = [
+            (&anon, &alice),
+            (&alice, &anon),
+            (&alice, &bob),
+            (&alice, &alice_cert),
+            (&alice_cert, &alice),
+            (&cert_only, &anon),
+            (&anon, &cert_only),
+            (&cert_only, &other_cert),
+        ];
+        for (o, n) in no {
+            assert!(!a.may_take_session(o, n), "{o:?} {n:?}");
+        }
     }
 }

@@ -88,7 +88,7 @@ impl Broker {
         let qos = delivery_qos(msg.qos, sub_qos);
         let retain = rap && msg.retain;
         let r = s.enqueue(msg, qos, retain, ids, &self.config.limits, |who| {
-            self.auth.deliver(who, &msg.topic, qos, retain)
+            self.auth.deliver(who, &msg.topic, qos, retain, None)
         });
         match r {
             Ok(Some(seq)) => {
@@ -119,7 +119,7 @@ impl Broker {
                 true,
                 opt_vec(sub_id),
                 &self.config.limits,
-                |who| self.auth.deliver(who, &msg.topic, qos, true),
+                |who| self.auth.deliver(who, &msg.topic, qos, true, None),
             );
         }
     }

@@ -482,6 +482,11 @@ impl Session {
         remove()
     }
 
+    /// The raw filters (with any `$share/GROUP/` prefix) the session holds.
+    pub fn subscription_filters(&self) -> Vec<String> {
+        self.state.lock().subscriptions.keys().cloned().collect()
+    }
+
     pub fn has_subscription(&self, raw: &str) -> bool {
         self.state.lock().subscriptions.contains_key(raw)
     }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use serde::Deserialize;
@@ -9,7 +10,7 @@ use serde_json::json;
 
 use crate::exit::{CliError, CmdResult, Outcome};
 use crate::security::acl::{
-    self, validate_name, validate_subscription, Access, Acl, AclRequest, Decision, Severity,
+    self, validate_name, validate_subscription, Access, Acl, AclRequest, Decision, Grants, Severity,
 };
 use crate::security::identity::Identity;
 
@@ -196,7 +197,7 @@ pub fn run(args: AclCheckArgs) -> CmdResult {
     if args.lint {
         return run_lint(&args);
     }
-    let acl = Acl::load(&args.acl_file).map_err(|e| CliError::input(e.to_string()))?;
+    let acl = Arc::new(Acl::load(&args.acl_file).map_err(|e| CliError::input(e.to_string()))?);
     let queries = match &args.queries {
         Some(path) => read_queries(path, &acl)?,
         None => {
@@ -230,7 +231,9 @@ pub fn run(args: AclCheckArgs) -> CmdResult {
     let mut all_allowed = true;
     let mut out = String::new();
     for q in &queries {
-        let d = acl.decide(
+        // Compiled per client exactly as `serve` compiles each connection's permissions.
+        let grants = Grants::new(acl.clone(), &q.id);
+        let d = grants.decide(
             &q.id,
             &AclRequest {
                 access: q.access,

@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::broker::auth::AllowAnonymous;
+use crate::broker::auth::recheck_sessions;
 use crate::broker::store::MemoryStore;
+use crate::broker::Broker;
 use crate::broker::Server;
 use crate::cli::EXIT_CODES_HELP;
 use crate::config::model::{Config, ListenerProtocol, LogDest};
 use crate::config::{defaults, mosquitto};
 use crate::exit::{CliError, CmdResult, Outcome};
+use crate::security::events::{self, Event, SecurityLog};
+use crate::security::policy::{Policy, PolicySet};
 
 fn serve_help() -> String {
     format!(
@@ -24,11 +27,18 @@ fn serve_help() -> String {
   mqsec serve -c /etc/mqsec/mqsec.conf --check
 
 A configuration file uses mosquitto.conf syntax (`listener 1883 0.0.0.0`, `max_queued_messages 1000`,
-`include_dir conf.d`, ...). TLS (`certfile`, `keyfile`, `cafile`, `require_certificate`, `crlfile`,
-...) and WebSocket (`protocol websockets`) listeners stack: WebSocket over TLS is both. Options of
-features mqsec does not have yet (password_file, acl_file, persistence) are refused with the file
-and line, never silently ignored. --check also loads the TLS files (key matches certificate, chain,
-CRL issuer and expiry).
+`include_dir conf.d`, `password_file`, `acl_file`, ...). TLS (`certfile`, `keyfile`, `cafile`,
+`require_certificate`, `crlfile`, ...) and WebSocket (`protocol websockets`) listeners stack:
+WebSocket over TLS is both. Options of features mqsec does not have yet (persistence) are refused
+with the file and line, never silently ignored. --check also loads the TLS files (key matches
+certificate, chain, CRL issuer and expiry) and reads the password and ACL files, naming the line
+of any error.
+Security options beyond Mosquitto's: `denied_publish_action acknowledge|disconnect`,
+`security_log stderr|FILE` (JSON lines), `auth_throttle_*` (brute-force protection),
+`auth_workers`, `auth_queue_limit`, `auth_cache_size` (password checks).
+SIGHUP: reload the TLS files, password_file and acl_file (a broken file keeps the previous one),
+reopen the security log, disconnect clients whose user was removed, drop subscriptions no longer
+allowed.
 SIGTERM or SIGINT: stop accepting, send MQTT 5 clients DISCONNECT 0x8B, flush, exit 0.
 SIGHUP: reload TLS certificates, CAs and CRLs for new connections (a broken file keeps the old).
 Log verbosity: `log_type` in the file, or the MQSEC_LOG environment variable (e.g. debug).
@@ -59,6 +69,8 @@ pub fn run(args: ServeArgs) -> CmdResult {
         Some(path) => mosquitto::read_file(path).map_err(|e| CliError::input(e.to_string()))?,
         None => defaults::embedded(),
     };
+    // The files the configuration names are read now, so --check reports a broken one too.
+    let (set, _) = PolicySet::load(&config, None).map_err(|e| CliError::input(e.to_string()))?;
     if args.check {
         for l in &config.listeners {
             let warnings =
@@ -67,30 +79,33 @@ pub fn run(args: ServeArgs) -> CmdResult {
                 eprintln!("warning: {w}");
             }
         }
-        println!("{}", summary(&config));
+        println!("{}", summary(&config, &set));
         return Ok(Outcome::Success);
     }
     init_logging(&config);
+    if let Some(log) = SecurityLog::start(&config.security.security_log)
+        .map_err(|e| CliError::input(e.to_string()))?
+    {
+        events::install(log);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("mqsec-broker")
         .build()
         .map_err(|e| CliError::with_code(format!("cannot start the runtime: {e}"), 1))?;
     rt.block_on(async move {
-        let auth = Arc::new(AllowAnonymous {
-            clientid_prefixes: config.client_ids.clientid_prefixes.clone(),
-        });
-        for l in &config.listeners {
-            if l.cert_username().is_some() {
-                // Clients are identified by their verified certificates.
-            } else if !l.anonymous_allowed() {
-                tracing::warn!(listener = %l.origin, "allow_anonymous is false and password_file is not supported yet: no client can connect on this listener");
-            } else if !l.is_loopback_only() {
+        let policy = Policy::with_set(Arc::new(config.clone()), set)
+            .map_err(|e| CliError::with_code(e.to_string(), 1))?;
+        for (l, lp) in config.listeners.iter().zip(policy.set().listeners.iter()) {
+            if !lp.anonymous && lp.passwords.is_none() && lp.cert_name.is_none() {
+                tracing::warn!(listener = %l.origin, "allow_anonymous is false and no password_file is set: no client can connect on this listener");
+            } else if lp.anonymous && !l.is_loopback_only() {
                 tracing::warn!(listener = %l.origin, "anonymous clients admitted on a listener reachable from other hosts");
             }
         }
-        let server = Server::bind(config, auth, Arc::new(MemoryStore::new()))
+        let server = Server::bind(config, Arc::new(policy.clone()), Arc::new(MemoryStore::new()))
             .map_err(|e| CliError::input(e.to_string()))?;
+        tokio::spawn(reload_on_sighup(policy, server.broker().clone()));
         let stop = crate::broker::termination_signal()
             .await
             .map_err(|e| CliError::with_code(e.to_string(), 1))?;
@@ -102,11 +117,69 @@ pub fn run(args: ServeArgs) -> CmdResult {
     })
 }
 
-fn summary(c: &Config) -> String {
+/// SIGHUP: re-read the password and ACL files and reopen the security log, then re-check the
+/// clients already connected. Parsing runs off the reactor (a large ACL takes a while).
+async fn reload_on_sighup(policy: Policy, broker: Arc<Broker>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot catch SIGHUP: reloading is not available");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        events::reopen();
+        let p = policy.clone();
+        let kept = match tokio::task::spawn_blocking(move || p.reload()).await {
+            Ok(Ok(kept)) => kept,
+            Ok(Err(e)) => {
+                tracing::error!("reload failed: {e}; the previous files stay in force");
+                events::emit(Event::new("reload_failed").reason(e.to_string()));
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed");
+                continue;
+            }
+        };
+        for k in &kept {
+            tracing::error!(
+                "reload: {}; the previous version of {} stays in force",
+                k.error,
+                k.file
+            );
+            events::emit(
+                Event::new("reload_failed")
+                    .file(&k.file)
+                    .reason(k.error.to_string()),
+            );
+        }
+        let b = broker.clone();
+        let report = tokio::task::spawn_blocking(move || recheck_sessions(&b))
+            .await
+            .unwrap_or_default();
+        tracing::info!(
+            kept_previous = kept.len(),
+            disconnected = report.disconnected,
+            subscriptions_removed = report.subscriptions_removed,
+            "reloaded password and ACL files"
+        );
+        events::emit(Event::new("reload").reason(format!(
+            "{} file(s) kept their previous version; {} client(s) disconnected, {} subscription(s) removed",
+            kept.len(),
+            report.disconnected,
+            report.subscriptions_removed
+        )));
+    }
+}
+
+fn summary(c: &Config, set: &PolicySet) -> String {
     let listeners: Vec<String> = c
         .listeners
         .iter()
-        .map(|l| {
+        .zip(set.listeners.iter())
+        .map(|(l, lp)| {
             let addr = match l.bind {
                 Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", l.port),
                 Some(ip) => format!("{ip}:{}", l.port),
@@ -123,15 +196,22 @@ fn summary(c: &Config) -> String {
                 (ListenerProtocol::WebSockets, false) => "websockets",
                 (ListenerProtocol::WebSockets, true) => "websockets over TLS",
             };
-            let certs = if l.tls.require_certificate.is_some() {
-                ", client certificates required"
-            } else {
-                ""
-            };
-            format!(
-                "{addr} ({transport}{certs}, {anon}, max_connections {})",
+            let mut parts = vec![transport.to_string()];
+            if l.tls.require_certificate.is_some() {
+                parts.push("client certificates required".into());
+            }
+            parts.push(anon.to_string());
+            if let (Some(f), Some(v)) = (&l.auth.password_file, &lp.passwords) {
+                parts.push(format!("password_file {f} ({} users)", v.user_count()));
+            }
+            if let (Some(f), Some(a)) = (&l.auth.acl_file, &lp.acl) {
+                parts.push(format!("acl_file {f} ({} rules)", a.rules().len()));
+            }
+            parts.push(format!(
+                "max_connections {}",
                 crate::broker::listener::connection_limit(l)
-            )
+            ));
+            format!("{addr} ({})", parts.join(", "))
         })
         .collect();
     format!(

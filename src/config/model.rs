@@ -56,6 +56,8 @@ pub struct ListenerConfig {
     pub connection_rate_limit: Option<RateLimit>,
     /// Where the option that started this listener was written (for messages).
     pub origin: String,
+    /// Password and ACL files (the listener's own with `per_listener_settings true`).
+    pub auth: ListenerAuth,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +149,7 @@ impl ListenerConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             connection_rate_limit: None,
             origin: origin.into(),
+            auth: ListenerAuth::default(),
         }
     }
 
@@ -289,6 +292,7 @@ pub struct Config {
     /// `$SYS` update period; zero disables `$SYS`.
     pub sys_interval: Duration,
     pub logging: Logging,
+    pub security: Security,
     /// Where durable state will live (the embedded store of the next release).
     pub data_dir: PathBuf,
     /// Where this configuration came from ("embedded default" or the file path).
@@ -306,8 +310,104 @@ impl Config {
             websockets_headers_size: DEFAULT_WEBSOCKETS_HEADERS_SIZE,
             sys_interval: Duration::from_secs(10),
             logging: Logging::default(),
+            security: Security::default(),
             data_dir: super::defaults::default_data_dir(),
             source: source.into(),
+        }
+    }
+}
+
+/// A file named by a configuration option, with where the option was written (for messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOption {
+    pub path: PathBuf,
+    /// `FILE:LINE` of the option.
+    pub origin: String,
+}
+
+impl std::fmt::Display for FileOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())
+    }
+}
+
+/// Who may connect to a listener and what they may do there. Without `per_listener_settings`
+/// every listener carries the same values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerAuth {
+    /// `password_file`: users and their hashes (argon2id, `$7$`, `$6$`).
+    pub password_file: Option<FileOption>,
+    /// `acl_file`: without one every topic is allowed, as in Mosquitto.
+    pub acl_file: Option<FileOption>,
+}
+
+/// What happens to a PUBLISH the ACL refuses (`denied_publish_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeniedPublish {
+    /// Mosquitto's behaviour: the message is dropped, QoS 1/2 acknowledged (v5 with 0x87), the
+    /// connection stays.
+    Acknowledge,
+    /// The client is disconnected (v5 DISCONNECT 0x87).
+    Disconnect,
+}
+
+/// Where the security event log (JSON lines) goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityLogDest {
+    None,
+    Stderr,
+    File(FileOption),
+}
+
+/// Brute-force protection for password logins. Failures are counted per username and per
+/// source address (IPv6: per /64); a count is forgotten `time` after its last failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    /// From this many failures on, each further failed attempt is answered more slowly
+    /// (0: never).
+    pub delay_after: u32,
+    /// This many failures for one username lock it for `time` (0: never).
+    pub user_limit: u32,
+    /// This many failures from one address lock it for `time` (0: never). Higher than the user
+    /// limit by default: many devices may share an address behind NAT.
+    pub address_limit: u32,
+    pub time: Duration,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            delay_after: 3,
+            user_limit: 10,
+            address_limit: 50,
+            time: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Broker-wide security settings (the per-listener ones are in [`ListenerAuth`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Security {
+    pub denied_publish: DeniedPublish,
+    pub security_log: SecurityLogDest,
+    pub throttle: ThrottleSettings,
+    /// Threads that verify passwords (0: one per core).
+    pub auth_workers: usize,
+    /// Password checks that may wait for a thread; beyond this a CONNECT is refused as busy.
+    pub auth_queue_limit: usize,
+    /// Successful verifications remembered (keyed hashes, never passwords); 0 disables.
+    pub auth_cache_size: usize,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            denied_publish: DeniedPublish::Acknowledge,
+            security_log: SecurityLogDest::None,
+            throttle: ThrottleSettings::default(),
+            auth_workers: 0,
+            auth_queue_limit: 1024,
+            auth_cache_size: 10_000,
         }
     }
 }

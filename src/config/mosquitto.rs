@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use super::defaults;
 use super::model::{
-    CertUsername, CipherSuite, ConfLoc, Config, ListenerConfig, ListenerProtocol, Located, LogDest,
-    RateLimit, SocketDomain, TlsMinVersion, DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE,
+    CertUsername, CipherSuite, ConfLoc, Config, DeniedPublish, FileOption, ListenerConfig,
+    ListenerProtocol, Located, LogDest, RateLimit, SecurityLogDest, SocketDomain, TlsMinVersion,
+    DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE,
 };
 
 /// How deep `include_dir` may nest: a directory that includes itself must not recurse forever.
@@ -88,12 +89,22 @@ const SUPPORTED: &[&str] = &[
     "websockets_headers_size",
     "handshake_timeout",
     "connection_rate_limit",
+    // authentication, authorization and the security log
+    "password_file",
+    "acl_file",
+    "denied_publish_action",
+    "security_log",
+    "auth_workers",
+    "auth_queue_limit",
+    "auth_cache_size",
+    "auth_throttle_delay_after",
+    "auth_throttle_user_limit",
+    "auth_throttle_address_limit",
+    "auth_throttle_time",
 ];
 
 /// Options of later mqsec releases: parsed so the error can say exactly that.
 const LATER: &[(&str, &str)] = &[
-    ("password_file", "password authentication"),
-    ("acl_file", "ACL authorization"),
     ("persistence_location", "the durable store (use data_dir)"),
     ("persistence_file", "the durable store (use data_dir)"),
     ("autosave_interval", "the durable store"),
@@ -105,10 +116,16 @@ const LATER: &[(&str, &str)] = &[
     ),
     ("bind_address", "bind_address (use listener PORT ADDRESS)"),
     ("memory_limit", "a global memory limit"),
-    ("use_username_as_clientid", "password authentication"),
+    (
+        "use_username_as_clientid",
+        "client ids taken from usernames",
+    ),
     ("log_facility", "syslog logging"),
     ("log_timestamp_format", "custom log timestamps"),
-    ("check_retain_source", "ACL authorization"),
+    (
+        "check_retain_source",
+        "re-checking the publisher of retained messages",
+    ),
     ("upgrade_outgoing_qos", "QoS upgrades"),
     ("pid_file", "pid files"),
     (
@@ -200,6 +217,8 @@ struct Parser {
     template_touched: bool,
     /// `allow_anonymous` lines: value and the listener they followed (None = before any).
     anonymous: Vec<(bool, Option<usize>)>,
+    /// `password_file` / `acl_file` lines, placed like `allow_anonymous` in `finish`.
+    auth_files: Vec<(AuthFile, FileOption, Option<usize>)>,
     current: Option<usize>,
     log_levels: Vec<&'static str>,
 }
@@ -211,6 +230,7 @@ impl Parser {
             template: ListenerConfig::new(0, None, "template"),
             template_touched: false,
             anonymous: Vec::new(),
+            auth_files: Vec::new(),
             current: None,
             log_levels: Vec::new(),
         }
@@ -585,6 +605,56 @@ impl Parser {
                 self.cfg.limits.max_subscriptions_per_client =
                     parse_int(value, at, 0, i64::from(i32::MAX))? as usize
             }
+            "password_file" | "acl_file" => {
+                let kind = if opt == "password_file" {
+                    AuthFile::Password
+                } else {
+                    AuthFile::Acl
+                };
+                let file = file_option(value, at, base)?;
+                self.auth_files.push((kind, file, self.current));
+            }
+            "denied_publish_action" => {
+                self.cfg.security.denied_publish = match value {
+                    "acknowledge" => DeniedPublish::Acknowledge,
+                    "disconnect" => DeniedPublish::Disconnect,
+                    _ => {
+                        return Err(at.err(format!(
+                            "denied_publish_action must be acknowledge or disconnect, not `{value}`"
+                        )))
+                    }
+                }
+            }
+            "security_log" => {
+                self.cfg.security.security_log = match value {
+                    "none" => SecurityLogDest::None,
+                    "stderr" => SecurityLogDest::Stderr,
+                    _ => SecurityLogDest::File(file_option(value, at, base)?),
+                }
+            }
+            "auth_workers" => {
+                self.cfg.security.auth_workers = parse_int(value, at, 0, 256)? as usize
+            }
+            "auth_queue_limit" => {
+                self.cfg.security.auth_queue_limit = parse_int(value, at, 1, 1_000_000)? as usize
+            }
+            "auth_cache_size" => {
+                self.cfg.security.auth_cache_size = parse_int(value, at, 0, 10_000_000)? as usize
+            }
+            "auth_throttle_delay_after" => {
+                self.cfg.security.throttle.delay_after = parse_int(value, at, 0, 1_000_000)? as u32
+            }
+            "auth_throttle_user_limit" => {
+                self.cfg.security.throttle.user_limit = parse_int(value, at, 0, 1_000_000)? as u32
+            }
+            "auth_throttle_address_limit" => {
+                self.cfg.security.throttle.address_limit =
+                    parse_int(value, at, 0, 1_000_000)? as u32
+            }
+            "auth_throttle_time" => {
+                self.cfg.security.throttle.time =
+                    Duration::from_secs(parse_int(value, at, 1, 86_400)? as u64)
+            }
             "include_dir" => {
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(at.err("include_dir nested too deeply (a loop?)".into()));
@@ -633,6 +703,19 @@ impl Parser {
                     for l in &mut self.cfg.listeners {
                         l.allow_anonymous = Some(value);
                     }
+                }
+            }
+        }
+        for (kind, file, listener) in std::mem::take(&mut self.auth_files) {
+            let targets: Vec<usize> = match (self.cfg.per_listener_settings, listener) {
+                (true, Some(i)) => vec![i],
+                _ => (0..self.cfg.listeners.len()).collect(),
+            };
+            for i in targets {
+                let auth = &mut self.cfg.listeners[i].auth;
+                match kind {
+                    AuthFile::Password => auth.password_file = Some(file.clone()),
+                    AuthFile::Acl => auth.acl_file = Some(file.clone()),
                 }
             }
         }
@@ -835,6 +918,24 @@ fn parse_ciphers(
     Ok(out)
 }
 
+#[derive(Debug, Clone, Copy)]
+enum AuthFile {
+    Password,
+    Acl,
+}
+
+/// A file option's value: relative paths are taken from the directory of the file that names
+/// them (like `data_dir` and `include_dir`), so a config works from any working directory.
+fn file_option(value: &str, at: Loc<'_>, base: &Path) -> Result<FileOption, ConfigError> {
+    if value.is_empty() {
+        return Err(at.err(format!("`{}` needs a file path", at.opt)));
+    }
+    Ok(FileOption {
+        path: base.join(value),
+        origin: at.to_string(),
+    })
+}
+
 fn most_verbose(levels: &[&'static str]) -> Option<&'static str> {
     const ORDER: [&str; 5] = ["off", "error", "warn", "info", "debug"];
     levels
@@ -1024,12 +1125,11 @@ mod tests {
 
     #[test]
     fn later_options_refused_with_location() {
-        let e = err("listener 1883\n\npassword_file /etc/p\n");
+        let e = err("listener 1883\n\nmount_point x/\n");
         assert!(
-            e.starts_with("t.conf:3: option `password_file` is not supported yet"),
+            e.starts_with("t.conf:3: option `mount_point` is not supported yet"),
             "{e}"
         );
-        assert!(err("acl_file /x\n").contains("not supported yet"));
         assert!(err("persistence true\n").contains("not supported yet"));
         assert!(parse_str("persistence false\n", "t").is_ok());
         assert!(err("auth_plugin /x.so\n").contains("not supported by mqsec"));
@@ -1142,6 +1242,81 @@ mod tests {
         // Before any listener: every listener (here the embedded loopback ones) gets it.
         let c = parse_str("certfile /a\nkeyfile /b\n", "t").unwrap();
         assert!(c.listeners.iter().all(|l| l.tls.enabled()));
+    }
+
+    #[test]
+    fn auth_files_global_or_per_listener() {
+        use std::path::Path;
+        // Without per_listener_settings the last line counts for every listener, wherever it is.
+        let c = parse_str(
+            "listener 1 127.0.0.1\npassword_file a.pw\nlistener 2 0.0.0.0\nacl_file /etc/x.acl\npassword_file b.pw\n",
+            "t.conf",
+        )
+        .unwrap();
+        for l in &c.listeners {
+            let pw = l.auth.password_file.as_ref().unwrap();
+            assert_eq!(pw.path, Path::new("./b.pw"));
+            assert_eq!(pw.origin, "t.conf:5");
+            assert_eq!(
+                l.auth.acl_file.as_ref().unwrap().path,
+                Path::new("/etc/x.acl")
+            );
+        }
+        // With it, each listener has its own; lines before any listener apply to all.
+        let c = parse_str(
+            "per_listener_settings true\nacl_file all.acl\nlistener 1 127.0.0.1\nlistener 2 0.0.0.0\npassword_file two.pw\nallow_anonymous false\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert!(c.listeners[0].auth.password_file.is_none());
+        assert!(c.listeners[0].anonymous_allowed());
+        assert_eq!(
+            c.listeners[1].auth.password_file.as_ref().unwrap().path,
+            Path::new("./two.pw")
+        );
+        assert!(!c.listeners[1].anonymous_allowed());
+        assert!(c.listeners.iter().all(|l| l.auth.acl_file.is_some()));
+    }
+
+    #[test]
+    fn security_settings() {
+        use crate::config::model::{DeniedPublish, SecurityLogDest};
+        let c = parse_str(
+            "denied_publish_action disconnect\nsecurity_log log/sec.jsonl\nauth_workers 3\nauth_queue_limit 10\nauth_cache_size 0\nauth_throttle_delay_after 1\nauth_throttle_user_limit 4\nauth_throttle_address_limit 0\nauth_throttle_time 2\n",
+            "t.conf",
+        )
+        .unwrap();
+        let s = &c.security;
+        assert_eq!(s.denied_publish, DeniedPublish::Disconnect);
+        assert!(
+            matches!(&s.security_log, SecurityLogDest::File(f) if f.path == std::path::Path::new("./log/sec.jsonl"))
+        );
+        assert_eq!(
+            (s.auth_workers, s.auth_queue_limit, s.auth_cache_size),
+            (3, 10, 0)
+        );
+        assert_eq!(
+            (
+                s.throttle.delay_after,
+                s.throttle.user_limit,
+                s.throttle.address_limit
+            ),
+            (1, 4, 0)
+        );
+        assert_eq!(s.throttle.time, Duration::from_secs(2));
+        let d = parse_str("", "t").unwrap().security;
+        assert_eq!(d.denied_publish, DeniedPublish::Acknowledge);
+        assert_eq!(d.security_log, SecurityLogDest::None);
+        assert!(matches!(
+            parse_str("security_log stderr\n", "t")
+                .unwrap()
+                .security
+                .security_log,
+            SecurityLogDest::Stderr
+        ));
+        assert!(err("denied_publish_action drop\n").contains("t.conf:1: denied_publish_action"));
+        assert!(err("password_file\n").contains("needs a file path"));
+        assert!(err("auth_throttle_time 0\n").contains("from 1 to 86400"));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use crate::security::policy::AuthzCache;
+
 /// How the client proved who it is. Later waves add certificates and tokens; the broker and the
 /// ACL matcher only ever see this type, so adding a method touches no protocol code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,9 @@ pub struct Identity {
     /// The listener (port) the client came in on: `per_listener_settings` decisions use it.
     pub listener_port: Option<u16>,
     pub peer: Option<SocketAddr>,
+    /// This client's compiled permissions and the listener whose policy applies to it (see
+    /// `security::policy`). A clone starts with an empty cache.
+    pub authz: AuthzCache,
 }
 
 impl Identity {
@@ -43,6 +48,7 @@ impl Identity {
             auth: AuthMethod::Anonymous,
             listener_port: None,
             peer: None,
+            authz: AuthzCache::default(),
         }
     }
 

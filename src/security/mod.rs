@@ -1,5 +1,9 @@
 //! The security model shared by `serve`, `passwd`, `acl-check` and `audit`.
 
 pub mod acl;
+pub mod events;
 pub mod identity;
 pub mod passwd;
+pub mod policy;
+pub mod throttle;
+pub mod verify_pool;

@@ -1,12 +1,10 @@
 //! Password files: parse (keeping every other line verbatim), hash new passwords as argon2id,
 //! verify argon2id and Mosquitto's `$7$` / `$6$` lines, lint, and rewrite atomically under a lock.
 //!
-//! One verifier for every password check: `mqsec passwd verify` uses it, and it is built for a
-//! broker's CONNECT path too (`serve` does not read password files yet: it refuses
-//! `password_file`). Verification is the only slow step: [`Verifier::verify`] blocks (tens of
-//! milliseconds at the default cost) and must run off the async reactor; [`Verifier::verify_async`]
-//! does that on tokio's blocking pool, bounded by a semaphore so a login storm queues instead of
-//! allocating one argon2 memory area per waiting client.
+//! This is the verifier `serve` calls on CONNECT, so the same code answers `mqsec passwd verify`
+//! and a broker login. Verification is the only slow step: [`Verifier::verify`] blocks (tens of
+//! milliseconds at the default cost) and must run off the async reactor; `serve` runs it on the
+//! bounded worker pool of [`crate::security::verify_pool`].
 //!
 //! Timing: an unknown user, an entry that cannot be verified (plaintext, unknown scheme,
 //! malformed) and a legacy entry all cost one argon2id computation with the file's usual
@@ -17,7 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::alphabet;
@@ -997,7 +994,6 @@ const DUMMY_SALT: [u8; 16] = *b"mqsec-dummy-salt";
 pub struct Verifier {
     users: HashMap<String, Option<StoredHash>>,
     dummy: Argon2Params,
-    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for Verifier {
@@ -1017,12 +1013,9 @@ impl Verifier {
         for (_, e) in file.entries() {
             users.insert(e.user.clone(), e.hash.as_ref().ok().cloned());
         }
-        // One argon2 computation per core at a time: more would only add memory, not speed.
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Verifier {
             users,
             dummy: file.typical_argon2_params(),
-            permits: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -1040,7 +1033,7 @@ impl Verifier {
     }
 
     /// Whether `password` is `user`'s. Blocking (one argon2id computation, tens of ms at the
-    /// default cost): call it from a blocking thread, or use [`Verifier::verify_async`].
+    /// default cost): call it from a blocking thread (`serve` uses its password pool).
     ///
     /// Every path does at least the work of one argon2id verify with the file's usual parameters:
     /// unknown users and unusable entries compute a stand-in hash, legacy `$6$`/`$7$` entries add
@@ -1068,17 +1061,6 @@ impl Verifier {
         // Compared like a real hash so the tail of the work is the same too; the result is unused.
         let reference = [0u8; NEW_HASH_LEN];
         std::hint::black_box(out.as_ref().ct_eq(&reference));
-    }
-
-    /// [`Verifier::verify`] on tokio's blocking pool, at most one computation per core at a time.
-    /// A failure to run (runtime shutting down, a panic) counts as a mismatch.
-    pub async fn verify_async(self: Arc<Self>, user: String, password: Zeroizing<Vec<u8>>) -> bool {
-        let Ok(_permit) = self.permits.clone().acquire_owned().await else {
-            return false;
-        };
-        tokio::task::spawn_blocking(move || self.verify(&user, &password))
-            .await
-            .unwrap_or(false)
     }
 }
 
@@ -1360,39 +1342,6 @@ mod tests {
         assert_eq!(
             work_of(|| legacy.verify("nobody", b"pw")),
             (false, vec![Argon2Params::DEFAULT])
-        );
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn verify_async_runs_off_the_reactor() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        // Default cost, so the verify takes long enough for the ticker to run meanwhile.
-        let h = hash_password(b"pw", &Argon2Params::DEFAULT).unwrap();
-        let v = Arc::new(Verifier::new(&PasswordFile::parse(
-            format!("u:{h}\n").as_bytes(),
-        )));
-        let ticks = Arc::new(AtomicUsize::new(0));
-        let t = ticks.clone();
-        // One reactor thread: had the verify run on it, the ticker could not tick until it ended.
-        let ticker = tokio::spawn(async move {
-            loop {
-                t.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
-        });
-        tokio::task::yield_now().await;
-        let before = ticks.load(Ordering::SeqCst);
-        let ok = v
-            .clone()
-            .verify_async("u".into(), Zeroizing::new(b"pw".to_vec()))
-            .await;
-        let during = ticks.load(Ordering::SeqCst) - before;
-        ticker.abort();
-        assert!(ok);
-        assert!(during > 0, "the reactor was stalled during the verify");
-        assert!(
-            !v.verify_async("u".into(), Zeroizing::new(b"px".to_vec()))
-                .await
         );
     }
 

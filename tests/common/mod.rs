@@ -235,3 +235,128 @@ impl Mosquitto {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
+
+/// An MQTT client on a plain socket speaking through mqsec's own codec: for exact reason codes
+/// (CONNACK, SUBACK, PUBACK, DISCONNECT) that client libraries hide or translate.
+pub struct RawClient {
+    pub s: TcpStream,
+    pub v: mqsec::broker::codec::ProtocolVersion,
+    buf: bytes::BytesMut,
+}
+
+impl RawClient {
+    /// Connect and send CONNECT; returns the client and the CONNACK code.
+    pub fn connect(
+        port: u16,
+        v: mqsec::broker::codec::ProtocolVersion,
+        client_id: &str,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> (RawClient, u8) {
+        use mqsec::broker::codec::{Connect, Packet, Properties};
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // Generous: a throttled refusal is answered after a delay of a few seconds.
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut c = RawClient {
+            s,
+            v,
+            buf: bytes::BytesMut::new(),
+        };
+        c.send(&Packet::Connect(Box::new(Connect {
+            protocol: v,
+            clean_start: true,
+            keep_alive: 30,
+            client_id: client_id.into(),
+            will: None,
+            username: username.map(String::from),
+            password: password.map(|p| bytes::Bytes::copy_from_slice(p.as_bytes())),
+            properties: Properties::default(),
+        })));
+        let code = match c.recv() {
+            Some(Packet::ConnAck(a)) => a.code,
+            p => panic!("expected CONNACK, got {p:?}"),
+        };
+        (c, code)
+    }
+
+    pub fn send(&mut self, p: &mqsec::broker::codec::Packet) {
+        use std::io::Write;
+        let mut out = bytes::BytesMut::new();
+        mqsec::broker::codec::encode_packet(p, self.v, &mut out).unwrap();
+        self.s.write_all(&out).unwrap();
+    }
+
+    /// The next packet, or None when the broker closed the connection (or the read timed out).
+    pub fn recv(&mut self) -> Option<mqsec::broker::codec::Packet> {
+        use mqsec::broker::codec::{decode_packet_from_server, Limits};
+        loop {
+            match decode_packet_from_server(&mut self.buf, self.v, &Limits::default()) {
+                Ok(Some(p)) => return Some(p),
+                Ok(None) => {}
+                Err(e) => panic!("undecodable packet from the broker: {e}"),
+            }
+            let mut chunk = [0u8; 4096];
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// SUBSCRIBE one filter; the SUBACK codes.
+    pub fn subscribe(&mut self, filter: &str, qos: mqsec::broker::codec::QoS) -> Vec<u8> {
+        use mqsec::broker::codec::{
+            Packet, Properties, Subscribe, SubscriptionOptions, SubscriptionRequest,
+        };
+        self.send(&Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![SubscriptionRequest {
+                filter: filter.into(),
+                options: SubscriptionOptions {
+                    qos,
+                    ..Default::default()
+                },
+            }],
+            properties: Properties::default(),
+        }));
+        match self.recv() {
+            Some(Packet::SubAck(a)) => a.reason_codes,
+            p => panic!("expected SUBACK, got {p:?}"),
+        }
+    }
+
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: mqsec::broker::codec::QoS,
+        id: u16,
+    ) {
+        use mqsec::broker::codec::{Packet, Properties, Publish, QoS};
+        self.send(&Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: topic.into(),
+            packet_id: (qos != QoS::AtMostOnce).then_some(id),
+            properties: Properties::default(),
+            payload: bytes::Bytes::copy_from_slice(payload),
+        }));
+    }
+
+    /// The next PUBLISH (acknowledging QoS 1), skipping other packets; None when closed.
+    pub fn next_publish(&mut self) -> Option<mqsec::broker::codec::Publish> {
+        use mqsec::broker::codec::{Packet, PubResp, QoS};
+        loop {
+            match self.recv()? {
+                Packet::Publish(p) => {
+                    if let (QoS::AtLeastOnce, Some(id)) = (p.qos, p.packet_id) {
+                        self.send(&Packet::PubAck(PubResp::ok(id)));
+                    }
+                    return Some(p);
+                }
+                _ => continue,
+            }
+        }
+    }
+}

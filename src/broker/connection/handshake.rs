@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::transport::Transport;
 use super::{forwarded, Ctx, Link};
-use crate::broker::auth::{ConnectDecision, ConnectDenial, ConnectInfo};
+use crate::broker::auth::{ConnectDecision, ConnectRequest};
 use crate::broker::codec::reason::{v3, v5};
 use crate::broker::codec::{
     connect_version_hint, decode_packet, encoded_len, ConnAck, Connect, DecodeError, Packet,
@@ -18,6 +18,7 @@ use crate::broker::codec::{
 use crate::broker::core::{AttachError, AttachRequest};
 use crate::broker::session::{Attachment, ConnCtl, Message, Will, NEVER_EXPIRES};
 use crate::broker::topic::topic_too_deep;
+use crate::security::events::{self, Event};
 use crate::security::identity::PeerCert;
 
 /// What CONNECT settled for the rest of the connection.
@@ -75,9 +76,22 @@ where
     }
     let v5c = v.is_v5();
     let code = |v3c: u8, v5c_: u8| if v5c { v5c_ } else { v3c };
+    // Every refusal leaves a log line (with connection_messages) and a security event.
+    let listener_port = ctx.listener.config.port;
     let refuse = |t: &mut Transport<S>, c: u8, why: &str| {
         if cfg.logging.connection_messages {
             tracing::info!(client_id = ?connect.client_id, peer = %peer, version = v.level(), code = c, reason = why, "connection refused");
+        }
+        if events::enabled() {
+            events::emit(
+                Event::new("connect_refused")
+                    .peer(peer)
+                    .listener(listener_port)
+                    .client_id(&connect.client_id)
+                    .reason(why)
+                    .code(c)
+                    .protocol(v.level()),
+            );
         }
         connack(t, v, c, false, Properties::default());
         Refused
@@ -112,7 +126,7 @@ where
         return Err(refuse(
             t,
             v3::IDENTIFIER_REJECTED,
-            "MQTT 3.1 client id longer than 23 bytes",
+            "MQTT 3.1 client id longer than 23 characters",
         ));
     }
     // Keep alive: capped (v5 server keep alive) or refused (v3, as later Mosquitto releases do:
@@ -171,30 +185,22 @@ where
         return Err(refuse(
             t,
             v5::BAD_AUTHENTICATION_METHOD,
-            "enhanced authentication not offered",
+            "no enhanced authentication method is offered",
         ));
     }
+    let subject = cert.as_ref().map(|c| c.subject.clone());
     let decision = authenticate(ctx, &connect, &client_id, peer, cert).await;
     let identity = match decision {
         ConnectDecision::Allow(mut id) => {
             // Whatever the authorizer filled in, these are facts of the connection.
             id.peer = Some(peer);
             id.listener_port = Some(listener.port);
+            if id.cert_subject.is_none() {
+                id.cert_subject = subject;
+            }
             Arc::new(id)
         }
-        ConnectDecision::Deny(d) => {
-            let c = match d {
-                ConnectDenial::BadCredentials => {
-                    code(v3::BAD_USERNAME_OR_PASSWORD, v5::BAD_USER_NAME_OR_PASSWORD)
-                }
-                ConnectDenial::NotAuthorized => code(v3::NOT_AUTHORIZED, v5::NOT_AUTHORIZED),
-                ConnectDenial::ClientIdRejected => {
-                    code(v3::IDENTIFIER_REJECTED, v5::CLIENT_IDENTIFIER_NOT_VALID)
-                }
-                ConnectDenial::Banned => code(v3::NOT_AUTHORIZED, v5::BANNED),
-            };
-            return Err(refuse(t, c, denial_text(d)));
-        }
+        ConnectDecision::Deny(d) => return Err(refuse(t, d.code(v), d.as_str())),
     };
     if let Some(w) = &connect.will {
         if !b.auth.publish(&identity, &w.topic, w.qos, w.retain) {
@@ -329,6 +335,13 @@ where
     if cfg.logging.connection_messages {
         tracing::info!(client_id = ?client_id, peer = %peer, version = v.level(), keep_alive, clean_start = connect.clean_start, session_present = present, "client connected");
     }
+    if events::enabled() {
+        events::emit(
+            Event::new("connect_accepted")
+                .who(&identity)
+                .protocol(v.level()),
+        );
+    }
     Ok(Established {
         link: Link {
             session: attached.session,
@@ -342,7 +355,8 @@ where
     })
 }
 
-/// Ask the authorizer who the client is (on the blocking pool when that is expensive).
+/// Ask the authorizer who the client is. It may wait (the password pool, later a remote
+/// backend) without holding the reactor.
 async fn authenticate(
     ctx: &Ctx,
     connect: &Connect,
@@ -350,40 +364,22 @@ async fn authenticate(
     peer: SocketAddr,
     cert: Option<PeerCert>,
 ) -> ConnectDecision {
-    let auth = ctx.broker.auth.clone();
-    let listener = ctx.listener.config.clone();
-    if auth.connect_is_expensive() {
-        let conn2 = connect.clone();
-        let cid = client_id.to_string();
-        tokio::task::spawn_blocking(move || {
-            auth.connect(&ConnectInfo {
-                connect: &conn2,
-                client_id: &cid,
-                peer,
-                listener: &listener,
-                cert: cert.as_ref(),
-            })
+    ctx.broker
+        .auth
+        .connect(ConnectRequest {
+            client_id: client_id.to_string(),
+            username: connect.username.clone(),
+            password: connect
+                .password
+                .as_ref()
+                .map(|p| zeroize::Zeroizing::new(p.to_vec())),
+            peer,
+            listener: ctx.listener.config.clone(),
+            cert,
+            protocol: connect.protocol,
+            clean_start: connect.clean_start,
         })
         .await
-        .unwrap_or(ConnectDecision::Deny(ConnectDenial::NotAuthorized))
-    } else {
-        auth.connect(&ConnectInfo {
-            connect,
-            client_id,
-            peer,
-            listener: &listener,
-            cert: cert.as_ref(),
-        })
-    }
-}
-
-fn denial_text(d: ConnectDenial) -> &'static str {
-    match d {
-        ConnectDenial::BadCredentials => "bad user name or password",
-        ConnectDenial::NotAuthorized => "not authorized",
-        ConnectDenial::ClientIdRejected => "client id rejected",
-        ConnectDenial::Banned => "banned",
-    }
 }
 
 pub(super) fn connack<S>(
@@ -434,6 +430,15 @@ fn refuse_bad_connect<S>(t: &mut Transport<S>, e: &DecodeError, peer: SocketAddr
         }
     }
     tracing::info!(peer = %peer, error = %e, "connection refused: bad CONNECT");
+    if events::enabled() {
+        // DecodeError's text is fixed (never the peer's bytes).
+        events::emit(
+            Event::new("connect_refused")
+                .peer(peer)
+                .reason(e.to_string())
+                .code(e.reason_code()),
+        );
+    }
 }
 
 /// The reason string of a refused v5 CONNECT (fixed text).

@@ -18,6 +18,7 @@ use crate::broker::codec::{
 use crate::broker::core::Departure;
 use crate::broker::session::{AckKind, AckOutcome, IncomingQos2, Message, Session, NEVER_EXPIRES};
 use crate::broker::topic::{is_sys_topic, parse_filter, topic_too_deep, FilterError, SubOpts};
+use crate::config::model::DeniedPublish;
 
 /// Payloads up to this are copied out of the read buffer: otherwise a small retained or queued
 /// message would keep the whole read buffer it arrived in alive.
@@ -183,6 +184,12 @@ where
             }
         };
         if let Some(code) = refused {
+            if code == v5::NOT_AUTHORIZED
+                && b.config.security.denied_publish == DeniedPublish::Disconnect
+            {
+                self.send_disconnect(v5::NOT_AUTHORIZED);
+                return Err(Close);
+            }
             // The connection stays; v5 learns why, v3 gets a plain ack (Mosquitto does the same).
             let reason = if self.v5() { code } else { 0 };
             // A v5 PUBREC with a failure code ends the exchange; v3's plain PUBREC leaves it open
@@ -291,10 +298,14 @@ where
             let max_qos =
                 QoS::from_u8(self.ctx.listener.config.max_qos).unwrap_or(QoS::ExactlyOnce);
             let asked = req.options.qos.min(max_qos);
-            let granted = match b.auth.subscribe(&self.link.identity, f.filter, asked) {
-                SubscribeDecision::Granted(q) => Some(q.min(asked)),
-                SubscribeDecision::Denied => None,
-            };
+            let granted =
+                match b
+                    .auth
+                    .subscribe(&self.link.identity, f.filter, f.share_group, asked)
+                {
+                    SubscribeDecision::Granted(q) => Some(q.min(asked)),
+                    SubscribeDecision::Denied => None,
+                };
             let Some(qos) = granted else {
                 codes.push(fail(self.v5(), v5::NOT_AUTHORIZED));
                 continue;

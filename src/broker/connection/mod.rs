@@ -277,6 +277,13 @@ where
                         self.send_disconnect(v5::SESSION_TAKEN_OVER);
                         return Departure::TakenOver;
                     }
+                    Some(v5::ADMINISTRATIVE_ACTION) => {
+                        // Its credentials were revoked: it leaves without a will (it may no
+                        // longer publish), and its session stays as after a disconnect.
+                        tracing::info!(client_id = ?self.client_id(), "closing connection: credentials no longer valid");
+                        self.send_disconnect(v5::ADMINISTRATIVE_ACTION);
+                        return Departure::Graceful { with_will: false };
+                    }
                     Some(reason) => {
                         // Keep alive ran out, output stalled, or an administrator's action:
                         // the connection ends abnormally (its will goes).
@@ -481,6 +488,10 @@ fn reason_text(code: u8) -> &'static str {
         v5::RETAIN_NOT_SUPPORTED => "retained messages are not available",
         v5::RECEIVE_MAXIMUM_EXCEEDED => "too many unacknowledged QoS 2 messages",
         v5::PACKET_TOO_LARGE => "packet larger than the maximum packet size",
+        v5::NOT_AUTHORIZED => "not authorized",
+        v5::ADMINISTRATIVE_ACTION => "disconnected by the administrator (credentials revoked)",
+        v5::QUOTA_EXCEEDED => "a limit of the broker was exceeded",
+        v5::MALFORMED_PACKET => "malformed packet",
         _ => "disconnected by the server",
     }
 }

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use mqsec_codec::topic::{check_topic_filter, check_topic_name, matches_levels, FilterLevel};
+use mqsec_codec::topic::{check_topic_filter, check_topic_name};
 use mqsec_codec::TopicError;
 
 /// Longest topic or filter MQTT can carry (a two-byte length prefix).
@@ -110,20 +110,69 @@ impl Filter {
         }
     }
 
-    /// Does this filter match the topic NAME `topic`? The hot path: no allocation.
+    /// Whether the filter's first character is `$`, given the placeholder values.
+    fn starts_with_dollar(&self, s: &Subst) -> bool {
+        match self.levels.first() {
+            Some(Level::Lit(l)) => l.starts_with('$'),
+            // The first character of the substituted level: an empty value (allowed for deny
+            // patterns) yields it to the next piece.
+            Some(Level::Subst(p)) => p
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Lit(l) => &**l,
+                    Piece::User => s.user.unwrap_or(""),
+                    Piece::Client => s.client,
+                })
+                .find(|v| !v.is_empty())
+                .is_some_and(|v| v.starts_with('$')),
+            _ => false,
+        }
+    }
+
+    /// Does this filter match the topic NAME `topic`? The hot path: one pass over the topic's
+    /// bytes, no allocation; a literal level is compared in place (no search for its end).
     #[inline]
     pub fn matches(&self, topic: &str, s: &Subst) -> bool {
-        let levels = self.levels.iter().map(|l| match l {
-            Level::Plus => FilterLevel::Plus,
-            Level::Hash => FilterLevel::Hash,
-            exact => FilterLevel::Exact(exact),
-        });
-        matches_levels(levels, topic, |level, t| match level {
-            Level::Lit(l) => &**l == t,
-            Level::Subst(pieces) => subst_matches(pieces, t, s),
-            // Wildcards were handed over as Plus/Hash above, never as Exact.
-            Level::Plus | Level::Hash => false,
-        })
+        if topic.starts_with('$') != self.starts_with_dollar(s) {
+            return false;
+        }
+        let t = topic.as_bytes();
+        // Start of the current topic level; `t.len() + 1` once every level is consumed.
+        let mut pos = 0;
+        let done = t.len() + 1;
+        for level in self.levels.iter() {
+            if let Level::Hash = level {
+                // `a/#` also matches `a` itself (MQTT: '#' includes the parent level).
+                return true;
+            }
+            if pos == done {
+                return false;
+            }
+            let end = match level {
+                Level::Lit(l) => {
+                    let l = l.as_bytes();
+                    if !t[pos..].starts_with(l) {
+                        return false;
+                    }
+                    pos + l.len()
+                }
+                Level::Plus => level_end(t, pos),
+                Level::Subst(pieces) => {
+                    let end = level_end(t, pos);
+                    if !subst_matches(pieces, &topic[pos..end], s) {
+                        return false;
+                    }
+                    end
+                }
+                Level::Hash => return true,
+            };
+            pos = match t.get(end) {
+                None => done,
+                Some(b'/') => end + 1,
+                Some(_) => return false,
+            };
+        }
+        pos == done
     }
 
     /// The filter with placeholders replaced, for filter-vs-filter questions. `None` when a
@@ -150,6 +199,45 @@ impl Filter {
                 })
             })
             .collect()
+    }
+
+    /// The filter with placeholders replaced by one client's values, as a filter of plain levels
+    /// that matches exactly the topics `self.matches(_, s)` matches. `None` when it can match
+    /// nothing (a placeholder without a usable value, or a value spanning levels).
+    pub fn substituted(&self, s: &Subst) -> Option<Filter> {
+        let levels = self
+            .levels
+            .iter()
+            .map(|l| match l {
+                Level::Subst(pieces) => {
+                    let mut out = String::new();
+                    for p in pieces.iter() {
+                        match p {
+                            Piece::Lit(t) => out.push_str(t),
+                            Piece::User => out.push_str(usable(s.user?, s.empty_ok)?),
+                            Piece::Client => out.push_str(usable(s.client, s.empty_ok)?),
+                        }
+                    }
+                    // One placeholder level matches one topic level: a value holding '/' never can.
+                    (!out.contains('/')).then(|| Level::Lit(out.into()))
+                }
+                other => Some(other.clone()),
+            })
+            .collect::<Option<Box<[Level]>>>()?;
+        Some(Filter {
+            levels,
+            uses_user: false,
+            uses_client: false,
+        })
+    }
+
+    /// The first level when it is literal text (the key of a first-level index); `None` when it
+    /// is a wildcard (or a placeholder), which any first level may meet.
+    pub fn first_literal(&self) -> Option<&str> {
+        match self.levels.first() {
+            Some(Level::Lit(l)) => Some(l),
+            _ => None,
+        }
     }
 
     /// The filter read literally (placeholders as text): for the linter, which compares rules
@@ -183,6 +271,15 @@ impl Filter {
                 .iter()
                 .all(|l| matches!(l, Level::Plus | Level::Hash))
     }
+}
+
+/// Where the topic level starting at `pos` ends (the next '/' or the end).
+#[inline]
+fn level_end(t: &[u8], pos: usize) -> usize {
+    t[pos..]
+        .iter()
+        .position(|&b| b == b'/')
+        .map_or(t.len(), |i| pos + i)
 }
 
 fn usable(s: &str, empty_ok: bool) -> Option<&str> {
@@ -338,6 +435,52 @@ mod tests {
 
     fn m(filter: &str, topic: &str) -> bool {
         f(filter).matches(topic, &Subst::NONE)
+    }
+
+    /// The obvious implementation (split both, compare level by level), to hold `matches` to.
+    fn reference(filter: &Filter, topic: &str, s: &Subst) -> bool {
+        if topic.starts_with('$') != filter.starts_with_dollar(s) {
+            return false;
+        }
+        let mut parts = topic.split('/');
+        for level in filter.levels.iter() {
+            if let Level::Hash = level {
+                return true;
+            }
+            let Some(t) = parts.next() else {
+                return false;
+            };
+            let ok = match level {
+                Level::Plus => true,
+                Level::Lit(l) => &**l == t,
+                Level::Subst(pieces) => subst_matches(pieces, t, s),
+                Level::Hash => true,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        parts.next().is_none()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4000, ..Default::default() })]
+
+        #[test]
+        fn matches_agrees_with_the_split_reference(
+            filter in "(a|ab|\\+|%u|x%cy|\\$s|)(/(a|ab|b|\\+|%u|%c|))*(/#)?|#",
+            topic in "(a|ab|b|\\$s|u|xcy|)(/(a|ab|b|u|c|))*",
+            user in proptest::option::of("(u|a|)"),
+            client in "(c|a|)",
+            empty_ok in proptest::prelude::any::<bool>(),
+        ) {
+            if validate_filter(&filter).is_ok() {
+                let fl = Filter::compile(&filter, true);
+                let s = Subst { user: user.as_deref(), client: &client, empty_ok };
+                proptest::prop_assert_eq!(fl.matches(&topic, &s), reference(&fl, &topic, &s),
+                    "{} vs {}", filter, topic);
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! and for PUBLISH/delivery allocates nothing.
 
 mod filter;
+mod grants;
 mod lint;
 mod parse;
 
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use crate::security::identity::Identity;
 
 pub use filter::{validate_filter, validate_name, MAX_TOPIC_LEN};
+pub use grants::Grants;
 pub use lint::{lint, Finding, Severity};
 pub use parse::{ParseError, RuleLimits};
 
