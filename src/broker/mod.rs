@@ -10,6 +10,7 @@ pub mod connection;
 pub mod core;
 pub mod listener;
 pub mod registry;
+pub mod retained;
 pub mod router;
 pub mod session;
 pub mod stats;
