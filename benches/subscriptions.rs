@@ -6,7 +6,7 @@
 //! messages. The `matches=` series varies what should show up: the number of matches.
 
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,6 +33,19 @@ fn sub(t: &SubscriptionTree<u32>, filter: &str, client: &Arc<str>, target: u32) 
     t.subscribe(&f, client, target, opts());
 }
 
+/// Built once, and only when a benchmark that needs it runs (`cargo bench -- NAME` filters).
+struct Lazy<T>(OnceLock<T>);
+
+impl<T> Lazy<T> {
+    fn new() -> Self {
+        Lazy(OnceLock::new())
+    }
+
+    fn get(&self, build: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(build)
+    }
+}
+
 fn subscription_tree(c: &mut Criterion) {
     let mut g = c.benchmark_group("subscription_tree");
     g.sample_size(20)
@@ -43,20 +56,24 @@ fn subscription_tree(c: &mut Criterion) {
     // One subscribe + unsubscribe of `fleet/new/cmd` beside N filters `fleet/{i}/cmd`: the
     // node `fleet` has N children.
     for n in SIZES {
-        let t = SubscriptionTree::default();
-        for i in 0..n {
-            sub(
-                &t,
-                &format!("fleet/{i}/cmd"),
-                &Arc::from(format!("c{i}")),
-                0,
-            );
-        }
+        let tree = Lazy::new();
         let f = parse_filter("fleet/new/cmd", 200).expect("valid");
         g.bench_with_input(
             BenchmarkId::new("subscribe_beside_siblings", n),
             &n,
             |b, _| {
+                let t = tree.get(|| {
+                    let t = SubscriptionTree::default();
+                    for i in 0..n {
+                        sub(
+                            &t,
+                            &format!("fleet/{i}/cmd"),
+                            &Arc::from(format!("c{i}")),
+                            0,
+                        );
+                    }
+                    t
+                });
                 b.iter(|| {
                     t.subscribe(&f, &newcomer, 1, opts());
                     t.unsubscribe(&f, "newcomer")
@@ -67,15 +84,19 @@ fn subscription_tree(c: &mut Criterion) {
 
     // One more subscriber to a filter N clients already hold.
     for n in SIZES {
-        let t = SubscriptionTree::default();
-        for i in 0..n {
-            sub(&t, "alerts/#", &Arc::from(format!("c{i}")), 0);
-        }
+        let tree = Lazy::new();
         let f = parse_filter("alerts/#", 200).expect("valid");
         g.bench_with_input(
             BenchmarkId::new("subscribe_beside_subscribers", n),
             &n,
             |b, _| {
+                let t = tree.get(|| {
+                    let t = SubscriptionTree::default();
+                    for i in 0..n {
+                        sub(&t, "alerts/#", &Arc::from(format!("c{i}")), 0);
+                    }
+                    t
+                });
                 b.iter(|| {
                     t.subscribe(&f, &newcomer, 1, opts());
                     t.unsubscribe(&f, "newcomer")
@@ -86,31 +107,39 @@ fn subscription_tree(c: &mut Criterion) {
 
     // The publish path: one topic, 100 subscribers (the fan-out scenario), and one topic in a
     // tree of 100k filters of which four match.
-    let t = SubscriptionTree::default();
-    for i in 0..100u32 {
-        sub(&t, "bench/fanout", &Arc::from(format!("c{i}")), i);
-    }
     let mut out: Vec<Match<u32>> = Vec::with_capacity(128);
+    let tree = Lazy::new();
     g.bench_function("matches_fanout_100", |b| {
+        let t = tree.get(|| {
+            let t = SubscriptionTree::default();
+            for i in 0..100u32 {
+                sub(&t, "bench/fanout", &Arc::from(format!("c{i}")), i);
+            }
+            t
+        });
         b.iter(|| {
             out.clear();
             t.matches(black_box("bench/fanout"), |_| true, &mut out);
             out.len()
         })
     });
-    let t = SubscriptionTree::default();
-    for i in 0..100_000u32 {
-        sub(
-            &t,
-            &format!("fleet/{i}/cmd"),
-            &Arc::from(format!("c{i}")),
-            i,
-        );
-    }
-    sub(&t, "fleet/+/cmd", &Arc::from("w1"), 0);
-    sub(&t, "fleet/#", &Arc::from("w2"), 0);
-    sub(&t, "#", &Arc::from("w3"), 0);
+    let tree = Lazy::new();
     g.bench_function("matches_in_100k_filters", |b| {
+        let t = tree.get(|| {
+            let t = SubscriptionTree::default();
+            for i in 0..100_000u32 {
+                sub(
+                    &t,
+                    &format!("fleet/{i}/cmd"),
+                    &Arc::from(format!("c{i}")),
+                    i,
+                );
+            }
+            sub(&t, "fleet/+/cmd", &Arc::from("w1"), 0);
+            sub(&t, "fleet/#", &Arc::from("w2"), 0);
+            sub(&t, "#", &Arc::from("w3"), 0);
+            t
+        });
         b.iter(|| {
             out.clear();
             t.matches(black_box("fleet/54321/cmd"), |_| true, &mut out);
@@ -132,6 +161,20 @@ fn retained(topic: &str) -> Option<Arc<Message>> {
     )))
 }
 
+/// A store of `total` retained messages: `matching` of them under `prefix/{i}/suffix`, the
+/// rest under `filler/{i}/suffix`.
+fn store(total: usize, matching: usize, prefix: &str, filler: &str) -> MemoryStore {
+    let s = MemoryStore::new();
+    for i in 0..total {
+        let t = match i < matching {
+            true => format!("{prefix}/{i}/temp"),
+            false => format!("{filler}/{i}/temp"),
+        };
+        s.set_retained(&t, retained(&t));
+    }
+    s
+}
+
 fn retained_lookup(c: &mut Criterion) {
     let mut g = c.benchmark_group("retained_lookup");
     g.sample_size(20)
@@ -141,16 +184,9 @@ fn retained_lookup(c: &mut Criterion) {
 
     // 100 matches of `sensors/+/temp`; the rest of the store is elsewhere in the tree.
     for n in SIZES {
-        let s = MemoryStore::new();
-        for i in 0..100 {
-            let t = format!("sensors/{i}/temp");
-            s.set_retained(&t, retained(&t));
-        }
-        for i in 0..n - 100 {
-            let t = format!("devices/{i}/state");
-            s.set_retained(&t, retained(&t));
-        }
+        let s = Lazy::new();
         g.bench_with_input(BenchmarkId::new("100_matches_store", n), &n, |b, _| {
+            let s = s.get(|| store(n, 100, "sensors", "devices"));
             b.iter(|| {
                 out.clear();
                 s.retained_matching(black_box("sensors/+/temp"), &mut out);
@@ -159,21 +195,14 @@ fn retained_lookup(c: &mut Criterion) {
         });
     }
 
-    // A store of 100k messages; `hit/+` matches 10..10k of them.
+    // A store of 100k messages; `hit/+/temp` matches 10..10k of them.
     for m in [10, 100, 1_000, 10_000] {
-        let s = MemoryStore::new();
-        for i in 0..m {
-            let t = format!("hit/{i}");
-            s.set_retained(&t, retained(&t));
-        }
-        for i in 0..100_000 - m {
-            let t = format!("fill/{i}");
-            s.set_retained(&t, retained(&t));
-        }
+        let s = Lazy::new();
         g.bench_with_input(BenchmarkId::new("store_100k_matches", m), &m, |b, _| {
+            let s = s.get(|| store(100_000, m, "hit", "fill"));
             b.iter(|| {
                 out.clear();
-                s.retained_matching(black_box("hit/+"), &mut out);
+                s.retained_matching(black_box("hit/+/temp"), &mut out);
                 out.len()
             })
         });
