@@ -417,3 +417,145 @@ fn sys_values_are_current_when_subscribed() {
         x => panic!("expected the $SYSTEM message, got {x:?}"),
     }
 }
+
+fn subscribe_packet(id: u16, filters: impl IntoIterator<Item = String>) -> Packet {
+    Packet::Subscribe(Subscribe {
+        packet_id: id,
+        filters: filters
+            .into_iter()
+            .map(|filter| SubscriptionRequest {
+                filter,
+                options: SubscriptionOptions::default(),
+            })
+            .collect(),
+        properties: Properties::default(),
+    })
+}
+
+/// The SUBACK of packet `id`, skipping the retained messages earlier subscriptions brought.
+fn suback_codes(r: &mut Raw, id: u16) -> Vec<u8> {
+    loop {
+        match r.recv() {
+            Some(Packet::SubAck(a)) if a.packet_id == id => return a.reason_codes,
+            Some(Packet::Publish(_)) => {}
+            p => panic!("expected SUBACK {id}, got {p:?}"),
+        }
+    }
+}
+
+/// One client sends SUBSCRIBEs of 1000 wildcard filters each to a broker holding 100,000
+/// retained messages. Scanning every retained message per filter made each such packet cost
+/// 10^8 topic comparisons (seconds of CPU); the retained index visits only what a filter can
+/// reach, so each SUBACK is quick, and a well-behaved client keeps its latency meanwhile.
+#[test]
+fn wildcard_subscribe_flood_over_100k_retained_messages() {
+    const SUBSCRIBES: u16 = 10;
+    const SUBACK_BOUND: Duration = Duration::from_secs(3);
+    let b = Broker::start("sys_interval 60");
+    let (mut filler, _) = Raw::connect(b.port, V5, "filler", Properties::default());
+    for a in 0..100 {
+        let mut batch = Vec::new();
+        for c in 0..1000 {
+            batch.extend(encoded(
+                &Packet::Publish(Publish {
+                    dup: false,
+                    qos: QoS::AtMostOnce,
+                    retain: true,
+                    topic: format!("r/{a}/{c}"),
+                    packet_id: None,
+                    properties: Properties::default(),
+                    payload: Bytes::from_static(b"21.5"),
+                }),
+                V5,
+            ));
+        }
+        filler.send_raw(&batch);
+    }
+    // One connection's packets are handled in order: when this is acknowledged, all are stored.
+    filler.publish("r/done", b"1", QoS::AtLeastOnce, true, 1);
+    match filler.recv() {
+        Some(Packet::PubAck(a)) => assert_eq!(a.packet_id, 1),
+        p => panic!("expected PUBACK, got {p:?}"),
+    }
+    let mut probe = Probe::new(b.port, "probe");
+    let (mut abuser, _) = Raw::connect(b.port, V5, "abuser", Properties::default());
+    abuser
+        .s
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let (sub_acks, mut round_trips) = std::thread::scope(|scope| {
+        let flood = scope.spawn(|| {
+            let mut times = Vec::new();
+            for id in 1..=SUBSCRIBES {
+                // Each `r/+/C` matches 100 messages; `+/+/C` makes the first level a wildcard.
+                let filters = (0..1000).map(|c| match c % 2 {
+                    0 => format!("r/+/{c}"),
+                    _ => format!("+/+/{c}"),
+                });
+                let t = Instant::now();
+                abuser.send(&subscribe_packet(id, filters));
+                let codes = suback_codes(&mut abuser, id);
+                times.push(t.elapsed());
+                assert_eq!(codes, vec![0; 1000]);
+            }
+            times
+        });
+        let mut round_trips = Vec::new();
+        while !flood.is_finished() {
+            round_trips.push(probe.slowest_round_trip(1));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (flood.join().unwrap(), round_trips)
+    });
+    round_trips.sort();
+    let pct = |p: usize| round_trips[(round_trips.len() - 1) * p / 100];
+    let slowest_suback = sub_acks.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "{SUBSCRIBES} SUBSCRIBEs x 1000 wildcard filters over 100k retained: SUBACK slowest {slowest_suback:?}; \
+         probe during the flood: {} round trips, p50 {:?}, p99 {:?}, max {:?}",
+        round_trips.len(),
+        pct(50),
+        pct(99),
+        pct(100)
+    );
+    assert!(
+        slowest_suback < SUBACK_BOUND,
+        "SUBACK took {slowest_suback:?}"
+    );
+    assert!(pct(100) < LATENCY_BOUND, "probe round trip {:?}", pct(100));
+    // Still a working broker, the retained messages all there.
+    let (mut check, _) = Raw::connect(b.port, V5, "check", Properties::default());
+    assert_eq!(check.subscribe("r/42/+", QoS::AtMostOnce), vec![0]);
+    let mut got = 0;
+    while got < 1000 {
+        match check.recv() {
+            Some(Packet::Publish(p)) => {
+                assert!(p.retain && p.topic.starts_with("r/42/"));
+                got += 1;
+            }
+            p => panic!("expected retained message {got}, got {p:?}"),
+        }
+    }
+}
+
+/// Filters beyond `max_filters_per_subscribe` in one SUBSCRIBE are refused, each with its code
+/// (v5 0x97 quota exceeded, v3 0x80); the ones before it are handled as usual.
+#[test]
+fn filters_beyond_max_filters_per_subscribe_are_refused() {
+    let b = Broker::start("max_filters_per_subscribe 3");
+    for (v, code) in [(V5, 0x97), (V3, 0x80)] {
+        let id = format!("capped-{}", v.level());
+        let (mut r, _) = Raw::connect(b.port, v, &id, Properties::default());
+        let filters = ["a/1", "a/+", "c", "b/#", "a/2"].map(String::from);
+        r.send(&subscribe_packet(7, filters));
+        assert_eq!(suback_codes(&mut r, 7), vec![0, 0, 0, code, code]);
+        // What was granted works; what was refused does not exist: `b/x` would come first.
+        let (mut p, _) = Raw::connect(b.port, V5, &format!("{id}-pub"), Properties::default());
+        p.publish("b/x", b"no", QoS::AtMostOnce, false, 0);
+        p.publish("a/1", b"yes", QoS::AtMostOnce, false, 0);
+        match r.recv() {
+            Some(Packet::Publish(m)) => assert_eq!(m.topic, "a/1"),
+            x => panic!("expected the a/1 delivery, got {x:?}"),
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod core;
 pub mod listener;
 pub mod message;
 pub mod registry;
+pub mod retained;
 pub mod router;
 pub mod session;
 pub mod session_fuzz;

@@ -2,6 +2,7 @@
 //! client, at the highest subscribed QoS, carrying every subscription identifier), retained
 //! messages and wills.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -108,20 +109,24 @@ impl Broker {
 
     /// Queue the retained messages matching a new subscription. `filter` is the one the caller
     /// already parsed, without a `$share/` prefix (shared subscriptions get no retained messages).
+    /// Stops at the first message the session's queue has no room for: the rest would be
+    /// dropped too, and a `#` over a large store must not cost a lookup of every message.
     pub fn send_retained(&self, s: &Arc<Session>, filter: &str, sub_qos: QoS, sub_id: Option<u32>) {
-        let mut found = Vec::new();
-        self.store.retained_matching(filter, &mut found);
-        for msg in found {
+        self.store.visit_retained(filter, &mut |msg| {
             let qos = delivery_qos(msg.qos, sub_qos);
-            let _ = s.enqueue(
-                &msg,
+            let r = s.enqueue(
+                msg,
                 qos,
                 true,
                 opt_vec(sub_id),
                 &self.config.limits,
                 |who| self.auth.deliver(who, &msg.topic, qos, true, None),
             );
-        }
+            match r {
+                Err(Refused::QueueFull | Refused::Ended) => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        });
     }
 
     /// Send a will now (its publisher's authorization was checked when the will was accepted).

@@ -7,13 +7,15 @@
 //! this trait; nothing in the protocol code changes.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
 use super::codec::QoS;
 use super::message::Message;
-use super::topic::{filter_matches, SubOpts};
+use super::retained::{RetainedIndex, Visit};
+use super::topic::SubOpts;
 use crate::security::identity::Identity;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +40,18 @@ pub struct SessionRecord {
 pub trait Store: Send + Sync {
     /// Set (Some) or delete (None) the retained message of `topic`.
     fn set_retained(&self, topic: &str, msg: Option<Arc<Message>>);
+    /// Hand every unexpired retained message whose topic matches `filter` (no `$share` prefix)
+    /// to `visit`, until it breaks: a subscriber whose queue is full stops the lookup, so the
+    /// cost of a wildcard is bounded by what can be delivered. `visit` may be called under the
+    /// store's lock: it must not call back into the store.
+    fn visit_retained(&self, filter: &str, visit: &mut Visit<'_>);
     /// Every unexpired retained message whose topic matches `filter` (no `$share` prefix).
-    fn retained_matching(&self, filter: &str, out: &mut Vec<Arc<Message>>);
+    fn retained_matching(&self, filter: &str, out: &mut Vec<Arc<Message>>) {
+        self.visit_retained(filter, &mut |m| {
+            out.push(m.clone());
+            ControlFlow::Continue(())
+        });
+    }
     fn retained_count(&self) -> usize;
 
     /// A persistent session was created or its subscriptions/expiry changed.
@@ -60,7 +72,7 @@ pub trait Store: Send + Sync {
 /// messages live in the sessions themselves, so there is nothing more to keep for them here.
 #[derive(Default)]
 pub struct MemoryStore {
-    retained: RwLock<HashMap<String, Arc<Message>>>,
+    retained: RwLock<RetainedIndex>,
     sessions: RwLock<HashMap<String, SessionRecord>>,
 }
 
@@ -75,7 +87,7 @@ impl Store for MemoryStore {
         let mut r = self.retained.write();
         match msg {
             Some(m) => {
-                r.insert(topic.to_string(), m);
+                r.insert(topic, m);
             }
             None => {
                 r.remove(topic);
@@ -83,31 +95,18 @@ impl Store for MemoryStore {
         }
     }
 
-    fn retained_matching(&self, filter: &str, out: &mut Vec<Arc<Message>>) {
+    fn visit_retained(&self, filter: &str, visit: &mut Visit<'_>) {
         let now = std::time::Instant::now();
-        let mut expired = Vec::new();
-        {
-            let r = self.retained.read();
-            if !filter.contains(['+', '#']) {
-                if let Some(m) = r.get(filter) {
-                    if m.expired(now) {
-                        expired.push(filter.to_string());
-                    } else {
-                        out.push(m.clone());
-                    }
-                }
+        // Expired messages are dropped lazily, when a lookup meets them.
+        let mut expired: Vec<Arc<str>> = Vec::new();
+        self.retained.read().visit(filter, &mut |m| {
+            if m.expired(now) {
+                expired.push(m.topic.clone());
+                ControlFlow::Continue(())
             } else {
-                for (t, m) in r.iter() {
-                    if filter_matches(filter, t) {
-                        if m.expired(now) {
-                            expired.push(t.clone());
-                        } else {
-                            out.push(m.clone());
-                        }
-                    }
-                }
+                visit(m)
             }
-        }
+        });
         if !expired.is_empty() {
             let mut r = self.retained.write();
             for t in expired {
@@ -185,6 +184,32 @@ mod tests {
         s.retained_matching("old", &mut out);
         assert!(out.is_empty());
         assert_eq!(s.retained_count(), 2);
+    }
+
+    #[test]
+    fn a_visit_stops_early_and_drops_expired_messages_it_meets() {
+        let s = MemoryStore::new();
+        let past = Instant::now() - Duration::from_secs(1);
+        for i in 0..10 {
+            let t = format!("v/{i}");
+            let expires = (i % 2 == 0).then_some(past);
+            s.set_retained(&t, Some(msg(&t, expires)));
+        }
+        assert_eq!(s.retained_count(), 10);
+        let mut live = 0;
+        s.visit_retained("v/+", &mut |m| {
+            assert!(!m.expired(Instant::now()));
+            live += 1;
+            ControlFlow::Continue(())
+        });
+        assert_eq!(live, 5);
+        assert_eq!(s.retained_count(), 5, "the expired ones met are gone");
+        let mut seen = 0;
+        s.visit_retained("#", &mut |_| {
+            seen += 1;
+            ControlFlow::Break(())
+        });
+        assert_eq!(seen, 1);
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //!
 //! The tree is persistent (copy-on-write along the changed path) and published through an
 //! `ArcSwap`: a publish loads the current root without any lock and never waits for a subscribe;
-//! subscribes serialize on a mutex among themselves and copy only the nodes on their path.
+//! subscribes serialize on a mutex among themselves and copy only the nodes on their path. The
+//! children of a node and long subscriber lists are persistent maps (`imbl`): copying a node
+//! shares them, so a subscribe beside 100k sibling filters or subscribers costs O(depth x log n),
+//! not a copy of the 100k.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -74,41 +76,161 @@ pub struct Entry<T> {
     pub opts: SubOpts,
 }
 
-#[derive(Debug)]
-struct SharedGroup<T> {
-    name: Box<str>,
-    members: Vec<Entry<T>>,
-    /// Survives copy-on-write (shared by every version of this group) so rotation is fair.
-    cursor: Arc<AtomicUsize>,
+/// Up to this many subscribers a list is a plain vector, copied whole when it changes (cheap at
+/// this size, and the fastest to walk); beyond it, a persistent one.
+const SMALL_MEMBERS: usize = 32;
+
+/// The subscribers of one filter, or the members of one share group: one entry per client.
+#[derive(Debug, Clone)]
+enum Members<T> {
+    Small(Vec<Entry<T>>),
+    Large(Arc<LargeMembers<T>>),
 }
 
-impl<T: Clone> Clone for SharedGroup<T> {
-    fn clone(&self) -> Self {
-        SharedGroup {
-            name: self.name.clone(),
-            members: self.members.clone(),
-            cursor: self.cursor.clone(),
+/// A persistent vector (copying it is O(1), changing it O(log n)) and where each client is in
+/// it. Removal moves the last entry into the hole, so one position changes.
+#[derive(Debug, Clone)]
+struct LargeMembers<T> {
+    list: imbl::Vector<Entry<T>>,
+    pos: imbl::HashMap<Arc<str>, usize>,
+}
+
+impl<T> Default for Members<T> {
+    fn default() -> Self {
+        Members::Small(Vec::new())
+    }
+}
+
+impl<T: Clone> Members<T> {
+    fn len(&self) -> usize {
+        match self {
+            Members::Small(v) => v.len(),
+            Members::Large(l) => l.list.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, i: usize) -> Option<&Entry<T>> {
+        match self {
+            Members::Small(v) => v.get(i),
+            Members::Large(l) => l.list.get(i),
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&Entry<T>)) {
+        match self {
+            Members::Small(v) => v.iter().for_each(f),
+            Members::Large(l) => {
+                for chunk in l.list.leaves() {
+                    chunk.iter().for_each(&mut f);
+                }
+            }
+        }
+    }
+
+    /// Adds or replaces the entry of `e.client_id`; true if it is new.
+    fn upsert(&mut self, e: Entry<T>) -> bool {
+        match self {
+            Members::Small(v) => {
+                if let Some(old) = v.iter_mut().find(|o| o.client_id == e.client_id) {
+                    *old = e;
+                    return false;
+                }
+                v.push(e);
+                if v.len() > SMALL_MEMBERS {
+                    let list: imbl::Vector<Entry<T>> = v.drain(..).collect();
+                    let pos = list
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (e.client_id.clone(), i))
+                        .collect();
+                    *self = Members::Large(Arc::new(LargeMembers { list, pos }));
+                }
+                true
+            }
+            Members::Large(l) => {
+                let l = Arc::make_mut(l);
+                match l.pos.get(&*e.client_id) {
+                    Some(&i) => {
+                        l.list.set(i, e);
+                        false
+                    }
+                    None => {
+                        l.pos.insert(e.client_id.clone(), l.list.len());
+                        l.list.push_back(e);
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes `client_id`'s entry; true if there was one.
+    fn remove(&mut self, client_id: &str) -> bool {
+        match self {
+            Members::Small(v) => match v.iter().position(|e| &*e.client_id == client_id) {
+                Some(i) => {
+                    v.swap_remove(i);
+                    true
+                }
+                None => false,
+            },
+            Members::Large(l) => {
+                if !l.pos.contains_key(client_id) {
+                    return false;
+                }
+                let l = Arc::make_mut(l);
+                let Some(i) = l.pos.remove(client_id) else {
+                    return false;
+                };
+                if let Some(last) = l.list.pop_back() {
+                    if i < l.list.len() {
+                        l.pos.insert(last.client_id.clone(), i);
+                        l.list.set(i, last);
+                    }
+                }
+                // Back to a vector well below the threshold, so a list that hovers around it
+                // does not convert back and forth.
+                if l.list.len() <= SMALL_MEMBERS / 2 {
+                    let v = l.list.iter().cloned().collect();
+                    *self = Members::Small(v);
+                }
+                true
+            }
         }
     }
 }
 
+#[derive(Debug, Clone)]
+struct SharedGroup<T> {
+    members: Members<T>,
+    /// Survives copy-on-write (shared by every version of this group) so rotation is fair.
+    cursor: Arc<AtomicUsize>,
+}
+
+/// A level of the tree. Every field is cheap to copy whatever its size (persistent maps,
+/// `Arc`s, a vector of at most `SMALL_MEMBERS`), so a change copies the nodes on its path and
+/// O(log n) of each map on the way, never a whole map.
 #[derive(Debug)]
 struct Node<T> {
-    children: HashMap<Box<str>, Arc<Node<T>>>,
+    children: imbl::HashMap<Arc<str>, Arc<Node<T>>>,
     plus: Option<Arc<Node<T>>>,
     hash: Option<Arc<Node<T>>>,
-    subs: Vec<Entry<T>>,
-    shared: Vec<SharedGroup<T>>,
+    subs: Members<T>,
+    shared: imbl::HashMap<Arc<str>, Arc<SharedGroup<T>>>,
 }
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            children: HashMap::new(),
+            children: imbl::HashMap::new(),
             plus: None,
             hash: None,
-            subs: Vec::new(),
-            shared: Vec::new(),
+            subs: Members::default(),
+            shared: imbl::HashMap::new(),
         }
     }
 }
@@ -125,7 +247,7 @@ impl<T: Clone> Clone for Node<T> {
     }
 }
 
-impl<T> Node<T> {
+impl<T: Clone> Node<T> {
     fn is_empty(&self) -> bool {
         self.children.is_empty()
             && self.plus.is_none()
@@ -189,30 +311,22 @@ impl<T: Clone> SubscriptionTree<T> {
                 target: target.clone(),
                 opts,
             };
-            let list = match filter.share_group {
-                None => &mut node.subs,
-                Some(g) => {
-                    let idx = match node.shared.iter().position(|s| &*s.name == g) {
-                        Some(i) => i,
-                        None => {
-                            node.shared.push(SharedGroup {
-                                name: g.into(),
-                                members: Vec::new(),
-                                cursor: Arc::new(AtomicUsize::new(0)),
-                            });
-                            node.shared.len() - 1
-                        }
-                    };
-                    &mut node.shared[idx].members
-                }
+            added = match filter.share_group {
+                None => node.subs.upsert(entry),
+                Some(g) => match node.shared.get_mut(g) {
+                    Some(group) => Arc::make_mut(group).members.upsert(entry),
+                    None => {
+                        let mut members = Members::default();
+                        members.upsert(entry);
+                        let group = SharedGroup {
+                            members,
+                            cursor: Arc::new(AtomicUsize::new(0)),
+                        };
+                        node.shared.insert(Arc::from(g), Arc::new(group));
+                        true
+                    }
+                },
             };
-            match list.iter_mut().find(|e| e.client_id == entry.client_id) {
-                Some(e) => *e = entry,
-                None => {
-                    list.push(entry);
-                    added = true;
-                }
-            }
         });
         self.root.store(Arc::new(new_root));
         if added {
@@ -234,18 +348,14 @@ impl<T: Clone> SubscriptionTree<T> {
             &root,
             &levels,
             &mut |node: &mut Node<T>| match filter.share_group {
-                None => {
-                    let before = node.subs.len();
-                    node.subs.retain(|e| &*e.client_id != client_id);
-                    removed = node.subs.len() != before;
-                }
+                None => removed = node.subs.remove(client_id),
                 Some(g) => {
-                    if let Some(grp) = node.shared.iter_mut().find(|s| &*s.name == g) {
-                        let before = grp.members.len();
-                        grp.members.retain(|e| &*e.client_id != client_id);
-                        removed = grp.members.len() != before;
+                    if let Some(group) = node.shared.get_mut(g) {
+                        removed = Arc::make_mut(group).members.remove(client_id);
+                        if group.members.is_empty() {
+                            node.shared.remove(g);
+                        }
                     }
-                    node.shared.retain(|s| !s.members.is_empty());
                 }
             },
         );
@@ -292,15 +402,14 @@ fn modify<T: Clone>(node: &Node<T>, levels: &[&str], f: &mut dyn FnMut(&mut Node
                 "+" => &mut n.plus,
                 "#" => &mut n.hash,
                 _ => {
-                    let child = n.children.get(*first).cloned();
-                    let new_child = match child {
-                        Some(c) => modify(&c, rest, f),
+                    let new_child = match n.children.get(*first) {
+                        Some(c) => modify(c, rest, f),
                         None => modify(&Node::default(), rest, f),
                     };
                     if new_child.is_empty() {
                         n.children.remove(*first);
                     } else {
-                        n.children.insert((*first).into(), Arc::new(new_child));
+                        n.children.insert(Arc::from(*first), Arc::new(new_child));
                     }
                     return n;
                 }
@@ -350,30 +459,32 @@ fn collect<T: Clone>(
 }
 
 fn emit<T: Clone>(node: &Node<T>, online: &dyn Fn(&T) -> bool, out: &mut Vec<Match<T>>) {
-    for e in &node.subs {
+    node.subs.for_each(|e| {
         out.push(Match {
             client_id: e.client_id.clone(),
             target: e.target.clone(),
             opts: e.opts,
             shared: false,
-        });
-    }
-    for g in &node.shared {
+        })
+    });
+    for g in node.shared.values() {
         let n = g.members.len();
         if n == 0 {
             continue;
         }
         let start = g.cursor.fetch_add(1, Ordering::Relaxed);
         let pick = (0..n)
-            .map(|i| &g.members[(start + i) % n])
+            .filter_map(|i| g.members.get((start + i) % n))
             .find(|e| online(&e.target))
-            .unwrap_or(&g.members[start % n]);
-        out.push(Match {
-            client_id: pick.client_id.clone(),
-            target: pick.target.clone(),
-            opts: pick.opts,
-            shared: true,
-        });
+            .or_else(|| g.members.get(start % n));
+        if let Some(pick) = pick {
+            out.push(Match {
+                client_id: pick.client_id.clone(),
+                target: pick.target.clone(),
+                opts: pick.opts,
+                shared: true,
+            });
+        }
     }
 }
 
@@ -538,6 +649,82 @@ mod tests {
     }
 
     #[test]
+    fn many_subscribers_to_one_filter() {
+        let t = SubscriptionTree::default();
+        let n = 3 * SMALL_MEMBERS as u32;
+        for i in 0..n {
+            sub(&t, "big/+", &format!("c{i}"), i);
+        }
+        assert_eq!(who(&t, "big/x"), (0..n).collect::<Vec<_>>());
+        // Replacing keeps one entry per client.
+        sub(&t, "big/+", "c5", 1005);
+        assert_eq!(t.len(), n as usize);
+        let f = parse_filter("big/+", 200).unwrap();
+        // Remove all but a few, from the middle and the ends: every survivor still matches.
+        let keep = [1, 1005, 40, n - 1];
+        for i in 0..n {
+            if ![1, 5, 40, n - 1].contains(&i) {
+                assert!(t.unsubscribe(&f, &format!("c{i}")));
+            }
+        }
+        let mut want = keep.to_vec();
+        want.sort();
+        assert_eq!(who(&t, "big/x"), want);
+        assert!(matches!(
+            t.root.load().children["big"].plus.as_ref().unwrap().subs,
+            Members::Small(_)
+        ));
+        for i in [1, 5, 40, n - 1] {
+            assert!(t.unsubscribe(&f, &format!("c{i}")));
+        }
+        assert!(t.root.load().is_empty() && t.is_empty());
+    }
+
+    #[test]
+    fn large_shared_group_rotates_over_every_member() {
+        let t = SubscriptionTree::default();
+        let n = 2 * SMALL_MEMBERS;
+        for i in 0..n {
+            sub(&t, "$share/g/job", &format!("w{i}"), i as u32);
+        }
+        let mut seen = vec![0; n];
+        for _ in 0..2 * n {
+            let mut out = Vec::new();
+            t.matches("job", |_| true, &mut out);
+            assert_eq!(out.len(), 1);
+            seen[out[0].target as usize] += 1;
+        }
+        assert!(seen.iter().all(|&c| c == 2), "{seen:?}");
+        let f = parse_filter("$share/g/job", 200).unwrap();
+        for i in 0..n {
+            assert!(t.unsubscribe(&f, &format!("w{i}")));
+        }
+        assert!(t.root.load().is_empty());
+    }
+
+    #[test]
+    fn a_loaded_root_is_a_snapshot() {
+        let t = SubscriptionTree::default();
+        for i in 0..100 {
+            sub(&t, &format!("s/{i}"), "c", i);
+            sub(&t, "s/+", &format!("c{i}"), 1000 + i);
+        }
+        let before = t.root.load_full();
+        sub(&t, "s/7", "late", 7777);
+        assert!(t.unsubscribe(&parse_filter("s/+", 200).unwrap(), "c3"));
+        let mut out = Vec::new();
+        collect(&before, &["s", "7"], 0, false, &|_: &u32| true, &mut out);
+        let mut old: Vec<u32> = out.iter().map(|m| m.target).collect();
+        old.sort();
+        let mut want: Vec<u32> = (1000..1100).collect();
+        want.insert(0, 7);
+        assert_eq!(old, want, "the old version is unchanged");
+        want.retain(|&x| x != 1003);
+        want.push(7777);
+        assert_eq!(who(&t, "s/7"), want);
+    }
+
+    #[test]
     fn deep_topics_match() {
         let t = SubscriptionTree::default();
         let deep: Vec<String> = (0..40).map(|i| i.to_string()).collect();
@@ -545,5 +732,86 @@ mod tests {
         sub(&t, &topic, "c", 1);
         sub(&t, "0/#", "d", 2);
         assert_eq!(who(&t, &topic), vec![1, 2]);
+    }
+
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Sub(usize, usize),
+        Unsub(usize, usize),
+    }
+
+    const FILTERS: [&str; 10] = [
+        "a/b",
+        "a/+",
+        "a/#",
+        "#",
+        "+/b",
+        "$s/#",
+        "+/+",
+        "a",
+        "$share/g/a/+",
+        "$share/h/#",
+    ];
+    const TOPICS: [&str; 6] = ["a/b", "a", "a/c", "x/b", "$s/b", "a/b/c"];
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..FILTERS.len(), 0..40usize).prop_map(|(f, c)| Op::Sub(f, c)),
+            (0..FILTERS.len(), 0..40usize).prop_map(|(f, c)| Op::Unsub(f, c)),
+        ]
+    }
+
+    proptest! {
+        /// After any sequence of subscribes and unsubscribes, the tree answers what a list of
+        /// (filter, client) pairs matched with `filter_matches` answers.
+        #[test]
+        fn agrees_with_a_list(ops in proptest::collection::vec(op(), 0..300)) {
+            let t = SubscriptionTree::default();
+            let mut model: std::collections::BTreeMap<(usize, usize), u32> = Default::default();
+            for (n, o) in ops.iter().enumerate() {
+                match *o {
+                    Op::Sub(f, c) => {
+                        let p = parse_filter(FILTERS[f], 200).unwrap();
+                        let new = t.subscribe(&p, &Arc::from(format!("c{c}")), n as u32, opts(QoS::AtMostOnce));
+                        prop_assert_eq!(new, model.insert((f, c), n as u32).is_none());
+                    }
+                    Op::Unsub(f, c) => {
+                        let p = parse_filter(FILTERS[f], 200).unwrap();
+                        prop_assert_eq!(t.unsubscribe(&p, &format!("c{c}")), model.remove(&(f, c)).is_some());
+                    }
+                }
+            }
+            prop_assert_eq!(t.len(), model.len());
+            for topic in TOPICS {
+                let mut want: Vec<u32> = model
+                    .iter()
+                    .filter(|((f, _), _)| {
+                        let p = parse_filter(FILTERS[*f], 200).unwrap();
+                        p.share_group.is_none() && filter_matches(p.filter, topic)
+                    })
+                    .map(|(_, id)| *id)
+                    .collect();
+                want.sort();
+                let mut out = Vec::new();
+                t.matches(topic, |_| true, &mut out);
+                let mut got: Vec<u32> = out.iter().filter(|m| !m.shared).map(|m| m.target).collect();
+                got.sort();
+                prop_assert_eq!(got, want);
+                // One delivery per share group that has a member matching.
+                let groups = ["g", "h"]
+                    .iter()
+                    .filter(|g| model.keys().any(|(f, _)| {
+                        let p = parse_filter(FILTERS[*f], 200).unwrap();
+                        p.share_group == Some(**g) && filter_matches(p.filter, topic)
+                    }))
+                    .count();
+                prop_assert_eq!(out.iter().filter(|m| m.shared).count(), groups);
+            }
+            if model.is_empty() {
+                prop_assert!(t.root.load().is_empty());
+            }
+        }
     }
 }

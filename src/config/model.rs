@@ -207,6 +207,9 @@ pub struct Limits {
     pub max_sessions: usize,
     /// Subscriptions one session may hold (0 = no maximum).
     pub max_subscriptions_per_client: usize,
+    /// Topic filters handled in one SUBSCRIBE (0 = no maximum); those beyond are refused, so one
+    /// packet cannot hold a connection's task for long.
+    pub max_filters_per_subscribe: usize,
 }
 
 impl Default for Limits {
@@ -229,6 +232,8 @@ impl Default for Limits {
             allow_zero_keepalive: false,
             max_sessions: 1_000_000,
             max_subscriptions_per_client: 10_000,
+            // Home Assistant batches up to 500 filters per SUBSCRIBE; leave it room.
+            max_filters_per_subscribe: 1000,
         }
     }
 }

@@ -101,6 +101,7 @@ const SUPPORTED: &[&str] = &[
     "auth_throttle_user_limit",
     "auth_throttle_address_limit",
     "auth_throttle_time",
+    "max_filters_per_subscribe",
 ];
 
 /// Options of later mqsec releases: parsed so the error can say exactly that.
@@ -655,6 +656,10 @@ impl Parser {
                 self.cfg.security.throttle.time =
                     Duration::from_secs(parse_int(value, at, 1, 86_400)? as u64)
             }
+            "max_filters_per_subscribe" => {
+                self.cfg.limits.max_filters_per_subscribe =
+                    parse_int(value, at, 0, i64::from(i32::MAX))? as usize
+            }
             "include_dir" => {
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(at.err("include_dir nested too deeply (a loop?)".into()));
@@ -1109,6 +1114,29 @@ mod tests {
             .iter()
             .all(|l| l.is_loopback_only() && l.anonymous_allowed()));
         assert_eq!(c.limits.max_queued_messages, 5);
+    }
+
+    #[test]
+    fn filters_per_subscribe() {
+        assert_eq!(
+            super::super::model::Limits::default().max_filters_per_subscribe,
+            1000
+        );
+        let c = parse_str(
+            "max_filters_per_subscribe 0
+",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_filters_per_subscribe, 0);
+        let c = parse_str(
+            "max_filters_per_subscribe 25
+",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_filters_per_subscribe, 25);
+        assert!(err("max_filters_per_subscribe -1\n").contains("t.conf:1:"));
     }
 
     #[test]

@@ -267,7 +267,15 @@ where
             // (before the new subscriptions exist, so they arrive once, as retained messages).
             crate::broker::sys::publish_sys(&b, Instant::now());
         }
-        for req in &s.filters {
+        let cap = limits.max_filters_per_subscribe;
+        if cap != 0 && s.filters.len() > cap {
+            tracing::info!(client_id = ?self.client_id(), filters = s.filters.len(), max = cap, "SUBSCRIBE: filters beyond max_filters_per_subscribe refused");
+        }
+        for (i, req) in s.filters.iter().enumerate() {
+            if cap != 0 && i >= cap {
+                codes.push(fail(self.v5(), v5::QUOTA_EXCEEDED));
+                continue;
+            }
             if req.filter.len() > limits.max_topic_length {
                 tracing::info!(client_id = ?self.client_id(), length = req.filter.len(), "subscription refused: filter above max_topic_length");
                 codes.push(fail(self.v5(), v5::QUOTA_EXCEEDED));
