@@ -559,3 +559,71 @@ fn filters_beyond_max_filters_per_subscribe_are_refused() {
         }
     }
 }
+
+/// Retained messages are bounded in number and in memory; over either, a retained PUBLISH is
+/// refused as a whole (v5 PUBACK 0x97, v3 plain ack), while replacing an existing one is fine.
+#[test]
+fn retained_messages_and_shared_groups_have_quotas() {
+    let b = Broker::start(
+        "max_retained_messages 3\nmax_retained_bytes 100000\nmax_shared_groups 2\nsys_interval 0",
+    );
+    let (mut p, _) = Raw::connect(b.port, V5, "retainer", Properties::default());
+    let ack = |p: &mut Raw, topic: &str, payload: &[u8], id: u16| -> u8 {
+        p.publish(topic, payload, QoS::AtLeastOnce, true, id);
+        match p.recv() {
+            Some(Packet::PubAck(a)) => a.reason,
+            x => panic!("expected PUBACK, got {x:?}"),
+        }
+    };
+    for (i, t) in ["r/1", "r/2", "r/3"].iter().enumerate() {
+        let r = ack(&mut p, t, b"v", i as u16 + 1);
+        assert!(r < 0x80, "{t}: {r:#x}");
+    }
+    assert_eq!(ack(&mut p, "r/4", b"v", 4), 0x97, "a fourth topic");
+    assert!(
+        ack(&mut p, "r/1", b"new", 5) < 0x80,
+        "replacing one is not a new one"
+    );
+    assert!(ack(&mut p, "r/2", b"", 6) < 0x80, "deleting one");
+    assert!(ack(&mut p, "r/4", b"v", 7) < 0x80, "room again");
+    assert_eq!(
+        ack(&mut p, "r/1", &[b'x'; 150_000], 8),
+        0x97,
+        "over max_retained_bytes"
+    );
+    // Only the kept ones come back to a new subscriber.
+    let (mut s, _) = Raw::connect(b.port, V5, "reader", Properties::default());
+    assert_eq!(s.subscribe("r/#", QoS::AtMostOnce), vec![0]);
+    let mut got = Vec::new();
+    s.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    while let Some(Packet::Publish(m)) = s.recv() {
+        got.push((m.topic.clone(), m.payload.to_vec()));
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("r/1".to_string(), b"new".to_vec()),
+            ("r/3".to_string(), b"v".to_vec()),
+            ("r/4".to_string(), b"v".to_vec())
+        ]
+    );
+    // Shared groups: two, then 0x97 for a third; joining an existing one is fine.
+    let (mut g, _) = Raw::connect(b.port, V5, "grouper", Properties::default());
+    g.send(&Packet::Subscribe(Subscribe {
+        packet_id: 3,
+        filters: ["$share/a/x", "$share/b/x", "$share/c/x", "$share/a/x"]
+            .iter()
+            .map(|f| SubscriptionRequest {
+                filter: (*f).into(),
+                options: SubscriptionOptions::default(),
+            })
+            .collect(),
+        properties: Properties::default(),
+    }));
+    match g.recv() {
+        Some(Packet::SubAck(a)) => assert_eq!(a.reason_codes, vec![0, 0, 0x97, 0]),
+        x => panic!("expected SUBACK, got {x:?}"),
+    }
+}

@@ -61,6 +61,15 @@ pub enum AttachError {
     TooManySessions,
 }
 
+/// Why a subscription was not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeError {
+    /// The connection no longer holds the session.
+    TakenOver,
+    /// It would start a shared group beyond `max_shared_groups`.
+    SharedGroupQuota,
+}
+
 /// How a connection ended, as far as its session is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Departure {
@@ -287,11 +296,22 @@ impl Broker {
         raw: &str,
         filter: &Filter<'_>,
         opts: SubOpts,
-    ) -> Option<bool> {
-        session.subscribe(Some(epoch), raw, opts, || {
-            self.subs
-                .subscribe(filter, &session.client_id, session.clone(), opts)
-        })
+    ) -> Result<bool, SubscribeError> {
+        let max_groups = self.config.limits.max_shared_groups;
+        let added = session.subscribe(Some(epoch), raw, opts, || {
+            self.subs.subscribe_within(
+                filter,
+                &session.client_id,
+                session.clone(),
+                opts,
+                max_groups,
+            )
+        });
+        match added {
+            None => Err(SubscribeError::TakenOver),
+            Some(None) => Err(SubscribeError::SharedGroupQuota),
+            Some(Some(new)) => Ok(new),
+        }
     }
 
     /// Remove a subscription; true if it existed.
@@ -352,7 +372,7 @@ impl Broker {
             for (f, o) in rec.subscriptions {
                 if let Ok(pf) = parse_filter(&f, usize::MAX) {
                     s.subscribe(None, &f, o, || {
-                        self.subs.subscribe(&pf, &cid, s.clone(), o);
+                        Some(self.subs.subscribe(&pf, &cid, s.clone(), o))
                     });
                 }
             }
@@ -505,10 +525,7 @@ mod tests {
             },
             subscription_id: None,
         };
-        assert_eq!(
-            b.subscribe(&a.session, a.epoch, filter, &f, opts),
-            Some(true)
-        );
+        assert_eq!(b.subscribe(&a.session, a.epoch, filter, &f, opts), Ok(true));
     }
 
     #[test]
@@ -549,7 +566,10 @@ mod tests {
             options: Default::default(),
             subscription_id: None,
         };
-        assert_eq!(b.subscribe(&a.session, a.epoch, "u", &f, opts), None);
+        assert_eq!(
+            b.subscribe(&a.session, a.epoch, "u", &f, opts),
+            Err(SubscribeError::TakenOver)
+        );
         assert_eq!(b.subs.len(), 1);
     }
 

@@ -29,6 +29,8 @@ pub type Visit<'a> = dyn FnMut(&Arc<Message>) -> ControlFlow<()> + 'a;
 pub struct RetainedIndex {
     root: Node,
     count: usize,
+    /// Memory the messages hold (`Message::cost`): what `max_retained_bytes` counts.
+    bytes: usize,
 }
 
 impl RetainedIndex {
@@ -40,11 +42,17 @@ impl RetainedIndex {
         self.count == 0
     }
 
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Store `msg` as the retained message of `topic`; returns the one it replaces.
     pub fn insert(&mut self, topic: &str, msg: Arc<Message>) -> Option<Arc<Message>> {
+        self.bytes += msg.cost;
         let old = insert(&mut self.root, &mut topic.split('/'), msg);
-        if old.is_none() {
-            self.count += 1;
+        match &old {
+            None => self.count += 1,
+            Some(o) => self.bytes = self.bytes.saturating_sub(o.cost),
         }
         old
     }
@@ -52,8 +60,9 @@ impl RetainedIndex {
     /// Remove the retained message of `topic` (and the levels left empty).
     pub fn remove(&mut self, topic: &str) -> Option<Arc<Message>> {
         let old = remove(&mut self.root, &mut topic.split('/'));
-        if old.is_some() {
+        if let Some(o) = &old {
             self.count -= 1;
+            self.bytes = self.bytes.saturating_sub(o.cost);
         }
         old
     }

@@ -17,8 +17,12 @@ impl Broker {
         if msg.retain && self.config.limits.retain_available {
             if msg.payload.is_empty() {
                 self.store.set_retained(&msg.topic, None);
-            } else {
+            } else if self.retain_allowed(msg) {
                 self.store.set_retained(&msg.topic, Some(msg.clone()));
+            } else {
+                // A will or a broker message over the quota: delivered live, not kept.
+                self.stats.retained_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(topic = &*msg.topic, "retained message not kept: max_retained_messages or max_retained_bytes reached");
             }
         }
         let mut matches: Vec<Match<Arc<Session>>> = Vec::new();
@@ -76,6 +80,19 @@ impl Broker {
             i = j;
         }
         delivered
+    }
+
+    /// Whether keeping `msg` as its topic's retained message stays within
+    /// `max_retained_messages` and `max_retained_bytes` (a replacement counts as its size change).
+    pub fn retain_allowed(&self, msg: &Message) -> bool {
+        let l = &self.config.limits;
+        let exists = || self.store.has_retained(&msg.topic);
+        let count_ok = l.max_retained_messages == 0
+            || self.store.retained_count() < l.max_retained_messages
+            || exists();
+        let bytes_ok = l.max_retained_bytes == 0
+            || self.store.retained_bytes() + msg.cost <= l.max_retained_bytes;
+        count_ok && bytes_ok
     }
 
     fn deliver(
@@ -201,14 +218,10 @@ pub(crate) mod tests {
             },
             subscription_id: id,
         };
-        assert!(s
-            .subscribe(None, filter, opts, || b.subs.subscribe(
-                &f,
-                &s.client_id,
-                s.clone(),
-                opts
-            ))
-            .is_some());
+        let added = s.subscribe(None, filter, opts, || {
+            Some(b.subs.subscribe(&f, &s.client_id, s.clone(), opts))
+        });
+        assert_eq!(added, Some(Some(true)));
     }
 
     pub(crate) fn msg(topic: &str, qos: QoS, retain: bool, origin: Option<&str>) -> Arc<Message> {

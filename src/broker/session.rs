@@ -457,21 +457,24 @@ impl Session {
     }
 
     /// Record a subscription, if `epoch` is still the session's connection (a connection that was
-    /// replaced must not add to the session it lost). `add` puts it in the subscription tree; it
-    /// runs under the session lock, so ending the session cannot miss it.
+    /// replaced must not add to the session it lost): None then. `add` puts it in the
+    /// subscription tree, or refuses it (a quota) with None, and then it is not recorded either;
+    /// it runs under the session lock, so ending the session cannot miss it.
     pub fn subscribe<R>(
         &self,
         epoch: Option<u64>,
         raw: &str,
         opts: SubOpts,
-        add: impl FnOnce() -> R,
-    ) -> Option<R> {
+        add: impl FnOnce() -> Option<R>,
+    ) -> Option<Option<R>> {
         let mut st = self.state.lock();
         if st.ended || epoch.is_some_and(|e| e != st.epoch) {
             return None;
         }
         let r = add();
-        st.subscriptions.insert(raw.to_string(), opts);
+        if r.is_some() {
+            st.subscriptions.insert(raw.to_string(), opts);
+        }
         Some(r)
     }
 

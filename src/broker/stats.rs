@@ -18,4 +18,6 @@ pub struct Stats {
     /// `write_stall_timeout`).
     pub write_stalls: AtomicU64,
     pub wills: AtomicU64,
+    /// Retained messages refused by `max_retained_messages` / `max_retained_bytes`.
+    pub retained_refused: AtomicU64,
 }

@@ -53,6 +53,11 @@ pub trait Store: Send + Sync {
         });
     }
     fn retained_count(&self) -> usize;
+    /// Memory the retained messages hold (`Message::cost` summed): what `max_retained_bytes`
+    /// bounds.
+    fn retained_bytes(&self) -> usize;
+    /// Whether `topic` has a retained message now (replacing one does not add to the count).
+    fn has_retained(&self, topic: &str) -> bool;
 
     /// A persistent session was created or its subscriptions/expiry changed.
     fn session_saved(&self, rec: &SessionRecord);
@@ -119,6 +124,14 @@ impl Store for MemoryStore {
 
     fn retained_count(&self) -> usize {
         self.retained.read().len()
+    }
+
+    fn retained_bytes(&self) -> usize {
+        self.retained.read().bytes()
+    }
+
+    fn has_retained(&self, topic: &str) -> bool {
+        self.retained.read().get(topic).is_some()
     }
 
     fn session_saved(&self, rec: &SessionRecord) {

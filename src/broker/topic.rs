@@ -271,6 +271,8 @@ pub struct SubscriptionTree<T> {
     root: ArcSwap<Node<T>>,
     writer: Mutex<()>,
     count: AtomicUsize,
+    /// Shared-subscription groups held (distinct group and filter).
+    groups: AtomicUsize,
 }
 
 impl<T: Clone> Default for SubscriptionTree<T> {
@@ -279,6 +281,7 @@ impl<T: Clone> Default for SubscriptionTree<T> {
             root: ArcSwap::from_pointee(Node::default()),
             writer: Mutex::new(()),
             count: AtomicUsize::new(0),
+            groups: AtomicUsize::new(0),
         }
     }
 }
@@ -293,6 +296,11 @@ impl<T: Clone> SubscriptionTree<T> {
         self.len() == 0
     }
 
+    /// Shared-subscription groups held.
+    pub fn shared_groups(&self) -> usize {
+        self.groups.load(Ordering::Relaxed)
+    }
+
     /// Adds or replaces `client_id`'s subscription to `filter`. Returns true if it is new.
     pub fn subscribe(
         &self,
@@ -301,10 +309,31 @@ impl<T: Clone> SubscriptionTree<T> {
         target: T,
         opts: SubOpts,
     ) -> bool {
+        self.subscribe_within(filter, client_id, target, opts, 0)
+            .unwrap_or(false)
+    }
+
+    /// As `subscribe`, but a subscription that would start a new shared group beyond
+    /// `max_groups` (0 = no maximum) is refused: `None`.
+    pub fn subscribe_within(
+        &self,
+        filter: &Filter<'_>,
+        client_id: &Arc<str>,
+        target: T,
+        opts: SubOpts,
+        max_groups: usize,
+    ) -> Option<bool> {
         let _w = self.writer.lock();
         let root = self.root.load_full();
         let levels: Vec<&str> = filter.filter.split('/').collect();
+        if let Some(g) = filter.share_group {
+            let full = max_groups != 0 && self.groups.load(Ordering::Relaxed) >= max_groups;
+            if full && !group_exists(&root, &levels, g) {
+                return None;
+            }
+        }
         let mut added = false;
+        let mut new_group = false;
         let new_root = modify(&root, &levels, &mut |node: &mut Node<T>| {
             let entry = Entry {
                 client_id: client_id.clone(),
@@ -323,6 +352,7 @@ impl<T: Clone> SubscriptionTree<T> {
                             cursor: Arc::new(AtomicUsize::new(0)),
                         };
                         node.shared.insert(Arc::from(g), Arc::new(group));
+                        new_group = true;
                         true
                     }
                 },
@@ -332,7 +362,10 @@ impl<T: Clone> SubscriptionTree<T> {
         if added {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
-        added
+        if new_group {
+            self.groups.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(added)
     }
 
     /// Removes `client_id`'s subscription to `filter`; true if there was one.
@@ -344,6 +377,7 @@ impl<T: Clone> SubscriptionTree<T> {
             return false;
         }
         let mut removed = false;
+        let mut gone = false;
         let new_root = modify(
             &root,
             &levels,
@@ -354,6 +388,7 @@ impl<T: Clone> SubscriptionTree<T> {
                         removed = Arc::make_mut(group).members.remove(client_id);
                         if group.members.is_empty() {
                             node.shared.remove(g);
+                            gone = true;
                         }
                     }
                 }
@@ -362,6 +397,9 @@ impl<T: Clone> SubscriptionTree<T> {
         if removed {
             self.root.store(Arc::new(new_root));
             self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+        if gone {
+            self.groups.fetch_sub(1, Ordering::Relaxed);
         }
         removed
     }
@@ -376,20 +414,26 @@ impl<T: Clone> SubscriptionTree<T> {
     }
 }
 
-fn exists<T>(node: &Node<T>, levels: &[&str]) -> bool {
+/// The node at the end of the filter `levels`, if the tree has that path.
+fn node_at<'a, T>(node: &'a Node<T>, levels: &[&str]) -> Option<&'a Node<T>> {
     let mut n = node;
     for l in levels {
-        let next = match *l {
+        n = match *l {
             "+" => n.plus.as_deref(),
             "#" => n.hash.as_deref(),
             lit => n.children.get(lit).map(|a| &**a),
-        };
-        match next {
-            Some(x) => n = x,
-            None => return false,
-        }
+        }?;
     }
-    true
+    Some(n)
+}
+
+fn exists<T>(node: &Node<T>, levels: &[&str]) -> bool {
+    node_at(node, levels).is_some()
+}
+
+/// Whether share group `group` of the filter `levels` exists.
+fn group_exists<T>(node: &Node<T>, levels: &[&str], group: &str) -> bool {
+    node_at(node, levels).is_some_and(|n| n.shared.get(group).is_some())
 }
 
 /// Copy the path to `levels`, apply `f` at its end, prune nodes left empty.

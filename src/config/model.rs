@@ -207,6 +207,12 @@ pub struct Limits {
     pub max_sessions: usize,
     /// Subscriptions one session may hold (0 = no maximum).
     pub max_subscriptions_per_client: usize,
+    /// Retained messages the broker holds at most (0 = no maximum).
+    pub max_retained_messages: usize,
+    /// Memory retained messages may hold, counted as `Message::cost` (0 = no maximum).
+    pub max_retained_bytes: usize,
+    /// Shared-subscription groups (distinct `$share/GROUP/FILTER`) at most (0 = no maximum).
+    pub max_shared_groups: usize,
     /// Topic filters handled in one SUBSCRIBE (0 = no maximum); those beyond are refused, so one
     /// packet cannot hold a connection's task for long.
     pub max_filters_per_subscribe: usize,
@@ -232,6 +238,9 @@ impl Default for Limits {
             allow_zero_keepalive: false,
             max_sessions: 1_000_000,
             max_subscriptions_per_client: 10_000,
+            max_retained_messages: 1_000_000,
+            max_retained_bytes: 1024 * 1024 * 1024,
+            max_shared_groups: 100_000,
             // Home Assistant batches up to 500 filters per SUBSCRIBE; leave it room.
             max_filters_per_subscribe: 1000,
         }

@@ -75,6 +75,9 @@ const SUPPORTED: &[&str] = &[
     "allow_zero_keepalive",
     "max_sessions",
     "max_subscriptions_per_client",
+    "max_retained_messages",
+    "max_retained_bytes",
+    "max_shared_groups",
     "certfile",
     "keyfile",
     "cafile",
@@ -600,6 +603,17 @@ impl Parser {
             "allow_zero_keepalive" => self.cfg.limits.allow_zero_keepalive = parse_bool(value, at)?,
             "max_sessions" => {
                 self.cfg.limits.max_sessions =
+                    parse_int(value, at, 0, i64::from(i32::MAX))? as usize
+            }
+            "max_retained_messages" => {
+                self.cfg.limits.max_retained_messages =
+                    parse_int(value, at, 0, i64::from(i32::MAX))? as usize
+            }
+            "max_retained_bytes" => {
+                self.cfg.limits.max_retained_bytes = parse_int(value, at, 0, i64::MAX)? as usize
+            }
+            "max_shared_groups" => {
+                self.cfg.limits.max_shared_groups =
                     parse_int(value, at, 0, i64::from(i32::MAX))? as usize
             }
             "max_subscriptions_per_client" => {

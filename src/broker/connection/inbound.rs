@@ -15,7 +15,7 @@ use crate::broker::codec::{
     valid_topic_filter, valid_topic_name, Disconnect, Packet, Properties, PubResp, Publish, QoS,
     SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
-use crate::broker::core::Departure;
+use crate::broker::core::{Departure, SubscribeError};
 use crate::broker::session::{AckKind, AckOutcome, IncomingQos2, Message, Session, NEVER_EXPIRES};
 use crate::broker::topic::{is_sys_topic, parse_filter, topic_too_deep, FilterError, SubOpts};
 use crate::config::model::DeniedPublish;
@@ -221,6 +221,19 @@ where
             expires_at,
             Some(self.client_id().clone()),
         ));
+        if msg.retain
+            && !msg.payload.is_empty()
+            && b.config.limits.retain_available
+            && !b.retain_allowed(&msg)
+        {
+            // Over the retained quota: refused as a whole (not routed without being kept), so
+            // the publisher's 0x97 means nothing happened.
+            tracing::info!(client_id = ?self.client_id(), topic = &*msg.topic, "PUBLISH refused: max_retained_messages or max_retained_bytes reached");
+            b.stats.retained_refused.fetch_add(1, Ordering::Relaxed);
+            let reason = if self.v5() { v5::QUOTA_EXCEEDED } else { 0 };
+            self.ack_publish(session, p.qos, pid, reason, !self.v5());
+            return Ok(None);
+        }
         let n = b.publish(&msg);
         let reason = if self.v5() && n == 0 {
             v5::NO_MATCHING_SUBSCRIBERS
@@ -333,9 +346,15 @@ where
                 options,
                 subscription_id: sub_id,
             };
-            let Some(new) = b.subscribe(session, self.link.epoch, &req.filter, &f, opts) else {
+            let new = match b.subscribe(session, self.link.epoch, &req.filter, &f, opts) {
+                Ok(new) => new,
                 // Taken over meanwhile: the session is no longer this connection's.
-                return Ok(Some(Departure::TakenOver));
+                Err(SubscribeError::TakenOver) => return Ok(Some(Departure::TakenOver)),
+                Err(SubscribeError::SharedGroupQuota) => {
+                    tracing::info!(client_id = ?self.client_id(), "subscription refused: max_shared_groups reached");
+                    codes.push(fail(self.v5(), v5::QUOTA_EXCEEDED));
+                    continue;
+                }
             };
             let send_retained = match options.retain_handling {
                 0 => true,
