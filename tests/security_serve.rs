@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use mqsec::broker::codec::{Packet, ProtocolVersion, QoS};
 
-use common::{free_port, mosquitto_passwd, mqsec_bin, root, wait_output, ChildGuard, RawClient};
+use common::raw::Raw;
+use common::{free_port, mosquitto_passwd, mqsec_bin, root, wait_output, ChildGuard};
 
 const WAIT: Duration = Duration::from_secs(20);
 const V3: ProtocolVersion = ProtocolVersion::V311;
@@ -158,11 +159,11 @@ impl Serve {
     }
 
     fn connack(&self, v: ProtocolVersion, id: &str, user: Option<&str>, pass: Option<&str>) -> u8 {
-        RawClient::connect(self.port, v, id, user, pass).1
+        Raw::login(self.port, v, id, user, pass).1
     }
 
-    fn login(&self, v: ProtocolVersion, id: &str, user: &str) -> RawClient {
-        let (c, code) = RawClient::connect(self.port, v, id, Some(user), Some(pw(user)));
+    fn login(&self, v: ProtocolVersion, id: &str, user: &str) -> Raw {
+        let (c, code) = Raw::login(self.port, v, id, Some(user), Some(pw(user)));
         assert_eq!(code, 0, "{user} refused");
         c
     }
@@ -296,7 +297,7 @@ fn guide_acl_enforced_for_publish_subscribe_and_delivery() {
     let mut sensor = b.login(V5, "s-raw", "sensor_001");
     assert_eq!(sensor.subscribe("sensors/#", QoS::AtLeastOnce), [0x87]);
     assert_eq!(sensor.subscribe("commands/001", QoS::AtLeastOnce), [0x01]);
-    sensor.publish("sensors/002/x", b"no", QoS::AtLeastOnce, 7);
+    sensor.publish("sensors/002/x", b"no", QoS::AtLeastOnce, false, 7);
     match sensor.recv() {
         Some(Packet::PubAck(a)) => assert_eq!((a.packet_id, a.reason), (7, 0x87)),
         p => panic!("expected PUBACK 0x87, got {p:?}"),
@@ -367,8 +368,8 @@ fn guide_acl_enforced_for_publish_subscribe_and_delivery() {
         .await
         .expect("SUBACK");
         let mut pubr = b.login(V3, "order", "sensor_001");
-        pubr.publish("sensors/002/denied", b"1", QoS::AtLeastOnce, 1);
-        pubr.publish("sensors/001/allowed", b"2", QoS::AtLeastOnce, 2);
+        pubr.publish("sensors/002/denied", b"1", QoS::AtLeastOnce, false, 1);
+        pubr.publish("sensors/001/allowed", b"2", QoS::AtLeastOnce, false, 2);
         let first = tokio::time::timeout(WAIT, async {
             loop {
                 if let Event::Incoming(RPacket::Publish(p)) = el.poll().await.unwrap() {
@@ -428,7 +429,7 @@ fn sighup_reloads_each_file_keeps_a_broken_one_and_rechecks_live_clients() {
     .unwrap();
     let b = Serve::start(dir, SECURED);
     let connect = |id: &str, user: &str, pass: &str| {
-        let (c, code) = RawClient::connect(b.port, V5, id, Some(user), Some(pass));
+        let (c, code) = Raw::login(b.port, V5, id, Some(user), Some(pass));
         assert_eq!(code, 0, "{user}");
         c
     };
@@ -444,7 +445,7 @@ fn sighup_reloads_each_file_keeps_a_broken_one_and_rechecks_live_clients() {
     )
     .unwrap();
     b.reload();
-    alice.publish("a/x", b"1", QoS::AtLeastOnce, 1);
+    alice.publish("a/x", b"1", QoS::AtLeastOnce, false, 1);
     match alice.recv() {
         Some(Packet::PubAck(a)) => assert_eq!(a.reason, 0x87),
         p => panic!("{p:?}"),
@@ -454,7 +455,7 @@ fn sighup_reloads_each_file_keeps_a_broken_one_and_rechecks_live_clients() {
     });
     assert_eq!(removed["topic"], "a/#");
     assert_eq!(bob.subscribe("b/#", QoS::AtLeastOnce), [1]);
-    alice.publish("b/x", b"2", QoS::AtLeastOnce, 2);
+    alice.publish("b/x", b"2", QoS::AtLeastOnce, false, 2);
     match alice.recv() {
         Some(Packet::PubAck(a)) => assert_eq!((a.packet_id, a.reason), (2, 0x00)),
         p => panic!("{p:?}"),
@@ -480,7 +481,7 @@ fn sighup_reloads_each_file_keeps_a_broken_one_and_rechecks_live_clients() {
         .filter(|l| l.contains("stays in force"))
         .count();
     assert_eq!(line, 1, "{}", b.stderr());
-    alice.publish("b/y", b"3", QoS::AtLeastOnce, 3);
+    alice.publish("b/y", b"3", QoS::AtLeastOnce, false, 3);
     match alice.recv() {
         Some(Packet::PubAck(a)) => {
             assert_eq!(
@@ -518,7 +519,7 @@ fn sighup_reloads_each_file_keeps_a_broken_one_and_rechecks_live_clients() {
     assert_eq!(reason, 0x98);
     assert!(bob.recv().is_none(), "bob's connection is closed");
     assert_eq!(b.connack(V5, "bob2", Some("bob"), Some("bob-pw")), 0x86);
-    alice.publish("b/z", b"4", QoS::AtLeastOnce, 4);
+    alice.publish("b/z", b"4", QoS::AtLeastOnce, false, 4);
     match alice.recv() {
         Some(Packet::PubAck(a)) => {
             assert_eq!((a.packet_id, a.reason), (4, 0x10), "no subscribers left")
@@ -582,16 +583,16 @@ fn denied_publish_can_disconnect() {
         &format!("{SECURED}denied_publish_action disconnect\n"),
     );
     let mut s5 = b.login(V5, "s5", "sensor_001");
-    s5.publish("sensors/001/ok", b"fine", QoS::AtLeastOnce, 1);
+    s5.publish("sensors/001/ok", b"fine", QoS::AtLeastOnce, false, 1);
     assert!(matches!(s5.recv(), Some(Packet::PubAck(a)) if a.reason == 0x10));
-    s5.publish("sensors/002/x", b"no", QoS::AtLeastOnce, 2);
+    s5.publish("sensors/002/x", b"no", QoS::AtLeastOnce, false, 2);
     match s5.recv() {
         Some(Packet::Disconnect(d)) => assert_eq!(d.reason, 0x87),
         p => panic!("expected DISCONNECT 0x87, got {p:?}"),
     }
     assert!(s5.recv().is_none());
     let mut s3 = b.login(V3, "s3", "sensor_001");
-    s3.publish("sensors/002/x", b"no", QoS::AtMostOnce, 0);
+    s3.publish("sensors/002/x", b"no", QoS::AtMostOnce, false, 0);
     assert!(s3.recv().is_none(), "v3.1.1: the connection is closed");
 }
 

@@ -91,6 +91,40 @@ impl Raw {
         }
     }
 
+    /// Connect with credentials (clean start); returns the client and the CONNACK code. The read
+    /// timeout is generous: a throttled refusal is answered after a delay of a few seconds.
+    pub fn login(
+        port: u16,
+        v: ProtocolVersion,
+        id: &str,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> (Raw, u8) {
+        let mut r = Raw::open(port, v);
+        r.s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut c = connect_packet(v, id, true, Properties::default());
+        c.username = username.map(String::from);
+        c.password = password.map(|p| Bytes::copy_from_slice(p.as_bytes()));
+        r.send(&Packet::Connect(Box::new(c)));
+        let code = match r.recv() {
+            Some(Packet::ConnAck(a)) => a.code,
+            p => panic!("expected CONNACK, got {p:?}"),
+        };
+        (r, code)
+    }
+
+    /// The next PUBLISH (acknowledging QoS 1), skipping other packets; None when closed.
+    pub fn next_publish(&mut self) -> Option<Publish> {
+        loop {
+            if let Packet::Publish(p) = self.recv()? {
+                if let (QoS::AtLeastOnce, Some(id)) = (p.qos, p.packet_id) {
+                    self.send(&Packet::PubAck(mqsec::broker::codec::PubResp::ok(id)));
+                }
+                return Some(p);
+            }
+        }
+    }
+
     pub fn connect(port: u16, v: ProtocolVersion, id: &str, props: Properties) -> (Raw, Packet) {
         let mut r = Raw::open(port, v);
         r.send(&Packet::Connect(Box::new(connect_packet(
