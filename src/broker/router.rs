@@ -7,19 +7,77 @@ use std::sync::Arc;
 
 use super::codec::QoS;
 use super::core::Broker;
-use super::session::{Message, Refused, Session, Will};
-use super::topic::{delivery_qos, Match};
+use super::durable::{Batch, Op, Pending};
+use super::session::{ConnCtl, Message, Refused, Session, Will};
+use super::topic::{delivery_qos, is_sys_topic, Match};
+
+/// What a publish left to wait for.
+pub struct Published {
+    /// Clients it was queued for.
+    pub delivered: usize,
+    /// Set when the durable store records the publish (a retained update, a copy for a
+    /// persistent session): its PUBACK/PUBREC waits until this is durable.
+    pub pending: Option<Arc<Pending>>,
+}
 
 impl Broker {
-    /// Route one message. Returns how many clients it was queued for.
+    /// Route one message nobody waits for (wills, `$SYS`). Returns how many clients it was
+    /// queued for.
     pub fn publish(&self, msg: &Arc<Message>) -> usize {
+        self.publish_with(msg, None, Vec::new()).delivered
+    }
+
+    /// Route one message. With persistence, the retained update, every copy queued for a
+    /// persistent session and `ops` (the publisher's own QoS 2 state) go to the store as one
+    /// batch; `notify` is woken when it is durable.
+    pub fn publish_with(
+        &self,
+        msg: &Arc<Message>,
+        notify: Option<&Arc<ConnCtl>>,
+        mut ops: Vec<Op>,
+    ) -> Published {
+        let pending = self.durable.as_ref().map(|_| Pending::new());
         if msg.retain && self.config.limits.retain_available {
-            if msg.payload.is_empty() {
-                self.store.set_retained(&msg.topic, None);
-            } else {
-                self.store.set_retained(&msg.topic, Some(msg.clone()));
+            let kept = (!msg.payload.is_empty()).then(|| msg.clone());
+            if self.durable.is_some() && !is_sys_topic(&msg.topic) {
+                ops.push(Op::Retain {
+                    topic: msg.topic.clone(),
+                    msg: kept.clone(),
+                });
             }
+            self.store.set_retained(&msg.topic, kept);
         }
+        let delivered = self.fan_out(msg, pending.as_ref(), &mut ops);
+        let pending = self.submit(ops, pending, notify);
+        Published { delivered, pending }
+    }
+
+    /// Hand a publish's ops to the durable store; the `Pending` to wait for, if there was
+    /// anything to record.
+    fn submit(
+        &self,
+        ops: Vec<Op>,
+        pending: Option<Arc<Pending>>,
+        notify: Option<&Arc<ConnCtl>>,
+    ) -> Option<Arc<Pending>> {
+        let d = self.durable.as_ref()?;
+        if ops.is_empty() {
+            return None;
+        }
+        d.submit(Batch {
+            ops,
+            pending: pending.clone(),
+            notify: notify.cloned(),
+        });
+        pending
+    }
+
+    fn fan_out(
+        &self,
+        msg: &Arc<Message>,
+        pending: Option<&Arc<Pending>>,
+        ops: &mut Vec<Op>,
+    ) -> usize {
         let mut matches: Vec<Match<Arc<Session>>> = Vec::new();
         self.subs
             .matches(&msg.topic, |s| s.is_online(), &mut matches);
@@ -41,6 +99,8 @@ impl Broker {
                     m.opts.options.qos,
                     m.opts.options.retain_as_published,
                     opt_vec(m.opts.subscription_id),
+                    pending,
+                    ops,
                 ) {
                     delivered += 1;
                 }
@@ -68,7 +128,7 @@ impl Broker {
                 j += 1;
             }
             if let Some(q) = qos {
-                if self.deliver(&m.target, msg, q, rap, ids) {
+                if self.deliver(&m.target, msg, q, rap, ids, pending, ops) {
                     delivered += 1;
                 }
             }
@@ -77,6 +137,7 @@ impl Broker {
         delivered
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
         s: &Arc<Session>,
@@ -84,15 +145,22 @@ impl Broker {
         sub_qos: QoS,
         rap: bool,
         ids: Vec<u32>,
+        pending: Option<&Arc<Pending>>,
+        ops: &mut Vec<Op>,
     ) -> bool {
         let qos = delivery_qos(msg.qos, sub_qos);
         let retain = rap && msg.retain;
-        let r = s.enqueue(msg, qos, retain, ids, &self.config.limits, |who| {
+        let r = s.enqueue(msg, qos, retain, ids, &self.config.limits, pending, |who| {
             self.auth.deliver(who, &msg.topic, qos, retain)
         });
         match r {
-            Ok(Some(seq)) => {
-                self.store.message_queued(&s.client_id, seq, msg, qos);
+            Ok(Some(stored)) => {
+                self.store
+                    .message_queued(&s.client_id, stored.delivery.seq, msg, qos);
+                ops.push(Op::Queue {
+                    session: s.clone(),
+                    stored,
+                });
                 true
             }
             Ok(None) => true,
@@ -111,17 +179,27 @@ impl Broker {
     pub fn send_retained(&self, s: &Arc<Session>, filter: &str, sub_qos: QoS, sub_id: Option<u32>) {
         let mut found = Vec::new();
         self.store.retained_matching(filter, &mut found);
+        let pending = self.durable.as_ref().map(|_| Pending::new());
+        let mut ops = Vec::new();
         for msg in found {
             let qos = delivery_qos(msg.qos, sub_qos);
-            let _ = s.enqueue(
+            let r = s.enqueue(
                 &msg,
                 qos,
                 true,
                 opt_vec(sub_id),
                 &self.config.limits,
+                pending.as_ref(),
                 |who| self.auth.deliver(who, &msg.topic, qos, true),
             );
+            if let Ok(Some(stored)) = r {
+                ops.push(Op::Queue {
+                    session: s.clone(),
+                    stored,
+                });
+            }
         }
+        self.submit(ops, pending, None);
     }
 
     /// Send a will now (its publisher's authorization was checked when the will was accepted).

@@ -176,6 +176,36 @@ impl Default for Logging {
     }
 }
 
+/// When the broker may acknowledge a message it keeps (`persistence_sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// `ack` (the default): on disk, synced, before PUBACK/PUBREC.
+    Ack,
+    /// `SECONDS`: written at once (a crash of mqsec loses nothing), synced at least this often
+    /// (a crash of the machine can lose what was acknowledged in the last interval).
+    Every(Duration),
+}
+
+/// `persistence`, `persistence_location`, `persistence_sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persistence {
+    pub enabled: bool,
+    pub sync: SyncPolicy,
+    /// Where `persistence_location` or `data_dir` set the data directory (file:line), to name
+    /// both when they disagree.
+    pub location_origin: Option<String>,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            enabled: false,
+            sync: SyncPolicy::Ack,
+            location_origin: None,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -187,8 +217,9 @@ pub struct Config {
     /// `$SYS` update period; zero disables `$SYS`.
     pub sys_interval: Duration,
     pub logging: Logging,
-    /// Where durable state will live (the embedded store of the next release).
+    /// Where durable state lives (`persistence true`): the store file `mqsec.redb` in it.
     pub data_dir: PathBuf,
+    pub persistence: Persistence,
     /// Where this configuration came from ("embedded default" or the file path).
     pub source: String,
 }
@@ -204,6 +235,7 @@ impl Config {
             sys_interval: Duration::from_secs(10),
             logging: Logging::default(),
             data_dir: super::defaults::default_data_dir(),
+            persistence: Persistence::default(),
             source: source.into(),
         }
     }

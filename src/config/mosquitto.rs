@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::defaults;
 use super::model::{
-    Config, ListenerConfig, LogDest, SocketDomain, DEFAULT_MAX_TOPIC_LEVELS,
+    Config, ListenerConfig, LogDest, SocketDomain, SyncPolicy, DEFAULT_MAX_TOPIC_LEVELS,
     PROTOCOL_MAX_PACKET_SIZE,
 };
 
@@ -65,6 +65,11 @@ const SUPPORTED: &[&str] = &[
     "include_dir",
     "persistence",
     "data_dir",
+    "persistence_location",
+    "persistence_sync",
+    "persistence_file",
+    "autosave_interval",
+    "autosave_on_changes",
     "max_topic_levels",
     "max_topic_length",
     "max_write_buffer",
@@ -96,10 +101,6 @@ const LATER: &[(&str, &str)] = &[
     ("tls_engine_kpass_sha1", "TLS listeners"),
     ("psk_hint", "pre-shared-key TLS"),
     ("psk_file", "pre-shared-key TLS"),
-    ("persistence_location", "the durable store (use data_dir)"),
-    ("persistence_file", "the durable store (use data_dir)"),
-    ("autosave_interval", "the durable store"),
-    ("autosave_on_changes", "the durable store"),
     ("http_dir", "WebSocket listeners"),
     ("websockets_headers_size", "WebSocket listeners"),
     ("websockets_log_level", "WebSocket listeners"),
@@ -420,19 +421,51 @@ impl Parser {
             }
             "connection_messages" => self.cfg.logging.connection_messages = parse_bool(value, at)?,
             "log_timestamp" => self.cfg.logging.timestamp = parse_bool(value, at)?,
-            "persistence" => {
-                if parse_bool(value, at)? {
-                    return Err(at.err(
-                        "`persistence true` is not supported yet (the durable store comes in a later mqsec release)"
-                            .into(),
-                    ));
+            "persistence" => self.cfg.persistence.enabled = parse_bool(value, at)?,
+            // One directory under two names: Mosquitto's (a path prefix, so its trailing `/`
+            // is fine) and mqsec's. Both given and different: say so rather than pick one.
+            "data_dir" | "persistence_location" => {
+                if value.is_empty() {
+                    return Err(at.err(format!("{opt} needs a directory")));
+                }
+                let dir = base.join(value);
+                if let Some(prev) = &self.cfg.persistence.location_origin {
+                    if dir != self.cfg.data_dir {
+                        return Err(at.err(format!(
+                            "{opt} names {} but {prev} already named {}: data_dir and persistence_location are one setting",
+                            dir.display(),
+                            self.cfg.data_dir.display()
+                        )));
+                    }
+                }
+                self.cfg.data_dir = dir;
+                self.cfg.persistence.location_origin = Some(at.to_string());
+            }
+            "persistence_sync" => {
+                self.cfg.persistence.sync = match value {
+                    "ack" => SyncPolicy::Ack,
+                    v => SyncPolicy::Every(Duration::from_secs(
+                        parse_int(v, at, 1, 3600).map_err(|_| {
+                            at.err(format!(
+                                "persistence_sync must be `ack` or seconds from 1 to 3600, not `{v}`"
+                            ))
+                        })? as u64,
+                    )),
                 }
             }
-            "data_dir" => {
-                if value.is_empty() {
-                    return Err(at.err("data_dir needs a directory".into()));
+            // Mosquitto's snapshot settings: mqsec writes every change as it happens (see
+            // persistence_sync), so they have nothing left to set. Accepted (a Mosquitto
+            // configuration runs unchanged), checked, and otherwise ignored.
+            "autosave_interval" => {
+                parse_int(value, at, 0, i64::from(i32::MAX))?;
+            }
+            "autosave_on_changes" => {
+                parse_bool(value, at)?;
+            }
+            "persistence_file" => {
+                if value.is_empty() || value.contains('/') {
+                    return Err(at.err("persistence_file must be a file name".into()));
                 }
-                self.cfg.data_dir = base.join(value);
             }
             "max_topic_levels" => {
                 self.cfg.limits.max_topic_levels =
@@ -720,7 +753,6 @@ mod tests {
             "{e}"
         );
         assert!(err("protocol websockets\n").contains("not supported yet"));
-        assert!(err("persistence true\n").contains("not supported yet"));
         assert!(parse_str("persistence false\n", "t").is_ok());
         assert!(err("auth_plugin /x.so\n").contains("not supported by mqsec"));
     }
