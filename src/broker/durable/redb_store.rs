@@ -97,6 +97,14 @@ pub fn open(dir: &Path, path: &Path) -> Result<(Db, Restored), DurableError> {
                 format!("a redb file of format {v}, which this build cannot read"),
             ))
         }
+        Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+            if e.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            return Err(refused(
+                path,
+                format!("not an mqsec store, or damaged ({e})"),
+            ))
+        }
         Err(redb::DatabaseError::Storage(redb::StorageError::Io(source))) => {
             return Err(DurableError::Io {
                 path: path.display().to_string(),
@@ -110,9 +118,25 @@ pub fn open(dir: &Path, path: &Path) -> Result<(Db, Restored), DurableError> {
             ))
         }
     };
+    finish_open(db, path)
+}
+
+fn finish_open(db: Database, path: &Path) -> Result<(Db, Restored), DurableError> {
     check_format(&db, path)?;
     let restored = load(&db, path)?;
     Ok((Db { db }, restored))
+}
+
+/// A store on another storage backend (tests inject write failures through one).
+#[cfg(test)]
+pub(super) fn open_backend(
+    backend: impl redb::StorageBackend,
+    path: &Path,
+) -> Result<(Db, Restored), DurableError> {
+    let db = Database::builder()
+        .create_with_backend(backend)
+        .map_err(|e| refused(path, e.to_string()))?;
+    finish_open(db, path)
 }
 
 fn check_format(db: &Database, path: &Path) -> Result<(), DurableError> {
