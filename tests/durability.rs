@@ -468,3 +468,243 @@ fn a_corrupt_or_foreign_store_file_is_refused_with_one_line() {
         "the file is left as it was"
     );
 }
+
+/// A tmpfs mounted for one test, unmounted however the test ends.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// None when this process may not mount (not root, or no mount permission here).
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {size}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A full disk: QoS 1 publishes are refused (v5 PUBACK 0x97, one log line says why), never
+/// acknowledged and lost; after space is freed and mqsec restarted, every acknowledged message is
+/// there. Needs a tmpfs, so root (CI runs as root); elsewhere the injected write failure of the
+/// store's unit tests covers the same path.
+#[test]
+fn a_full_disk_refuses_publishes_and_loses_nothing_acknowledged() {
+    if !common::running_as_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let unlimited = "max_queued_messages 0\nmax_queued_bytes 0";
+    let mut b = Mqsec::new(unlimited);
+    let Some(fs) = Tmpfs::mount(&b.data(), "1m") else {
+        eprintln!("skipped: this machine does not allow mounting a tmpfs");
+        return;
+    };
+    b.start();
+    let mut sub = connect(b.port, "durable-sub", false);
+    assert_eq!(sub.subscribe("crash/#", QoS::AtLeastOnce), vec![1]);
+    bye(sub);
+
+    let v5 = ProtocolVersion::V5;
+    let mut p = Raw::open(b.port, v5);
+    p.send(&Packet::Connect(Box::new(connect_packet(
+        v5,
+        "filler",
+        true,
+        Properties::default(),
+    ))));
+    assert!(matches!(p.recv(), Some(Packet::ConnAck(a)) if a.code == 0));
+    let payload = "x".repeat(1000);
+    let (mut acked, mut refused) = (Vec::new(), 0);
+    for n in 0u32..5000 {
+        // The payload starts with the number: the receiver parses up to the first 'x'.
+        let body = format!("{n}{payload}");
+        p.publish(
+            TOPIC,
+            body.as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+            1 + (n % 60000) as u16,
+        );
+        match p.recv() {
+            Some(Packet::PubAck(a)) if a.reason < 0x80 => acked.push(n),
+            Some(Packet::PubAck(a)) => {
+                assert_eq!(a.reason, 0x97, "quota exceeded");
+                refused += 1;
+                if refused >= 5 {
+                    break;
+                }
+            }
+            other => panic!("expected PUBACK, got {other:?}"),
+        }
+    }
+    assert!(
+        refused >= 5,
+        "the disk never filled ({} acknowledged)",
+        acked.len()
+    );
+    eprintln!("full disk: {} acknowledged, then refused", acked.len());
+    assert!(!acked.is_empty());
+    let log = b.log();
+    let complaints = log
+        .lines()
+        .filter(|l| l.contains("cannot write the store"))
+        .count();
+    assert_eq!(complaints, 1, "one line says why: {log}");
+    eprintln!(
+        "{}",
+        log.lines()
+            .find(|l| l.contains("cannot write"))
+            .unwrap_or_default()
+    );
+    bye(p);
+
+    b.kill();
+    fs.resize("64m");
+    b.start();
+    let mut r = connect(b.port, "durable-sub", false);
+    r.s.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut got = HashSet::new();
+    while let Some(pk) = r.recv() {
+        if let Packet::Publish(x) = pk {
+            let text = std::str::from_utf8(&x.payload).unwrap();
+            got.insert(text.trim_end_matches('x').parse::<u32>().unwrap());
+            try_send(&mut r, &Packet::PubAck(PubResp::ok(x.packet_id.unwrap())));
+        }
+    }
+    let lost: Vec<_> = acked.iter().filter(|n| !got.contains(n)).collect();
+    assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
+    b.kill();
+}
+
+fn connect_v5(
+    port: u16,
+    id: &str,
+    clean: bool,
+    expiry: u32,
+    will: Option<mqsec::broker::codec::LastWill>,
+) -> (Raw, bool) {
+    let v5 = ProtocolVersion::V5;
+    let mut r = Raw::open(port, v5);
+    let mut c = connect_packet(
+        v5,
+        id,
+        clean,
+        Properties {
+            session_expiry_interval: Some(expiry),
+            ..Properties::default()
+        },
+    );
+    c.will = will;
+    r.send(&Packet::Connect(Box::new(c)));
+    match r.recv() {
+        Some(Packet::ConnAck(a)) if a.code == 0 => (r, a.session_present),
+        p => panic!("{id}: expected CONNACK 0, got {p:?}"),
+    }
+}
+
+/// Wait (bounded) for a PUBLISH on `r`, acknowledging QoS 1.
+fn next_publish(r: &mut Raw, within: Duration) -> Option<Publish> {
+    r.s.set_read_timeout(Some(within)).unwrap();
+    while let Some(p) = r.recv() {
+        if let Packet::Publish(x) = p {
+            if let Some(pid) = x.packet_id {
+                try_send(r, &Packet::PubAck(PubResp::ok(pid)));
+            }
+            return Some(x);
+        }
+    }
+    None
+}
+
+/// Retained messages and a will waiting for its delay survive a crash; the delay counts in
+/// wall-clock time from the disconnect, not from the restart.
+#[test]
+fn retained_messages_and_will_delays_survive_sigkill() {
+    let mut b = Mqsec::new("");
+    b.start();
+    let (mut watcher, _) = connect_v5(b.port, "watcher", false, 3600, None);
+    assert_eq!(watcher.subscribe("will/#", QoS::AtLeastOnce), vec![1]);
+    bye(watcher);
+    let (mut p, _) = connect_v5(b.port, "retainer", true, 0, None);
+    p.publish("r/keep", b"kept", QoS::AtLeastOnce, true, 1);
+    assert!(matches!(p.recv(), Some(Packet::PubAck(_))));
+    bye(p);
+    let will = mqsec::broker::codec::LastWill {
+        topic: "will/w".into(),
+        payload: bytes::Bytes::from_static(b"gone"),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: Properties {
+            will_delay_interval: Some(3),
+            ..Properties::default()
+        },
+    };
+    let (w, _) = connect_v5(b.port, "w", false, 3600, Some(will));
+    let left = Instant::now();
+    drop(w); // no DISCONNECT: the will is due 3 s from now
+    std::thread::sleep(Duration::from_millis(300));
+    b.kill();
+    b.start();
+    let (mut late, _) = connect_v5(b.port, "late", true, 0, None);
+    assert_eq!(late.subscribe("r/#", QoS::AtLeastOnce), vec![1]);
+    let r = next_publish(&mut late, WAIT).expect("the retained message");
+    assert!(r.retain && &r.payload[..] == b"kept");
+    let (mut watcher, present) = connect_v5(b.port, "watcher", false, 3600, None);
+    assert!(present);
+    let got = next_publish(&mut watcher, WAIT).expect("the will after its delay");
+    assert_eq!(&got.payload[..], b"gone");
+    let after = left.elapsed();
+    assert!(
+        after >= Duration::from_millis(2900),
+        "will sent early: {after:?}"
+    );
+}
+
+/// What the store holds is bounded by today's configuration: a lower max_queued_messages cuts a
+/// stored queue at restart, and a session whose expiry passed while mqsec was down is gone.
+#[test]
+fn limits_and_expiry_apply_across_a_restart() {
+    let mut b = Mqsec::new("");
+    b.start();
+    let mut sub = connect(b.port, "durable-sub", false);
+    assert_eq!(sub.subscribe("crash/#", QoS::AtLeastOnce), vec![1]);
+    bye(sub);
+    let (brief, _) = connect_v5(b.port, "brief", false, 2, None);
+    bye(brief);
+    let acked = Mutex::new(Vec::new());
+    publish(b.port, QoS::AtLeastOnce, 0, 50, 20, &acked);
+    assert_eq!(acked.lock().unwrap().len(), 50);
+    b.kill();
+    std::thread::sleep(Duration::from_millis(2500));
+    b.extra = "max_queued_messages 10".into();
+    b.start();
+    let (_r, present) = connect_v5(b.port, "brief", false, 2, None);
+    assert!(!present, "its 2 s expiry passed while mqsec was down");
+    let mut rx = Receiver::default();
+    rx.drain(b.port, Duration::from_millis(1500));
+    assert_eq!(rx.got.len(), 10, "cut to max_queued_messages");
+    assert!(
+        (0..10).all(|n| rx.got.contains_key(&n)),
+        "the oldest are kept"
+    );
+}

@@ -796,4 +796,32 @@ mod tests {
         assert_eq!(edit_distance("", "ab"), 2);
         assert_eq!(suggest("listner"), Some("listener"));
     }
+
+    #[test]
+    fn persistence_options() {
+        let c = parse_str(
+            "persistence true\npersistence_location /var/lib/mqsec/\npersistence_sync 5\nautosave_interval 1800\nautosave_on_changes false\npersistence_file mosquitto.db\n",
+            "t",
+        )
+        .unwrap();
+        assert!(c.persistence.enabled);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/mqsec/"));
+        assert_eq!(
+            c.persistence.sync,
+            SyncPolicy::Every(Duration::from_secs(5))
+        );
+        let c = parse_str("persistence true\n", "t").unwrap();
+        assert_eq!(
+            c.persistence.sync,
+            SyncPolicy::Ack,
+            "durable before acknowledging"
+        );
+        // One directory, two names: the same value twice is fine, two values are not.
+        assert!(parse_str("data_dir /a\npersistence_location /a\n", "t").is_ok());
+        let e = err("data_dir /a\npersistence_location /b\n");
+        assert!(e.contains("t.conf:2:") && e.contains("t.conf:1"), "{e}");
+        assert!(err("persistence_sync always\n").contains("`ack` or seconds"));
+        assert!(err("persistence_file ../x.db\n").contains("file name"));
+        assert!(err("autosave_interval soon\n").contains("t.conf:1"));
+    }
 }
