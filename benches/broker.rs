@@ -1,5 +1,6 @@
 //! mqsec vs Mosquitto on this machine: `cargo bench --bench broker [-- --quick] [--json]
-//! [--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle] [--mqsec-bin PATH]`.
+//! [--only mqsec|mosquitto] [--scenario qos0,qos1,qos1-persistent,fanout,latency,connect,idle]
+//! [--mqsec-bin PATH]`.
 //!
 //! Cargo builds the `mqsec` binary with the bench (release) profile for bench targets and hands
 //! its path over as `CARGO_BIN_EXE_mqsec`; `mosquitto` comes from PATH. The brokers run one
@@ -12,7 +13,7 @@ use mqsec::loadgen::process::{raise_nofile, BrokerKind};
 use mqsec::loadgen::Settings;
 
 const USAGE: &str = "usage: cargo bench --bench broker -- [--quick] [--json] \
-[--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle] [--mqsec-bin PATH]";
+[--only mqsec|mosquitto] [--scenario qos0,qos1,qos1-persistent,fanout,latency,connect,idle] [--mqsec-bin PATH]";
 
 fn main() -> ExitCode {
     let mut settings = Settings::full();

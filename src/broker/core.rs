@@ -529,6 +529,13 @@ impl Broker {
                 continue;
             };
             wills.extend(will_now);
+            // Copies queued after the session record was last saved have higher seqs: new
+            // ones must not reuse (and overwrite) them.
+            let next_seq = s
+                .rows
+                .iter()
+                .map(|r| r.delivery.seq + 1)
+                .fold(img.next_seq, u64::max);
             let (mut count, mut bytes) = (0usize, 0usize);
             let mut queue = Vec::with_capacity(s.rows.len());
             for row in s.rows {
@@ -565,7 +572,7 @@ impl Broker {
                 version: img.version,
                 expiry_interval: left,
                 gen: img.gen,
-                next_seq: img.next_seq,
+                next_seq,
                 queue,
                 incoming_qos2: s.incoming_qos2,
                 delayed_will: delayed,

@@ -294,3 +294,29 @@ fn a_failing_disk_refuses_instead_of_acknowledging() {
     assert_eq!(pids(&take(&a.session, a.epoch)).len(), 1);
     assert_eq!(a.session.queue_len(), 0);
 }
+
+#[test]
+fn copies_queued_after_the_last_session_save_keep_their_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let publish = |b: &Broker, n: usize| {
+        for _ in 0..n {
+            let p = b.publish_with(&msg("t", QoS::AtLeastOnce, false, None), None, Vec::new());
+            assert_eq!(wait(p.pending.as_ref().unwrap()), PendingState::Durable);
+        }
+    };
+    let b = open(dir.path());
+    let a = connect(&b, "sub", false, 3600, None);
+    subscribe(&b, &a.session, a.epoch, "t", QoS::AtLeastOnce);
+    b.detach(&a.session, a.epoch, Departure::Abnormal);
+    publish(&b, 3);
+    close(b);
+    let b = open(dir.path());
+    publish(&b, 2);
+    close(b);
+    let b = open(dir.path());
+    assert_eq!(
+        b.sessions.get("sub").unwrap().queue_len(),
+        5,
+        "none overwritten"
+    );
+}
