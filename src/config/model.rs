@@ -181,8 +181,8 @@ impl Default for Logging {
 pub enum SyncPolicy {
     /// `ack` (the default): on disk, synced, before PUBACK/PUBREC.
     Ack,
-    /// `SECONDS`: written at once (a crash of mqsec loses nothing), synced at least this often
-    /// (a crash of the machine can lose what was acknowledged in the last interval).
+    /// `SECONDS`: acknowledged once committed in memory, written and synced at least this often:
+    /// a crash (of mqsec or of the machine) can lose what was acknowledged in the last interval.
     Every(Duration),
 }
 

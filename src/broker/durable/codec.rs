@@ -482,4 +482,14 @@ mod tests {
         flipped[0] = 9;
         assert!(get_row(1, &flipped).is_err());
     }
+
+    proptest::proptest! {
+        /// What is read back from disk is untrusted too: any bytes give a value or an error.
+        #[test]
+        fn arbitrary_bytes_never_panic(v in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = get_row(1, &v);
+            let _ = get_session("c", &v);
+            let _ = get_retained(&v);
+        }
+    }
 }

@@ -320,3 +320,27 @@ fn copies_queued_after_the_last_session_save_keep_their_seqs() {
         "none overwritten"
     );
 }
+
+#[test]
+fn the_interval_policy_acknowledges_at_once_and_syncs_by_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, r) = Durable::open(dir.path(), SyncPolicy::Every(Duration::from_secs(3600))).unwrap();
+    let b = broker(d, r);
+    let a = connect(&b, "sub", false, 3600, None);
+    subscribe(&b, &a.session, a.epoch, "t", QoS::AtLeastOnce);
+    b.detach(&a.session, a.epoch, Departure::Abnormal);
+    let started = Instant::now();
+    let p = b.publish_with(&msg("t", QoS::AtLeastOnce, false, None), None, Vec::new());
+    assert_eq!(wait(p.pending.as_ref().unwrap()), PendingState::Durable);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "no wait for the hourly sync"
+    );
+    close(b);
+    let b = open(dir.path());
+    assert_eq!(
+        b.sessions.get("sub").unwrap().queue_len(),
+        1,
+        "synced at shutdown"
+    );
+}

@@ -77,7 +77,12 @@ pub(super) fn run(
         }
         let mut ok = healthy.load(Ordering::Acquire);
         if ok && !group.is_empty() {
-            if let Err(e) = db.apply(group.iter(), durability) {
+            // A panic inside the database must not leave acknowledgements waiting forever.
+            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                db.apply(group.iter(), durability)
+            }))
+            .unwrap_or_else(|_| Err(redb::Error::Corrupted("panic while writing".into())));
+            if let Err(e) = applied {
                 fail(&healthy, &path, &e);
                 ok = false;
             } else if matches!(policy, SyncPolicy::Every(_)) {
