@@ -184,10 +184,17 @@ struct Receiver {
 }
 
 impl Receiver {
-    /// Reconnect (resuming the session) and take messages until none came for `quiet`.
-    fn drain(&mut self, port: u16, quiet: Duration) {
+    /// Reconnect (resuming the session) and take messages until every number in `want` has come
+    /// (or 30 s passed), then for one more quiet second (late duplicates are counted too).
+    fn drain(&mut self, port: u16, want: &[u32]) {
         let mut r = connect(port, "durable-sub", false);
-        r.s.set_read_timeout(Some(quiet)).unwrap();
+        r.s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !want.iter().all(|n| self.got.contains_key(n)) && Instant::now() < deadline {
+            self.take(&mut r);
+        }
+        r.s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
         self.take(&mut r);
         bye(r);
     }
@@ -334,9 +341,7 @@ fn crash_rounds(
         }
         acked_all.extend(acked.lock().unwrap().iter().copied());
         b.start();
-        rx.lock()
-            .unwrap()
-            .drain(b.port(), Duration::from_millis(1500));
+        rx.lock().unwrap().drain(b.port(), &acked_all);
     }
     b.kill();
     let rx = rx.lock().unwrap();
@@ -581,14 +586,17 @@ fn a_full_disk_refuses_publishes_and_loses_nothing_acknowledged() {
     fs.resize("64m");
     b.start();
     let mut r = connect(b.port, "durable-sub", false);
-    r.s.set_read_timeout(Some(Duration::from_millis(1500)))
+    r.s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut got = HashSet::new();
-    while let Some(pk) = r.recv() {
-        if let Packet::Publish(x) = pk {
-            let text = std::str::from_utf8(&x.payload).unwrap();
-            got.insert(text.trim_end_matches('x').parse::<u32>().unwrap());
-            try_send(&mut r, &Packet::PubAck(PubResp::ok(x.packet_id.unwrap())));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !acked.iter().all(|n| got.contains(n)) && Instant::now() < deadline {
+        while let Some(pk) = r.recv() {
+            if let Packet::Publish(x) = pk {
+                let text = std::str::from_utf8(&x.payload).unwrap();
+                got.insert(text.trim_end_matches('x').parse::<u32>().unwrap());
+                try_send(&mut r, &Packet::PubAck(PubResp::ok(x.packet_id.unwrap())));
+            }
         }
     }
     let lost: Vec<_> = acked.iter().filter(|n| !got.contains(n)).collect();
@@ -701,7 +709,7 @@ fn limits_and_expiry_apply_across_a_restart() {
     let (_r, present) = connect_v5(b.port, "brief", false, 2, None);
     assert!(!present, "its 2 s expiry passed while mqsec was down");
     let mut rx = Receiver::default();
-    rx.drain(b.port, Duration::from_millis(1500));
+    rx.drain(b.port, &(0..10).collect::<Vec<_>>());
     assert_eq!(rx.got.len(), 10, "cut to max_queued_messages");
     assert!(
         (0..10).all(|n| rx.got.contains_key(&n)),
