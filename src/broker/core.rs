@@ -434,11 +434,10 @@ impl Broker {
             self.store.session_saved(&rec);
         }
         if self.durable.is_some() {
-            match s.image() {
+            s.image(|change| match change {
                 ImageChange::Save(img) => self.record(Op::SaveSession(img)),
                 ImageChange::Forget => self.record(Op::RemoveSession(s.client_id.clone())),
-                ImageChange::Nothing => {}
-            }
+            });
         }
     }
 

@@ -343,7 +343,6 @@ pub struct Ended {
 pub enum ImageChange {
     Save(Box<SessionImage>),
     Forget,
-    Nothing,
 }
 
 /// Everything `Session::from_store` needs (times already turned into this process's clock).
@@ -589,19 +588,20 @@ impl Session {
         })
     }
 
-    /// What the durable store must do about this session now: save its image (it outlives its
-    /// connection), forget it (it was kept, and now ends with its connection), or nothing.
-    /// Built under the session lock, so an image can never be taken after the session ended.
-    pub fn image(&self) -> ImageChange {
+    /// Tell `record` what the durable store must do about this session now: save its image (it
+    /// outlives its connection) or forget it (it was kept, and now ends with its connection).
+    /// `record` runs under the session lock: a save can never reach the store after the removal
+    /// that ending the session sends (`end` takes the same lock first).
+    pub fn image(&self, record: impl FnOnce(ImageChange)) {
         let mut st = self.state.lock();
         if st.ended {
-            return ImageChange::Nothing;
+            return;
         }
         if st.expiry_interval == 0 {
-            return match std::mem::take(&mut st.stored) {
-                true => ImageChange::Forget,
-                false => ImageChange::Nothing,
-            };
+            if std::mem::take(&mut st.stored) {
+                record(ImageChange::Forget);
+            }
+            return;
         }
         st.stored = true;
         let (will, will_due) = match (&st.will, &st.delayed_will) {
@@ -609,7 +609,7 @@ impl Session {
             (None, Some((at, w))) => (Some(w.clone()), Some(clock::wall_ms(*at))),
             (None, None) => (None, None),
         };
-        ImageChange::Save(Box::new(SessionImage {
+        record(ImageChange::Save(Box::new(SessionImage {
             record: SessionRecord {
                 client_id: self.client_id.to_string(),
                 owner: st.identity.as_ref().map(|i| Identity {
@@ -632,7 +632,7 @@ impl Session {
             },
             will,
             will_due,
-        }))
+        })));
     }
 
     /// A session brought back from the durable store, offline: its queue (in order, packet ids
