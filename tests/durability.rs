@@ -581,6 +581,19 @@ fn a_full_disk_refuses_publishes_and_loses_nothing_acknowledged() {
             .unwrap_or_default()
     );
     bye(p);
+    // A v3 client cannot be told: it is disconnected, never acknowledged.
+    let mut v3 = connect(b.port, "filler-v3", true);
+    v3.publish(TOPIC, b"999999", QoS::AtLeastOnce, false, 1);
+    let mut buf = [0u8; 64];
+    let read = std::io::Read::read(&mut v3.s, &mut buf);
+    assert!(
+        matches!(read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a v3 publisher is disconnected, not acknowledged: {read:?} {:?}",
+        &buf[..read.as_ref().map_or(0, |n| *n)]
+    );
 
     b.kill();
     fs.resize("64m");

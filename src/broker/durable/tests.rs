@@ -16,8 +16,12 @@ use crate::broker::store::MemoryStore;
 use crate::broker::topic::{parse_filter, SubOpts};
 
 fn broker(d: Arc<Durable>, restored: Restored) -> Broker {
+    broker_with(crate::config::defaults::embedded(), d, restored)
+}
+
+fn broker_with(config: crate::config::Config, d: Arc<Durable>, restored: Restored) -> Broker {
     let b = Broker::with_durable(
-        Arc::new(crate::config::defaults::embedded()),
+        Arc::new(config),
         Arc::new(crate::broker::auth::AllowAnonymous {
             clientid_prefixes: vec![],
         }),
@@ -342,5 +346,29 @@ fn the_interval_policy_acknowledges_at_once_and_syncs_by_shutdown() {
         b.sessions.get("sub").unwrap().queue_len(),
         1,
         "synced at shutdown"
+    );
+}
+
+#[test]
+fn todays_persistent_client_expiration_bounds_what_was_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(dir.path());
+    let a = connect(
+        &b,
+        "forever",
+        false,
+        crate::broker::session::NEVER_EXPIRES,
+        None,
+    );
+    b.detach(&a.session, a.epoch, Departure::Abnormal);
+    close(b);
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut cfg = crate::config::defaults::embedded();
+    cfg.limits.persistent_client_expiration = Some(Duration::from_secs(1));
+    let (d, r) = Durable::open(dir.path(), SyncPolicy::Ack).unwrap();
+    let b = broker_with(cfg, d, r);
+    assert!(
+        b.sessions.get("forever").is_none(),
+        "offline longer than the cap"
     );
 }
