@@ -251,7 +251,8 @@ struct SessionState {
     inflight_order: u64,
     next_pid: u16,
     /// QoS 2 packet ids received (PUBREC sent), waiting for PUBREL.
-    incoming_qos2: BTreeSet<u16>,
+    /// With the batch that records it, while that is being written (a failed one frees the id).
+    incoming_qos2: BTreeMap<u16, Option<Arc<Pending>>>,
     /// Outbound window: the client's receive maximum (v5) or max_inflight_messages.
     window: u16,
     expiry_interval: u32,
@@ -412,7 +413,7 @@ impl Session {
                 inflight: BTreeMap::new(),
                 inflight_order: 0,
                 next_pid: 0,
-                incoming_qos2: BTreeSet::new(),
+                incoming_qos2: BTreeMap::new(),
                 window: 20,
                 expiry_interval,
                 disconnected_at: None,
@@ -647,7 +648,7 @@ impl Session {
             st.next_seq = r.next_seq;
             st.stored = true;
             st.delayed_will = r.delayed_will;
-            st.incoming_qos2 = r.incoming_qos2.into_iter().collect();
+            st.incoming_qos2 = r.incoming_qos2.into_iter().map(|p| (p, None)).collect();
             for (d, awaiting_comp) in r.queue {
                 let Some(pid) = d.pid else { continue };
                 if awaiting_comp {
@@ -724,24 +725,32 @@ impl Session {
 
     /// Classify an incoming QoS 2 packet id; `max` is how many may await PUBREL at once.
     pub fn incoming_qos2(&self, pid: u16, max: usize) -> IncomingQos2 {
-        let st = self.state.lock();
-        if st.incoming_qos2.contains(&pid) {
-            IncomingQos2::Duplicate
-        } else if st.incoming_qos2.len() >= max {
+        let mut st = self.state.lock();
+        match st.incoming_qos2.get(&pid) {
+            // Its message was never kept (the store failed, perhaps after the connection that
+            // would have said so had gone): a resend is a new message.
+            Some(Some(p)) if p.state() == PendingState::Failed => {
+                st.incoming_qos2.remove(&pid);
+            }
+            Some(_) => return IncomingQos2::Duplicate,
+            None => {}
+        }
+        if st.incoming_qos2.len() >= max {
             IncomingQos2::TooMany
         } else {
             IncomingQos2::New
         }
     }
 
-    /// PUBREC was sent for `pid`: remember it until PUBREL.
-    pub fn remember_qos2(&self, pid: u16) {
-        self.state.lock().incoming_qos2.insert(pid);
+    /// PUBREC was (or will be, once `pending` is durable) sent for `pid`: remember it until
+    /// PUBREL.
+    pub fn remember_qos2(&self, pid: u16, pending: Option<Arc<Pending>>) {
+        self.state.lock().incoming_qos2.insert(pid, pending);
     }
 
     /// PUBREL: forget `pid`. False if it was not known.
     pub fn release_qos2(&self, pid: u16) -> bool {
-        self.state.lock().incoming_qos2.remove(&pid)
+        self.state.lock().incoming_qos2.remove(&pid).is_some()
     }
 
     /// Tell the attached connection to go with a v5 reason code.

@@ -237,15 +237,17 @@ where
             expires_at,
             Some(self.client_id().clone()),
         ));
-        // A QoS 2 id is remembered before the message is routed (a resend meanwhile is a
-        // duplicate), and recorded in the same batch as the message.
+        // A QoS 2 id is recorded in the same batch as the message, and remembered with it (a
+        // resend is a duplicate, unless that batch failed).
         let mut ops = Vec::new();
         if p.qos == QoS::ExactlyOnce {
-            session.remember_qos2(pid);
             ops.extend(b.incoming_qos2_op(session, pid));
         }
         let ctl = self.link.ctl.clone();
         let published = b.publish_with(&msg, Some(&ctl), ops);
+        if p.qos == QoS::ExactlyOnce {
+            session.remember_qos2(pid, published.pending.clone());
+        }
         let reason = if self.v5() && published.delivered == 0 {
             v5::NO_MATCHING_SUBSCRIBERS
         } else {
@@ -267,7 +269,7 @@ where
             QoS::AtLeastOnce => self.queue_ack(None, Ack::PubAck(pid, reason)),
             QoS::ExactlyOnce => {
                 if remember {
-                    session.remember_qos2(pid);
+                    session.remember_qos2(pid, None);
                 }
                 self.queue_ack(None, Ack::PubRec(pid, reason));
             }

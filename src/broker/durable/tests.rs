@@ -11,7 +11,7 @@ use super::*;
 use crate::broker::codec::{QoS, SubscriptionOptions};
 use crate::broker::core::{Broker, Departure};
 use crate::broker::router::tests::{connect, msg};
-use crate::broker::session::{AckKind, AckOutcome, Outbound};
+use crate::broker::session::{AckKind, AckOutcome, IncomingQos2, Outbound};
 use crate::broker::store::MemoryStore;
 use crate::broker::topic::{parse_filter, SubOpts};
 
@@ -297,6 +297,13 @@ fn a_failing_disk_refuses_instead_of_acknowledging() {
     // The subscriber gets the message that was kept, never the one that was not.
     assert_eq!(pids(&take(&a.session, a.epoch)).len(), 1);
     assert_eq!(a.session.queue_len(), 0);
+    // A QoS 2 publisher whose message was in that batch (its connection gone before it heard):
+    // its resend is a new message, not a duplicate to acknowledge.
+    let p = connect(&b, "pub", false, 3600, None);
+    p.session.remember_qos2(7, bad.pending.clone());
+    assert_eq!(p.session.incoming_qos2(7, 20), IncomingQos2::New);
+    p.session.remember_qos2(8, ok.pending.clone());
+    assert_eq!(p.session.incoming_qos2(8, 20), IncomingQos2::Duplicate);
 }
 
 #[test]
