@@ -341,6 +341,7 @@ impl Broker {
             AckOutcome::Received(Some(seq)) => {
                 if let Some(d) = &self.durable {
                     let p = Pending::new();
+                    session.set_released(pid, p.clone());
                     d.submit(Batch {
                         ops: vec![Op::Released {
                             client_id: session.client_id.clone(),
@@ -352,6 +353,8 @@ impl Broker {
                     pending = Some(p);
                 }
             }
+            // A repeated PUBREC: its PUBREL waits for the first one's record too.
+            AckOutcome::Received(None) => pending = session.released_pending(pid),
             _ => {}
         }
         (outcome, pending)

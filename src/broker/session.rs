@@ -150,6 +150,9 @@ pub struct Inflight {
     pub delivery: Delivery,
     pub stage: Stage,
     order: u64,
+    /// The batch recording its PUBREC (a stored QoS 2 delivery), until that is durable: PUBREL
+    /// may not go before it.
+    released: Option<Arc<Pending>>,
 }
 
 /// What the connection must write for the session.
@@ -660,6 +663,7 @@ impl Session {
                             delivery: d,
                             stage: Stage::AwaitComp,
                             order,
+                            released: None,
                         },
                     );
                 } else {
@@ -920,6 +924,7 @@ impl Session {
                     delivery: d.clone(),
                     stage,
                     order,
+                    released: None,
                 },
             );
             out.push(Outbound::Publish {
@@ -933,7 +938,18 @@ impl Session {
 
     /// Everything unacknowledged, in the order first sent: PUBLISH again with DUP, or PUBREL.
     pub fn resend_all(&self) -> Vec<Outbound> {
-        let st = self.state.lock();
+        let mut st = self.state.lock();
+        for i in st.inflight.values_mut() {
+            // A PUBREC the store has not recorded (yet, or ever) did not happen as far as a
+            // restart knows: ask for it again with the message rather than send PUBREL early.
+            if i.released
+                .as_ref()
+                .is_some_and(|p| p.state() != PendingState::Durable)
+            {
+                i.stage = Stage::AwaitRec;
+                i.released = None;
+            }
+        }
         let mut v: Vec<(&u16, &Inflight)> = st.inflight.iter().collect();
         v.sort_by_key(|(_, i)| i.order);
         v.into_iter()
@@ -946,6 +962,23 @@ impl Session {
                 Stage::AwaitComp => Outbound::PubRel(*pid),
             })
             .collect()
+    }
+
+    /// The batch recording the PUBREC of `pid` (see `Inflight`).
+    pub fn set_released(&self, pid: u16, p: Arc<Pending>) {
+        if let Some(i) = self.state.lock().inflight.get_mut(&pid) {
+            i.released = Some(p);
+        }
+    }
+
+    /// The batch a repeated PUBREC's PUBREL must wait for, if it is not durable yet.
+    pub fn released_pending(&self, pid: u16) -> Option<Arc<Pending>> {
+        self.state
+            .lock()
+            .inflight
+            .get(&pid)
+            .and_then(|i| i.released.clone())
+            .filter(|p| p.state() != PendingState::Durable)
     }
 
     /// An acknowledgement from the client for the inflight message `pid`: what it completes,

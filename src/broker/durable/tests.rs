@@ -379,3 +379,39 @@ fn todays_persistent_client_expiration_bounds_what_was_stored() {
         "offline longer than the cap"
     );
 }
+
+#[test]
+fn pubrel_goes_only_once_the_pubrec_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(dir.path());
+    let a = connect(&b, "sub", false, 3600, None);
+    subscribe(&b, &a.session, a.epoch, "t", QoS::ExactlyOnce);
+    let p = b.publish_with(&msg("t", QoS::ExactlyOnce, false, None), None, Vec::new());
+    assert_eq!(wait(p.pending.as_ref().unwrap()), PendingState::Durable);
+    let pid = pids(&take(&a.session, a.epoch))[0];
+    let s = &a.session;
+    assert!(matches!(
+        s.acknowledged(pid, AckKind::PubRec),
+        AckOutcome::Received(Some(_))
+    ));
+    let record = Pending::new();
+    s.set_released(pid, record.clone());
+    assert!(
+        s.released_pending(pid).is_some(),
+        "a repeated PUBREC waits too"
+    );
+    // Reconnecting before the record is durable: the message again (DUP), not PUBREL.
+    assert!(matches!(
+        s.resend_all()[..],
+        [Outbound::Publish { dup: true, .. }]
+    ));
+    assert!(matches!(
+        s.acknowledged(pid, AckKind::PubRec),
+        AckOutcome::Received(Some(_))
+    ));
+    let record = Pending::new();
+    s.set_released(pid, record.clone());
+    record.set(true);
+    assert!(s.released_pending(pid).is_none());
+    assert!(matches!(s.resend_all()[..], [Outbound::PubRel(x)] if x == pid));
+}
