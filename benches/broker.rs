@@ -1,5 +1,6 @@
 //! mqsec vs Mosquitto on this machine: `cargo bench --bench broker [-- --quick] [--json]
-//! [--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle] [--mqsec-bin PATH]`.
+//! [--only mqsec|mosquitto] [--scenario qos0,qos1,qos1-persistent,fanout,latency,connect,idle]
+//! [--mqsec-bin PATH]`.
 //!
 //! The harness is the `mqsec-loadgen` tool crate (a dev-dependency: the `mqsec` binary never links
 //! it). This entry point lives here because only a bench of the mqsec package gets cargo to build

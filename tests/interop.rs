@@ -579,7 +579,8 @@ fn loadgen_smoke(kind: Kind) {
             report.notes
         );
     }
-    assert_eq!(report.figures.len(), 10, "{:#?}", report.figures);
+    // qos1-persistent adds two (persistence off and on).
+    assert_eq!(report.figures.len(), 12, "{:#?}", report.figures);
 }
 
 /// One test per broker for each scenario: Mosquitto (the oracle) and mqsec.

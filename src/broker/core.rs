@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 
 use super::auth::Authorizer;
 use super::codec::reason::v5;
+use super::durable::{clock, Batch, Durable, Op, Pending, Restored};
 use super::registry::{Locked, Registry};
-use super::session::{AckKind, AckOutcome, Attachment, ConnCtl, Session, Will, NEVER_EXPIRES};
+use super::session::{
+    AckKind, AckOutcome, Attachment, ConnCtl, ImageChange, RestoredSession, Session, Will,
+    NEVER_EXPIRES,
+};
 use super::stats::Stats;
 use super::store::{Store, StoreError};
 use super::timers::{Timer, Timers};
@@ -25,6 +29,8 @@ pub struct Broker {
     pub config: Arc<Config>,
     pub auth: Arc<dyn Authorizer>,
     pub store: Arc<dyn Store>,
+    /// The durable store (`persistence true`); None keeps everything in memory.
+    pub durable: Option<Arc<Durable>>,
     pub subs: SubscriptionTree<Arc<Session>>,
     pub sessions: Registry,
     pub stats: Stats,
@@ -85,10 +91,21 @@ pub enum Departure {
 
 impl Broker {
     pub fn new(config: Arc<Config>, auth: Arc<dyn Authorizer>, store: Arc<dyn Store>) -> Broker {
+        Broker::with_durable(config, auth, store, None)
+    }
+
+    /// A broker whose state is also kept by `durable` (restore it with `restore_durable`).
+    pub fn with_durable(
+        config: Arc<Config>,
+        auth: Arc<dyn Authorizer>,
+        store: Arc<dyn Store>,
+        durable: Option<Arc<Durable>>,
+    ) -> Broker {
         Broker {
             config,
             auth,
             store,
+            durable,
             subs: SubscriptionTree::default(),
             sessions: Registry::default(),
             stats: Stats::default(),
@@ -173,6 +190,9 @@ impl Broker {
                 }
             };
             let replaced = session.attach(attachment);
+            // Under the client id's lock: the store sees this session's record after the
+            // removal of the one it replaced.
+            self.save_session(&session);
             (
                 Attached {
                     session,
@@ -209,7 +229,6 @@ impl Broker {
         for w in wills {
             self.publish_will(&w);
         }
-        self.save_session(&attached.session);
         Ok(attached)
     }
 
@@ -244,12 +263,12 @@ impl Broker {
                     self.timers
                         .schedule(self.ms_at(at), Timer::Will(Arc::downgrade(session)));
                 }
+                self.save_session(session);
             }
         }
         for w in wills {
             self.publish_will(&w);
         }
-        self.save_session(session);
     }
 
     /// End `s` while its client id's registry lock is held: out of the registry and the
@@ -267,6 +286,9 @@ impl Broker {
             }
         }
         self.store.session_removed(&s.client_id);
+        if ended.was_stored {
+            self.record(Op::RemoveSession(s.client_id.clone()));
+        }
         (ended.conn, ended.will)
     }
 
@@ -323,19 +345,101 @@ impl Broker {
     }
 
     /// A client acknowledged a message the broker sent; the store forgets what it completes.
-    pub fn acknowledge(&self, session: &Session, pid: u16, ack: AckKind) -> AckOutcome {
+    /// A PUBREC of a stored QoS 2 delivery is recorded first: the PUBREL waits for the
+    /// returned `Pending` (a restart must send PUBREL, not the message again).
+    pub fn acknowledge(
+        &self,
+        session: &Session,
+        pid: u16,
+        ack: AckKind,
+        notify: Option<&Arc<ConnCtl>>,
+    ) -> (AckOutcome, Option<Arc<Pending>>) {
         let outcome = session.acknowledged(pid, ack);
-        if let AckOutcome::Completed(seq) = outcome {
-            self.store.message_done(&session.client_id, seq);
+        let mut pending = None;
+        match outcome {
+            AckOutcome::Completed(Some(seq)) => self.done(session, seq),
+            AckOutcome::Received(Some(seq)) => {
+                if let Some(d) = &self.durable {
+                    let p = Pending::new();
+                    session.set_released(pid, p.clone());
+                    d.submit(Batch {
+                        ops: vec![Op::Released {
+                            client_id: session.client_id.clone(),
+                            seq,
+                        }],
+                        pending: Some(p.clone()),
+                        notify: notify.cloned(),
+                    });
+                    pending = Some(p);
+                }
+            }
+            // A repeated PUBREC: its PUBREL waits for the first one's record too.
+            AckOutcome::Received(None) => pending = session.released_pending(pid),
+            _ => {}
         }
-        outcome
+        (outcome, pending)
+    }
+
+    fn done(&self, session: &Session, seq: u64) {
+        self.store.message_done(&session.client_id, seq);
+        self.record(Op::Done {
+            client_id: session.client_id.clone(),
+            seq,
+        });
+    }
+
+    /// A change nobody waits for.
+    fn record(&self, op: Op) {
+        if let Some(d) = &self.durable {
+            d.record(op);
+        }
+    }
+
+    /// The store op that records an incoming QoS 2 packet id (with the publish it belongs to),
+    /// for a session the store keeps.
+    pub fn incoming_qos2_op(&self, session: &Session, pid: u16) -> Option<Op> {
+        (self.durable.is_some() && session.is_persistent()).then(|| Op::IncomingQos2 {
+            client_id: session.client_id.clone(),
+            pid,
+            waiting: true,
+        })
+    }
+
+    /// PUBREL for an incoming QoS 2 id: the store forgets it before PUBCOMP goes (otherwise a
+    /// restart would take the client's next message with that id for a duplicate).
+    pub fn incoming_qos2_released(
+        &self,
+        session: &Session,
+        pid: u16,
+        notify: &Arc<ConnCtl>,
+    ) -> Option<Arc<Pending>> {
+        let d = self.durable.as_ref()?;
+        if !session.is_persistent() {
+            return None;
+        }
+        let p = Pending::new();
+        d.submit(Batch {
+            ops: vec![Op::IncomingQos2 {
+                client_id: session.client_id.clone(),
+                pid,
+                waiting: false,
+            }],
+            pending: Some(p.clone()),
+            notify: Some(notify.clone()),
+        });
+        Some(p)
+    }
+
+    /// False when the durable store can no longer write: QoS 1/2 publishes are refused.
+    pub fn store_writable(&self) -> bool {
+        self.durable.as_ref().is_none_or(|d| d.healthy())
     }
 
     /// A delivery in flight that will never be acknowledged (too large for the client): the
     /// spec says to behave as if it had been delivered.
     pub fn drop_inflight(&self, session: &Session, pid: u16) {
         if let Some(seq) = session.discard(pid) {
-            self.store.message_done(&session.client_id, seq);
+            self.done(session, seq);
         }
     }
 
@@ -343,14 +447,20 @@ impl Broker {
     /// client): the store forgets them.
     pub fn delivered_without_ack(&self, session: &Session, seqs: &mut Vec<u64>) {
         for seq in seqs.drain(..) {
-            self.store.message_done(&session.client_id, seq);
+            self.done(session, seq);
         }
     }
 
-    /// Record a persistent session's subscriptions and expiry with the store.
+    /// Record a persistent session's subscriptions, expiry and will with the store.
     pub fn save_session(&self, s: &Session) {
         if let Some(rec) = s.record() {
             self.store.session_saved(&rec);
+        }
+        if self.durable.is_some() {
+            s.image(|change| match change {
+                ImageChange::Save(img) => self.record(Op::SaveSession(img)),
+                ImageChange::Forget => self.record(Op::RemoveSession(s.client_id.clone())),
+            });
         }
     }
 
@@ -386,6 +496,140 @@ impl Broker {
         Ok(())
     }
 
+    /// Bring back what the durable store kept: retained messages, and every persistent session
+    /// (offline) with its queue, its QoS 2 exchanges and its will. Clocks go on from where they
+    /// were: a session whose expiry passed while the broker was down ends now and a will whose
+    /// delay ran out goes now. A session that was online at the crash lost its connection then:
+    /// its will is handled as for any lost connection. Queues are cut to today's limits.
+    /// Returns how many sessions and retained messages were restored.
+    pub fn restore_durable(&self, restored: Restored) -> (usize, usize) {
+        let now = Instant::now();
+        let now_wall = clock::now_ms();
+        let retained = restored.retained.len();
+        for m in restored.retained {
+            let topic = m.topic.clone();
+            self.store.set_retained(&topic, Some(m));
+        }
+        let limits = &self.config.limits;
+        let cap = limits
+            .persistent_client_expiration
+            .map(|c| u32::try_from(c.as_secs()).unwrap_or(NEVER_EXPIRES - 1));
+        let mut wills = Vec::new();
+        let mut sessions = 0;
+        for s in restored.sessions {
+            let img = s.image;
+            let cid: Arc<str> = Arc::from(img.record.client_id.as_str());
+            let expiry = cap.map_or(img.record.expiry_interval, |c| {
+                img.record.expiry_interval.min(c)
+            });
+            let gone_ms = img.offline_since.map_or(0, |t| now_wall.saturating_sub(t));
+            let left = if expiry == NEVER_EXPIRES {
+                Some(NEVER_EXPIRES)
+            } else {
+                (u64::from(expiry) * 1000)
+                    .checked_sub(gone_ms)
+                    .filter(|&l| l > 0)
+                    .map(|l| u32::try_from(l.div_ceil(1000)).unwrap_or(NEVER_EXPIRES - 1))
+            };
+            let mut will_now = None;
+            let mut delayed = None;
+            if let Some(w) = img.will {
+                match img.will_due {
+                    Some(due) if due <= now_wall => will_now = Some(w),
+                    Some(due) => delayed = Some((clock::instant_at(due), w)),
+                    None if w.delay == 0 => will_now = Some(w),
+                    None => {
+                        let wait = w.delay.min(left.unwrap_or(0));
+                        delayed = Some((now + Duration::from_secs(u64::from(wait)), w));
+                    }
+                }
+            }
+            let Some(left) = left else {
+                // Expired while the broker was down: the session ends, its will goes.
+                wills.extend(will_now.or(delayed.map(|(_, w)| w)));
+                self.record(Op::RemoveSession(cid));
+                continue;
+            };
+            wills.extend(will_now);
+            // Copies queued after the session record was last saved have higher seqs: new
+            // ones must not reuse (and overwrite) them.
+            let next_seq = s
+                .rows
+                .iter()
+                .map(|r| r.delivery.seq + 1)
+                .fold(img.next_seq, u64::max);
+            let (mut count, mut bytes) = (0usize, 0usize);
+            let mut queue = Vec::with_capacity(s.rows.len());
+            for row in s.rows {
+                let released = row.stage == super::durable::codec::STAGE_RELEASED;
+                let cost = row.delivery.cost();
+                let drop = !released
+                    && (row.expires.is_some_and(|t| t <= now_wall)
+                        || (limits.max_queued_messages != 0
+                            && count >= limits.max_queued_messages)
+                        || (limits.max_queued_bytes != 0
+                            && bytes + cost > limits.max_queued_bytes));
+                if drop {
+                    self.record(Op::Done {
+                        client_id: cid.clone(),
+                        seq: row.delivery.seq,
+                    });
+                    continue;
+                }
+                if !released {
+                    count += 1;
+                    bytes += cost;
+                }
+                queue.push((row.delivery, released));
+            }
+            let identity = Arc::new(
+                img.record
+                    .owner
+                    .unwrap_or_else(|| Identity::anonymous(img.record.client_id.as_str())),
+            );
+            let will_at = delayed.as_ref().map(|(at, _)| *at);
+            let session = Arc::new(Session::from_store(RestoredSession {
+                client_id: cid.clone(),
+                identity,
+                version: img.version,
+                expiry_interval: left,
+                gen: img.gen,
+                next_seq,
+                queue,
+                incoming_qos2: s.incoming_qos2,
+                delayed_will: delayed,
+                now,
+            }));
+            for (f, o) in img.record.subscriptions {
+                if let Ok(pf) = parse_filter(&f, usize::MAX) {
+                    session.subscribe(None, &f, o, || {
+                        Some(self.subs.subscribe(&pf, &cid, session.clone(), o))
+                    });
+                }
+            }
+            if left != NEVER_EXPIRES {
+                let at = now + Duration::from_secs(u64::from(left));
+                self.timers
+                    .schedule(self.ms_at(at), Timer::Expiry(Arc::downgrade(&session)));
+            }
+            if let Some(at) = will_at {
+                self.timers
+                    .schedule(self.ms_at(at), Timer::Will(Arc::downgrade(&session)));
+            }
+            let mut shard = self.sessions.lock(&cid);
+            shard.insert(session.clone());
+            // What is true now (offline since now with what is left of its expiry, the will
+            // that went) replaces what was stored.
+            self.save_session(&session);
+            drop(shard);
+            sessions += 1;
+        }
+        for w in wills {
+            self.publish_will(&w);
+        }
+        (sessions, retained)
+    }
+
     /// Act on every deadline that is due: keep alives that ran out, delayed wills, expired
     /// offline sessions. Cost grows with what is due, not with the number of sessions.
     pub fn housekeeping(&self, now: Instant) {
@@ -398,6 +642,7 @@ impl Broker {
                     if let Some(s) = w.upgrade() {
                         if let Some(will) = s.take_due_will(now) {
                             self.publish_will(&will);
+                            self.save_session(&s);
                         }
                     }
                 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub use mqsec_codec as codec;
 pub mod connection;
 pub mod core;
+pub mod durable;
 pub mod listener;
 pub mod message;
 pub mod registry;
@@ -47,6 +48,8 @@ pub enum ServeError {
     Tls(#[from] listener::tls::TlsError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error("persistence: {0}")]
+    Durable(#[from] durable::DurableError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
@@ -116,8 +119,18 @@ impl Server {
                 });
             }
         }
-        let broker = Arc::new(Broker::new(config, auth, store));
-        broker.restore_sessions()?;
+        let broker = if config.persistence.enabled {
+            let (d, restored) = durable::Durable::open(&config.data_dir, config.persistence.sync)?;
+            let path = d.path().display().to_string();
+            let b = Arc::new(Broker::with_durable(config, auth, store, Some(d)));
+            let (sessions, retained) = b.restore_durable(restored);
+            tracing::info!(path, sessions, retained, "persistence: store opened");
+            b
+        } else {
+            let b = Arc::new(Broker::new(config, auth, store));
+            b.restore_sessions()?;
+            b
+        };
         Ok(Server {
             broker,
             listeners,
@@ -185,6 +198,11 @@ impl Server {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, alive_rx.recv()).await;
         hk.abort();
         self.broker.store.flush()?;
+        if let Some(d) = &self.broker.durable {
+            if !d.close() {
+                tracing::error!(path = %d.path().display(), "persistence: the store could not be brought up to date at shutdown");
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -8,23 +8,83 @@ use std::sync::Arc;
 
 use super::codec::QoS;
 use super::core::Broker;
-use super::session::{Message, Refused, Session, Will};
-use super::topic::{delivery_qos, Match};
+use super::durable::{Batch, Op, Pending};
+use super::session::{ConnCtl, Message, Refused, Session, Will};
+use super::topic::{delivery_qos, is_sys_topic, Match};
+
+/// What a publish left to wait for.
+pub struct Published {
+    /// Clients it was queued for.
+    pub delivered: usize,
+    /// Set when the durable store records the publish (a retained update, a copy for a
+    /// persistent session): its PUBACK/PUBREC waits until this is durable.
+    pub pending: Option<Arc<Pending>>,
+}
 
 impl Broker {
-    /// Route one message. Returns how many clients it was queued for.
+    /// Route one message nobody waits for (wills, `$SYS`). Returns how many clients it was
+    /// queued for.
     pub fn publish(&self, msg: &Arc<Message>) -> usize {
+        self.publish_with(msg, None, Vec::new()).delivered
+    }
+
+    /// Route one message. With persistence, the retained update, every copy queued for a
+    /// persistent session and `ops` (the publisher's own QoS 2 state) go to the store as one
+    /// batch; `notify` is woken when it is durable.
+    pub fn publish_with(
+        &self,
+        msg: &Arc<Message>,
+        notify: Option<&Arc<ConnCtl>>,
+        mut ops: Vec<Op>,
+    ) -> Published {
+        let pending = self.durable.as_ref().map(|_| Pending::new());
         if msg.retain && self.config.limits.retain_available {
-            if msg.payload.is_empty() {
-                self.store.set_retained(&msg.topic, None);
-            } else if self.retain_allowed(msg) {
-                self.store.set_retained(&msg.topic, Some(msg.clone()));
-            } else {
+            let kept = (!msg.payload.is_empty()).then(|| msg.clone());
+            if kept.is_some() && !self.retain_allowed(msg) {
                 // A will or a broker message over the quota: delivered live, not kept.
                 self.stats.retained_refused.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(topic = &*msg.topic, "retained message not kept: max_retained_messages or max_retained_bytes reached");
+            } else {
+                if self.durable.is_some() && !is_sys_topic(&msg.topic) {
+                    ops.push(Op::Retain {
+                        topic: msg.topic.clone(),
+                        msg: kept.clone(),
+                    });
+                }
+                self.store.set_retained(&msg.topic, kept);
             }
         }
+        let delivered = self.fan_out(msg, pending.as_ref(), &mut ops);
+        let pending = self.submit(ops, pending, notify);
+        Published { delivered, pending }
+    }
+
+    /// Hand a publish's ops to the durable store; the `Pending` to wait for, if there was
+    /// anything to record.
+    fn submit(
+        &self,
+        ops: Vec<Op>,
+        pending: Option<Arc<Pending>>,
+        notify: Option<&Arc<ConnCtl>>,
+    ) -> Option<Arc<Pending>> {
+        let d = self.durable.as_ref()?;
+        if ops.is_empty() {
+            return None;
+        }
+        d.submit(Batch {
+            ops,
+            pending: pending.clone(),
+            notify: notify.cloned(),
+        });
+        pending
+    }
+
+    fn fan_out(
+        &self,
+        msg: &Arc<Message>,
+        pending: Option<&Arc<Pending>>,
+        ops: &mut Vec<Op>,
+    ) -> usize {
         let mut matches: Vec<Match<Arc<Session>>> = Vec::new();
         self.subs
             .matches(&msg.topic, |s| s.is_online(), &mut matches);
@@ -46,6 +106,8 @@ impl Broker {
                     m.opts.options.qos,
                     m.opts.options.retain_as_published,
                     opt_vec(m.opts.subscription_id),
+                    pending,
+                    ops,
                 ) {
                     delivered += 1;
                 }
@@ -73,7 +135,7 @@ impl Broker {
                 j += 1;
             }
             if let Some(q) = qos {
-                if self.deliver(&m.target, msg, q, rap, ids) {
+                if self.deliver(&m.target, msg, q, rap, ids, pending, ops) {
                     delivered += 1;
                 }
             }
@@ -95,6 +157,7 @@ impl Broker {
         count_ok && bytes_ok
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
         s: &Arc<Session>,
@@ -102,15 +165,22 @@ impl Broker {
         sub_qos: QoS,
         rap: bool,
         ids: Vec<u32>,
+        pending: Option<&Arc<Pending>>,
+        ops: &mut Vec<Op>,
     ) -> bool {
         let qos = delivery_qos(msg.qos, sub_qos);
         let retain = rap && msg.retain;
-        let r = s.enqueue(msg, qos, retain, ids, &self.config.limits, |who| {
+        let r = s.enqueue(msg, qos, retain, ids, &self.config.limits, pending, |who| {
             self.auth.deliver(who, &msg.topic, qos, retain, None)
         });
         match r {
-            Ok(Some(seq)) => {
-                self.store.message_queued(&s.client_id, seq, msg, qos);
+            Ok(Some(stored)) => {
+                self.store
+                    .message_queued(&s.client_id, stored.delivery.seq, msg, qos);
+                ops.push(Op::Queue {
+                    session: s.clone(),
+                    stored,
+                });
                 true
             }
             Ok(None) => true,
@@ -129,6 +199,8 @@ impl Broker {
     /// Stops at the first message the session's queue has no room for: the rest would be
     /// dropped too, and a `#` over a large store must not cost a lookup of every message.
     pub fn send_retained(&self, s: &Arc<Session>, filter: &str, sub_qos: QoS, sub_id: Option<u32>) {
+        let pending = self.durable.as_ref().map(|_| Pending::new());
+        let mut ops = Vec::new();
         self.store.visit_retained(filter, &mut |msg| {
             let qos = delivery_qos(msg.qos, sub_qos);
             let r = s.enqueue(
@@ -137,13 +209,24 @@ impl Broker {
                 true,
                 opt_vec(sub_id),
                 &self.config.limits,
+                pending.as_ref(),
                 |who| self.auth.deliver(who, &msg.topic, qos, true, None),
             );
             match r {
+                Ok(Some(stored)) => {
+                    ops.push(Op::Queue {
+                        session: s.clone(),
+                        stored,
+                    });
+                    ControlFlow::Continue(())
+                }
+                // A full queue takes no more: the lookup stops (its cost is bounded by what
+                // can be delivered).
                 Err(Refused::QueueFull | Refused::Ended) => ControlFlow::Break(()),
                 _ => ControlFlow::Continue(()),
             }
         });
+        self.submit(ops, pending, None);
     }
 
     /// Send a will now (its publisher's authorization was checked when the will was accepted).

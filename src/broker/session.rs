@@ -14,6 +14,7 @@ use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
 use super::codec::{ProtocolVersion, QoS};
+use super::durable::{clock, Pending, PendingState, SessionImage, StoredDelivery};
 pub use super::message::Message;
 use super::store::SessionRecord;
 use super::topic::SubOpts;
@@ -32,6 +33,12 @@ pub struct Delivery {
     pub sub_ids: Vec<u32>,
     /// Unique within the session; the durable store's key for this queued message.
     pub seq: u64,
+    /// A copy kept by the durable store has its packet id from the moment it is queued (stored
+    /// with it), so a restart resends it under the same id: a QoS 2 receiver recognizes it.
+    pub pid: Option<u16>,
+    /// While its batch is being written: not sent before it is durable (a message is recorded
+    /// before any subscriber can be told about it), dropped if the write failed.
+    pub pending: Option<Arc<Pending>>,
 }
 
 impl Delivery {
@@ -39,6 +46,11 @@ impl Delivery {
     /// too) and its own bookkeeping.
     pub fn cost(&self) -> usize {
         std::mem::size_of::<Delivery>() + self.msg.cost + self.sub_ids.len() * 4
+    }
+
+    /// Whether the durable store keeps this delivery (and must be told when it is done).
+    pub fn stored(&self) -> bool {
+        self.pid.is_some()
     }
 }
 
@@ -57,6 +69,9 @@ pub struct Inflight {
     pub delivery: Delivery,
     pub stage: Stage,
     order: u64,
+    /// The batch recording its PUBREC (a stored QoS 2 delivery), until that is durable: PUBREL
+    /// may not go before it.
+    released: Option<Arc<Pending>>,
 }
 
 /// What the connection must write for the session.
@@ -158,7 +173,8 @@ struct SessionState {
     inflight_order: u64,
     next_pid: u16,
     /// QoS 2 packet ids received (PUBREC sent), waiting for PUBREL.
-    incoming_qos2: BTreeSet<u16>,
+    /// With the batch that records it, while that is being written (a failed one frees the id).
+    incoming_qos2: BTreeMap<u16, Option<Arc<Pending>>>,
     /// Outbound window: the client's receive maximum (v5) or max_inflight_messages.
     window: u16,
     expiry_interval: u32,
@@ -168,6 +184,14 @@ struct SessionState {
     next_seq: u64,
     /// Messages dropped because a queue limit was reached.
     dropped: u64,
+    /// Tells this session's rows in the durable store from those of an earlier session of the
+    /// same client id (random, kept across restarts).
+    gen: u64,
+    /// Packet ids given to queued deliveries that the durable store keeps (not yet in flight).
+    reserved: BTreeSet<u16>,
+    /// The durable store holds a record of this session (so a change to a session that ends
+    /// with its connection must remove it).
+    stored: bool,
 }
 
 pub struct Session {
@@ -234,6 +258,30 @@ pub struct Ended {
     pub conn: Option<Arc<ConnCtl>>,
     /// The will (live or delayed) that goes now because the session ends.
     pub will: Option<Will>,
+    /// The durable store held a record of it (to be removed).
+    pub was_stored: bool,
+}
+
+/// See `Session::image`.
+pub enum ImageChange {
+    Save(Box<SessionImage>),
+    Forget,
+}
+
+/// Everything `Session::from_store` needs (times already turned into this process's clock).
+pub struct RestoredSession {
+    pub client_id: Arc<str>,
+    pub identity: Arc<Identity>,
+    pub version: ProtocolVersion,
+    /// What is left of the expiry interval, counted from `now`.
+    pub expiry_interval: u32,
+    pub gen: u64,
+    pub next_seq: u64,
+    /// Stored deliveries in seq order; true for a QoS 2 exchange waiting for PUBCOMP.
+    pub queue: Vec<(Delivery, bool)>,
+    pub incoming_qos2: Vec<u16>,
+    pub delayed_will: Option<(Instant, Will)>,
+    pub now: Instant,
 }
 
 /// An acknowledgement the client sent for a message the broker sent.
@@ -250,10 +298,11 @@ pub enum AckKind {
 /// What an acknowledgement did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckOutcome {
-    /// The delivery is complete (its store seq).
-    Completed(u64),
-    /// PUBREC accepted: answer PUBREL.
-    Received,
+    /// The delivery is complete (its seq, when the durable store keeps it).
+    Completed(Option<u64>),
+    /// PUBREC accepted: answer PUBREL (after the durable store has recorded it, for the seq
+    /// given).
+    Received(Option<u64>),
     /// No message in flight with that packet id.
     Unknown,
     /// The packet id is in flight, but in another flow: a protocol error.
@@ -286,7 +335,7 @@ impl Session {
                 inflight: BTreeMap::new(),
                 inflight_order: 0,
                 next_pid: 0,
-                incoming_qos2: BTreeSet::new(),
+                incoming_qos2: BTreeMap::new(),
                 window: 20,
                 expiry_interval,
                 disconnected_at: None,
@@ -294,6 +343,9 @@ impl Session {
                 delayed_will: None,
                 next_seq: 0,
                 dropped: 0,
+                gen: rand::random(),
+                reserved: BTreeSet::new(),
+                stored: false,
             }),
             online: AtomicBool::new(false),
         }
@@ -401,7 +453,9 @@ impl Session {
         st.queue.clear();
         st.queued_bytes = 0;
         st.inflight.clear();
+        st.reserved.clear();
         st.incoming_qos2.clear();
+        let was_stored = std::mem::take(&mut st.stored);
         let conn = st.attached.take();
         let will = st
             .will
@@ -411,6 +465,7 @@ impl Session {
             filters: std::mem::take(&mut st.subscriptions).into_keys().collect(),
             conn,
             will,
+            was_stored,
         }
     }
 
@@ -454,6 +509,102 @@ impl Session {
                 .map(|(f, o)| (f.clone(), *o))
                 .collect(),
         })
+    }
+
+    /// Tell `record` what the durable store must do about this session now: save its image (it
+    /// outlives its connection) or forget it (it was kept, and now ends with its connection).
+    /// `record` runs under the session lock: a save can never reach the store after the removal
+    /// that ending the session sends (`end` takes the same lock first).
+    pub fn image(&self, record: impl FnOnce(ImageChange)) {
+        let mut st = self.state.lock();
+        if st.ended {
+            return;
+        }
+        if st.expiry_interval == 0 {
+            if std::mem::take(&mut st.stored) {
+                record(ImageChange::Forget);
+            }
+            return;
+        }
+        st.stored = true;
+        let (will, will_due) = match (&st.will, &st.delayed_will) {
+            (Some(w), _) => (Some(w.clone()), None),
+            (None, Some((at, w))) => (Some(w.clone()), Some(clock::wall_ms(*at))),
+            (None, None) => (None, None),
+        };
+        record(ImageChange::Save(Box::new(SessionImage {
+            record: SessionRecord {
+                client_id: self.client_id.to_string(),
+                owner: st.identity.as_ref().map(|i| Identity {
+                    peer: None,
+                    ..(**i).clone()
+                }),
+                expiry_interval: st.expiry_interval,
+                subscriptions: st
+                    .subscriptions
+                    .iter()
+                    .map(|(f, o)| (f.clone(), *o))
+                    .collect(),
+            },
+            gen: st.gen,
+            next_seq: st.next_seq,
+            version: st.version,
+            offline_since: match (&st.attached, st.disconnected_at) {
+                (None, Some(t)) => Some(clock::wall_ms(t)),
+                _ => None,
+            },
+            will,
+            will_due,
+        })));
+    }
+
+    /// A session brought back from the durable store, offline: its queue (in order, packet ids
+    /// reserved), the QoS 2 exchanges waiting for PUBCOMP, incoming QoS 2 ids, a delayed will.
+    pub fn from_store(r: RestoredSession) -> Session {
+        let s = Session::new(r.client_id, r.version, r.expiry_interval);
+        {
+            let mut st = s.state.lock();
+            st.identity = Some(r.identity);
+            st.disconnected_at = Some(r.now);
+            st.gen = r.gen;
+            st.next_seq = r.next_seq;
+            st.stored = true;
+            st.delayed_will = r.delayed_will;
+            st.incoming_qos2 = r.incoming_qos2.into_iter().map(|p| (p, None)).collect();
+            for (d, awaiting_comp) in r.queue {
+                let Some(pid) = d.pid else { continue };
+                if awaiting_comp {
+                    let order = st.inflight_order;
+                    st.inflight_order += 1;
+                    st.inflight.insert(
+                        pid,
+                        Inflight {
+                            delivery: d,
+                            stage: Stage::AwaitComp,
+                            order,
+                            released: None,
+                        },
+                    );
+                } else {
+                    st.reserved.insert(pid);
+                    st.queued_bytes += d.cost();
+                    st.queue.push_back(d);
+                }
+            }
+        }
+        s
+    }
+
+    /// Wake the attached connection (a held-back delivery became durable).
+    pub fn ring(&self) {
+        if let Some(c) = &self.state.lock().attached {
+            c.ring();
+        }
+    }
+
+    /// Whether the session outlives its connection (its state is kept durably).
+    pub fn is_persistent(&self) -> bool {
+        self.state.lock().expiry_interval != 0
     }
 
     /// Record a subscription, if `epoch` is still the session's connection (a connection that was
@@ -505,24 +656,32 @@ impl Session {
 
     /// Classify an incoming QoS 2 packet id; `max` is how many may await PUBREL at once.
     pub fn incoming_qos2(&self, pid: u16, max: usize) -> IncomingQos2 {
-        let st = self.state.lock();
-        if st.incoming_qos2.contains(&pid) {
-            IncomingQos2::Duplicate
-        } else if st.incoming_qos2.len() >= max {
+        let mut st = self.state.lock();
+        match st.incoming_qos2.get(&pid) {
+            // Its message was never kept (the store failed, perhaps after the connection that
+            // would have said so had gone): a resend is a new message.
+            Some(Some(p)) if p.state() == PendingState::Failed => {
+                st.incoming_qos2.remove(&pid);
+            }
+            Some(_) => return IncomingQos2::Duplicate,
+            None => {}
+        }
+        if st.incoming_qos2.len() >= max {
             IncomingQos2::TooMany
         } else {
             IncomingQos2::New
         }
     }
 
-    /// PUBREC was sent for `pid`: remember it until PUBREL.
-    pub fn remember_qos2(&self, pid: u16) {
-        self.state.lock().incoming_qos2.insert(pid);
+    /// PUBREC was (or will be, once `pending` is durable) sent for `pid`: remember it until
+    /// PUBREL.
+    pub fn remember_qos2(&self, pid: u16, pending: Option<Arc<Pending>>) {
+        self.state.lock().incoming_qos2.insert(pid, pending);
     }
 
     /// PUBREL: forget `pid`. False if it was not known.
     pub fn release_qos2(&self, pid: u16) -> bool {
-        self.state.lock().incoming_qos2.remove(&pid)
+        self.state.lock().incoming_qos2.remove(&pid).is_some()
     }
 
     /// Tell the attached connection to go with a v5 reason code.
@@ -534,8 +693,10 @@ impl Session {
 
     /// Queue a delivery. `allowed` is the authorization check, run under the session lock with
     /// the session's current identity (None when no client was ever attached: refuse).
-    /// Returns the seq of a QoS 1/2 message queued for a persistent session (the durable store
-    /// records those), None for anything else queued.
+    /// `pending` is the batch of a publish that the durable store records: a QoS 1/2 delivery to
+    /// a session that outlives its connection joins it (it gets its packet id now and is held
+    /// back until the batch is durable), and is returned so the caller can add it to the batch.
+    #[allow(clippy::too_many_arguments)]
     pub fn enqueue(
         &self,
         msg: &Arc<Message>,
@@ -543,8 +704,9 @@ impl Session {
         retain: bool,
         sub_ids: Vec<u32>,
         limits: &Limits,
+        pending: Option<&Arc<Pending>>,
         allowed: impl FnOnce(&Identity) -> bool,
-    ) -> Result<Option<u64>, Refused> {
+    ) -> Result<Option<StoredDelivery>, Refused> {
         let mut st = self.state.lock();
         if st.ended {
             return Err(Refused::Ended);
@@ -557,12 +719,14 @@ impl Session {
             Some(id) if allowed(id) => {}
             _ => return Err(Refused::NotAuthorized),
         }
-        let d = Delivery {
+        let mut d = Delivery {
             msg: msg.clone(),
             qos,
             retain,
             sub_ids,
             seq: st.next_seq,
+            pid: None,
+            pending: None,
         };
         let cost = d.cost();
         let full = (limits.max_queued_messages != 0
@@ -572,15 +736,27 @@ impl Session {
             st.dropped += 1;
             return Err(Refused::QueueFull);
         }
-        let seq = st.next_seq;
+        let durable = pending.filter(|_| qos != QoS::AtMostOnce && st.expiry_interval != 0);
+        if let Some(p) = durable {
+            let Some(pid) = st.alloc_pid() else {
+                st.dropped += 1;
+                return Err(Refused::QueueFull);
+            };
+            st.reserved.insert(pid);
+            d.pid = Some(pid);
+            d.pending = Some(p.clone());
+        }
         st.next_seq += 1;
         st.queued_bytes += cost;
+        let stored = durable.map(|_| StoredDelivery {
+            gen: st.gen,
+            delivery: d.clone(),
+        });
         st.queue.push_back(d);
-        let durable = qos != QoS::AtMostOnce && st.expiry_interval != 0;
         if let Some(c) = &st.attached {
             c.ring();
         }
-        Ok(durable.then_some(seq))
+        Ok(stored)
     }
 
     /// Move ready deliveries into `out`, assigning packet ids within the window: at most `max`
@@ -604,12 +780,29 @@ impl Session {
         let mut bytes = 0usize;
         while out.len() < max && (bytes < max_bytes || out.is_empty()) {
             let Some(front) = st.queue.front() else { break };
+            if let Some(p) = &front.pending {
+                match p.state() {
+                    PendingState::Durable => {}
+                    PendingState::Waiting => break,
+                    PendingState::Failed => {
+                        // The publisher was refused: as if it had never been published.
+                        if let Some(d) = st.queue.pop_front() {
+                            st.queued_bytes = st.queued_bytes.saturating_sub(d.cost());
+                            if let Some(pid) = d.pid {
+                                st.reserved.remove(&pid);
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
             if front.msg.expires_at.is_some() {
                 let n = *now.get_or_insert_with(Instant::now);
                 if front.msg.expired(n) {
                     if let Some(d) = st.queue.pop_front() {
                         st.queued_bytes = st.queued_bytes.saturating_sub(d.cost());
-                        if d.qos != QoS::AtMostOnce {
+                        if let Some(pid) = d.pid {
+                            st.reserved.remove(&pid);
                             done.push(d.seq);
                         }
                     }
@@ -630,11 +823,20 @@ impl Session {
                 });
                 continue;
             }
-            let Some(pid) = st.alloc_pid() else {
-                // Every id in use (window of 65535): put it back and wait for acks.
-                st.queued_bytes += d.cost();
-                st.queue.push_front(d);
-                break;
+            let pid = match d.pid {
+                Some(pid) => {
+                    st.reserved.remove(&pid);
+                    pid
+                }
+                None => {
+                    let Some(pid) = st.alloc_pid() else {
+                        // Every id in use (window of 65535): put it back and wait for acks.
+                        st.queued_bytes += d.cost();
+                        st.queue.push_front(d);
+                        break;
+                    };
+                    pid
+                }
             };
             let order = st.inflight_order;
             st.inflight_order += 1;
@@ -649,6 +851,7 @@ impl Session {
                     delivery: d.clone(),
                     stage,
                     order,
+                    released: None,
                 },
             );
             out.push(Outbound::Publish {
@@ -662,7 +865,18 @@ impl Session {
 
     /// Everything unacknowledged, in the order first sent: PUBLISH again with DUP, or PUBREL.
     pub fn resend_all(&self) -> Vec<Outbound> {
-        let st = self.state.lock();
+        let mut st = self.state.lock();
+        for i in st.inflight.values_mut() {
+            // A PUBREC the store has not recorded (yet, or ever) did not happen as far as a
+            // restart knows: ask for it again with the message rather than send PUBREL early.
+            if i.released
+                .as_ref()
+                .is_some_and(|p| p.state() != PendingState::Durable)
+            {
+                i.stage = Stage::AwaitRec;
+                i.released = None;
+            }
+        }
         let mut v: Vec<(&u16, &Inflight)> = st.inflight.iter().collect();
         v.sort_by_key(|(_, i)| i.order);
         v.into_iter()
@@ -677,6 +891,23 @@ impl Session {
             .collect()
     }
 
+    /// The batch recording the PUBREC of `pid` (see `Inflight`).
+    pub fn set_released(&self, pid: u16, p: Arc<Pending>) {
+        if let Some(i) = self.state.lock().inflight.get_mut(&pid) {
+            i.released = Some(p);
+        }
+    }
+
+    /// The batch a repeated PUBREC's PUBREL must wait for, if it is not durable yet.
+    pub fn released_pending(&self, pid: u16) -> Option<Arc<Pending>> {
+        self.state
+            .lock()
+            .inflight
+            .get(&pid)
+            .and_then(|i| i.released.clone())
+            .filter(|p| p.state() != PendingState::Durable)
+    }
+
     /// An acknowledgement from the client for the inflight message `pid`: what it completes,
     /// or that it does not fit that message's flow (a PUBREC for a QoS 1 message, a PUBACK for a
     /// QoS 2 one: a protocol error).
@@ -688,17 +919,20 @@ impl Session {
         match (ack, i.stage) {
             (AckKind::PubAck, Stage::AwaitAck) | (AckKind::PubComp, Stage::AwaitComp) => {
                 st.inflight.remove(&pid).map_or(AckOutcome::Unknown, |i| {
-                    AckOutcome::Completed(i.delivery.seq)
+                    AckOutcome::Completed(i.delivery.stored().then_some(i.delivery.seq))
                 })
             }
             // A repeated PUBREC (our PUBREL was lost) is answered with PUBREL again.
             (AckKind::PubRec, Stage::AwaitRec | Stage::AwaitComp) => {
+                // The durable store must know before PUBREL goes (a restart then sends PUBREL,
+                // not the message again); a repeat needs no second record.
+                let record = i.stage == Stage::AwaitRec && i.delivery.stored();
                 i.stage = Stage::AwaitComp;
-                AckOutcome::Received
+                AckOutcome::Received(record.then_some(i.delivery.seq))
             }
             (AckKind::PubRecFailed, Stage::AwaitRec) => {
                 st.inflight.remove(&pid).map_or(AckOutcome::Unknown, |i| {
-                    AckOutcome::Completed(i.delivery.seq)
+                    AckOutcome::Completed(i.delivery.stored().then_some(i.delivery.seq))
                 })
             }
             _ => AckOutcome::WrongType,
@@ -706,11 +940,13 @@ impl Session {
     }
 
     /// Drop an inflight delivery (too large for the client, or refused with an error code).
+    /// Returns its seq when the durable store keeps it.
     pub fn discard(&self, pid: u16) -> Option<u64> {
         self.state
             .lock()
             .inflight
             .remove(&pid)
+            .filter(|i| i.delivery.stored())
             .map(|i| i.delivery.seq)
     }
 
@@ -726,7 +962,7 @@ impl Session {
 
 impl SessionState {
     fn alloc_pid(&mut self) -> Option<u16> {
-        if self.inflight.len() >= usize::from(u16::MAX) {
+        if self.inflight.len() + self.reserved.len() >= usize::from(u16::MAX) {
             return None;
         }
         loop {
@@ -734,7 +970,9 @@ impl SessionState {
             if self.next_pid == 0 {
                 continue;
             }
-            if !self.inflight.contains_key(&self.next_pid) {
+            if !self.inflight.contains_key(&self.next_pid)
+                && !self.reserved.contains(&self.next_pid)
+            {
                 return Some(self.next_pid);
             }
         }
@@ -793,6 +1031,7 @@ mod tests {
                 false,
                 vec![],
                 &limits,
+                None,
                 |_| true,
             )
             .unwrap();
@@ -806,7 +1045,7 @@ mod tests {
         };
         assert_eq!(
             s.acknowledged(pid, AckKind::PubAck),
-            AckOutcome::Completed(0)
+            AckOutcome::Completed(None)
         );
         assert_eq!(s.acknowledged(pid, AckKind::PubAck), AckOutcome::Unknown);
         out.clear();
@@ -828,6 +1067,7 @@ mod tests {
             false,
             vec![],
             &limits,
+            None,
             |_| true,
         )
         .unwrap();
@@ -837,6 +1077,7 @@ mod tests {
             false,
             vec![],
             &limits,
+            None,
             |_| true,
         )
         .unwrap();
@@ -857,7 +1098,10 @@ mod tests {
             AckOutcome::WrongType,
             "before PUBREC"
         );
-        assert_eq!(s.acknowledged(1, AckKind::PubRec), AckOutcome::Received);
+        assert_eq!(
+            s.acknowledged(1, AckKind::PubRec),
+            AckOutcome::Received(None)
+        );
         let again = s.resend_all();
         assert!(matches!(again[0], Outbound::PubRel(1)));
         assert!(matches!(
@@ -870,12 +1114,12 @@ mod tests {
         ));
         assert_eq!(
             s.acknowledged(1, AckKind::PubRec),
-            AckOutcome::Received,
+            AckOutcome::Received(None),
             "again"
         );
         assert_eq!(
             s.acknowledged(1, AckKind::PubComp),
-            AckOutcome::Completed(0)
+            AckOutcome::Completed(None)
         );
         assert_eq!(s.acknowledged(2, AckKind::PubComp), AckOutcome::WrongType);
     }
@@ -894,22 +1138,27 @@ mod tests {
         };
         let m = msg(QoS::AtLeastOnce);
         assert_eq!(
-            s.enqueue(&m, QoS::AtMostOnce, false, vec![], &limits, |_| true),
-            Err(Refused::Offline)
+            s.enqueue(&m, QoS::AtMostOnce, false, vec![], &limits, None, |_| true)
+                .err(),
+            Some(Refused::Offline)
         );
         assert!(s
-            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| true)
+            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, None, |_| true)
             .is_ok());
         assert!(s
-            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| true)
+            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, None, |_| true)
             .is_ok());
         assert_eq!(
-            s.enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| true),
-            Err(Refused::QueueFull)
+            s.enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, None, |_| true)
+                .err(),
+            Some(Refused::QueueFull)
         );
         assert_eq!(
-            s.enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| false),
-            Err(Refused::NotAuthorized)
+            s.enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, None, |_| {
+                false
+            })
+            .err(),
+            Some(Refused::NotAuthorized)
         );
         assert_eq!(s.queue_len(), 2);
     }
@@ -932,13 +1181,17 @@ mod tests {
             false,
             vec![],
             &Limits::default(),
+            None,
             |_| true,
         )
         .unwrap();
         let (mut out, mut done) = (Vec::new(), Vec::new());
         s.take_ready(1, 100, usize::MAX, &mut out, &mut done);
         assert!(out.is_empty());
-        assert_eq!(done, vec![0]);
+        assert!(
+            done.is_empty(),
+            "not a stored delivery: nothing for the store"
+        );
     }
 }
 
@@ -980,7 +1233,7 @@ mod cost_tests {
         };
         let mut queued = 0;
         while s
-            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, |_| true)
+            .enqueue(&m, QoS::AtLeastOnce, false, vec![], &limits, None, |_| true)
             .is_ok()
         {
             queued += 1;
@@ -1008,6 +1261,7 @@ mod cost_tests {
                 false,
                 vec![],
                 &Limits::default(),
+                None,
                 |_| true,
             )
             .unwrap();

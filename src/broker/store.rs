@@ -3,8 +3,8 @@
 //! The engine talks to state that must outlive a process only through `Store`. Retained messages
 //! live behind it entirely; for sessions the engine keeps the live objects (that is the hot path)
 //! and reports every change that a durable store must record (write-through), and reads the
-//! records back at start-up. The embedded durable store (redb) of the next release implements
-//! this trait; nothing in the protocol code changes.
+//! records back at start-up. What must survive a crash (`persistence true`) goes through
+//! `durable` instead: batches with completions, fallible, group-committed to redb.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;

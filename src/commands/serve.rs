@@ -29,8 +29,8 @@ fn serve_help() -> String {
 A configuration file uses mosquitto.conf syntax (`listener 1883 0.0.0.0`, `max_queued_messages 1000`,
 `include_dir conf.d`, `password_file`, `acl_file`, ...). TLS (`certfile`, `keyfile`, `cafile`,
 `require_certificate`, `crlfile`, ...) and WebSocket (`protocol websockets`) listeners stack:
-WebSocket over TLS is both. Options of features mqsec does not have yet (persistence) are refused
-with the file and line, never silently ignored. --check also loads the TLS files (key matches
+WebSocket over TLS is both. Options of features mqsec does not have (yet) are refused with the
+file and line, never silently ignored. --check also loads the TLS files (key matches
 certificate, chain, CRL issuer and expiry) and reads the password and ACL files, naming the line
 of any error.
 Security options beyond Mosquitto's: `denied_publish_action acknowledge|disconnect`,
@@ -42,6 +42,11 @@ allowed.
 SIGTERM or SIGINT: stop accepting, send MQTT 5 clients DISCONNECT 0x8B, flush, exit 0.
 SIGHUP: reload TLS certificates, CAs and CRLs for new connections (a broken file keeps the old).
 Log verbosity: `log_type` in the file, or the MQSEC_LOG environment variable (e.g. debug).
+
+`persistence true` keeps persistent sessions, their queued QoS 1/2 messages and retained messages
+in `mqsec.redb` under `persistence_location DIR` (alias `data_dir`), so they survive a crash or a
+restart; with `persistence_sync ack` (the default) a message is acknowledged only once it is on
+disk. A damaged or foreign store file stops the start with one line (exit 2).
 
 {EXIT_CODES_HELP}"
     )
@@ -214,8 +219,19 @@ fn summary(c: &Config, set: &PolicySet) -> String {
             format!("{addr} ({})", parts.join(", "))
         })
         .collect();
+    let persistence = match (c.persistence.enabled, c.persistence.sync) {
+        (false, _) => "persistence off".to_string(),
+        (true, sync) => format!(
+            "persistence {} (sync {})",
+            c.data_dir.join(crate::broker::durable::FILE_NAME).display(),
+            match sync {
+                crate::config::model::SyncPolicy::Ack => "ack".to_string(),
+                crate::config::model::SyncPolicy::Every(d) => format!("every {} s", d.as_secs()),
+            }
+        ),
+    };
     format!(
-        "{}: configuration OK; listeners: {}; max_packet_size {}, message_size_limit {}, max_inflight_messages {}, max_queued_messages {}, max_keepalive {}",
+        "{}: configuration OK; listeners: {}; max_packet_size {}, message_size_limit {}, max_inflight_messages {}, max_queued_messages {}, max_keepalive {}; {persistence}",
         c.source,
         listeners.join(", "),
         c.limits.max_packet_size,

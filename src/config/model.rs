@@ -293,6 +293,36 @@ impl Default for Logging {
     }
 }
 
+/// When the broker may acknowledge a message it keeps (`persistence_sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// `ack` (the default): on disk, synced, before PUBACK/PUBREC.
+    Ack,
+    /// `SECONDS`: acknowledged once committed in memory, written and synced at least this often:
+    /// a crash (of mqsec or of the machine) can lose what was acknowledged in the last interval.
+    Every(Duration),
+}
+
+/// `persistence`, `persistence_location`, `persistence_sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persistence {
+    pub enabled: bool,
+    pub sync: SyncPolicy,
+    /// Where `persistence_location` or `data_dir` set the data directory (file:line), to name
+    /// both when they disagree.
+    pub location_origin: Option<String>,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            enabled: false,
+            sync: SyncPolicy::Ack,
+            location_origin: None,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -307,8 +337,9 @@ pub struct Config {
     pub sys_interval: Duration,
     pub logging: Logging,
     pub security: Security,
-    /// Where durable state will live (the embedded store of the next release).
+    /// Where durable state lives (`persistence true`): the store file `mqsec.redb` in it.
     pub data_dir: PathBuf,
+    pub persistence: Persistence,
     /// Where this configuration came from ("embedded default" or the file path).
     pub source: String,
 }
@@ -326,6 +357,7 @@ impl Config {
             logging: Logging::default(),
             security: Security::default(),
             data_dir: super::defaults::default_data_dir(),
+            persistence: Persistence::default(),
             source: source.into(),
         }
     }

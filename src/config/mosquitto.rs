@@ -13,8 +13,8 @@ use std::time::Duration;
 use super::defaults;
 use super::model::{
     CertUsername, CipherSuite, ConfLoc, Config, DeniedPublish, FileOption, ListenerConfig,
-    ListenerProtocol, Located, LogDest, RateLimit, SecurityLogDest, SocketDomain, TlsMinVersion,
-    DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE,
+    ListenerProtocol, Located, LogDest, RateLimit, SecurityLogDest, SocketDomain, SyncPolicy,
+    TlsMinVersion, DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE,
 };
 
 /// How deep `include_dir` may nest: a directory that includes itself must not recurse forever.
@@ -67,6 +67,11 @@ const SUPPORTED: &[&str] = &[
     "include_dir",
     "persistence",
     "data_dir",
+    "persistence_location",
+    "persistence_sync",
+    "persistence_file",
+    "autosave_interval",
+    "autosave_on_changes",
     "max_topic_levels",
     "max_topic_length",
     "max_write_buffer",
@@ -109,10 +114,6 @@ const SUPPORTED: &[&str] = &[
 
 /// Options of later mqsec releases: parsed so the error can say exactly that.
 const LATER: &[(&str, &str)] = &[
-    ("persistence_location", "the durable store (use data_dir)"),
-    ("persistence_file", "the durable store (use data_dir)"),
-    ("autosave_interval", "the durable store"),
-    ("autosave_on_changes", "the durable store"),
     ("mount_point", "mount points"),
     (
         "bind_interface",
@@ -566,19 +567,49 @@ impl Parser {
             }
             "connection_messages" => self.cfg.logging.connection_messages = parse_bool(value, at)?,
             "log_timestamp" => self.cfg.logging.timestamp = parse_bool(value, at)?,
-            "persistence" => {
-                if parse_bool(value, at)? {
-                    return Err(at.err(
-                        "`persistence true` is not supported yet (the durable store comes in a later mqsec release)"
-                            .into(),
-                    ));
-                }
-            }
-            "data_dir" => {
+            "persistence" => self.cfg.persistence.enabled = parse_bool(value, at)?,
+            // One directory under two names: Mosquitto's (a path prefix, so its trailing `/`
+            // is fine) and mqsec's. Both given and different: say so rather than pick one.
+            "data_dir" | "persistence_location" => {
                 if value.is_empty() {
-                    return Err(at.err("data_dir needs a directory".into()));
+                    return Err(at.err(format!("{opt} needs a directory")));
                 }
-                self.cfg.data_dir = base.join(value);
+                let dir = base.join(value);
+                if let Some(prev) = &self.cfg.persistence.location_origin {
+                    if dir != self.cfg.data_dir {
+                        return Err(at.err(format!(
+                            "{opt} names {} but {prev} already named {}: data_dir and persistence_location are one setting",
+                            dir.display(),
+                            self.cfg.data_dir.display()
+                        )));
+                    }
+                }
+                self.cfg.data_dir = dir;
+                self.cfg.persistence.location_origin = Some(at.to_string());
+            }
+            "persistence_sync" => self.cfg.persistence.sync = match value {
+                "ack" => SyncPolicy::Ack,
+                v => SyncPolicy::Every(Duration::from_secs(parse_int(v, at, 1, 3600).map_err(
+                    |_| {
+                        at.err(format!(
+                            "persistence_sync must be `ack` or seconds from 1 to 3600, not `{v}`"
+                        ))
+                    },
+                )? as u64)),
+            },
+            // Mosquitto's snapshot settings: mqsec writes every change as it happens (see
+            // persistence_sync), so they have nothing left to set. Accepted (a Mosquitto
+            // configuration runs unchanged), checked, and otherwise ignored.
+            "autosave_interval" => {
+                parse_int(value, at, 0, i64::from(i32::MAX))?;
+            }
+            "autosave_on_changes" => {
+                parse_bool(value, at)?;
+            }
+            "persistence_file" => {
+                if value.is_empty() || value.contains('/') {
+                    return Err(at.err("persistence_file must be a file name".into()));
+                }
             }
             "max_topic_levels" => {
                 self.cfg.limits.max_topic_levels =
@@ -1172,7 +1203,6 @@ mod tests {
             e.starts_with("t.conf:3: option `mount_point` is not supported yet"),
             "{e}"
         );
-        assert!(err("persistence true\n").contains("not supported yet"));
         assert!(parse_str("persistence false\n", "t").is_ok());
         assert!(err("auth_plugin /x.so\n").contains("not supported by mqsec"));
     }
@@ -1402,5 +1432,33 @@ mod tests {
             Some("max_inflight_messages")
         );
         assert_eq!(suggest("completely_unknown"), None);
+    }
+
+    #[test]
+    fn persistence_options() {
+        let c = parse_str(
+            "persistence true\npersistence_location /var/lib/mqsec/\npersistence_sync 5\nautosave_interval 1800\nautosave_on_changes false\npersistence_file mosquitto.db\n",
+            "t",
+        )
+        .unwrap();
+        assert!(c.persistence.enabled);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/mqsec/"));
+        assert_eq!(
+            c.persistence.sync,
+            SyncPolicy::Every(Duration::from_secs(5))
+        );
+        let c = parse_str("persistence true\n", "t").unwrap();
+        assert_eq!(
+            c.persistence.sync,
+            SyncPolicy::Ack,
+            "durable before acknowledging"
+        );
+        // One directory, two names: the same value twice is fine, two values are not.
+        assert!(parse_str("data_dir /a\npersistence_location /a\n", "t").is_ok());
+        let e = err("data_dir /a\npersistence_location /b\n");
+        assert!(e.contains("t.conf:2:") && e.contains("t.conf:1"), "{e}");
+        assert!(err("persistence_sync always\n").contains("`ack` or seconds"));
+        assert!(err("persistence_file ../x.db\n").contains("file name"));
+        assert!(err("autosave_interval soon\n").contains("t.conf:1"));
     }
 }

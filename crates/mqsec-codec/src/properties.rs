@@ -462,3 +462,13 @@ fn write_body<S: Sink>(p: &Properties, ctx: PropertyContext, s: &mut S) -> Resul
     }
     Ok(())
 }
+
+/// Encode a property block (length prefix included) into `out`, as it travels in a packet of
+/// `ctx`: for a store that keeps a message's properties in the wire format.
+pub fn encode_block(
+    p: &Properties,
+    ctx: PropertyContext,
+    out: &mut bytes::BytesMut,
+) -> Result<(), EncodeError> {
+    encode(p, ctx, out)
+}

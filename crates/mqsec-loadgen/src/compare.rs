@@ -17,12 +17,15 @@ pub enum Scenario {
     Latency,
     Connect,
     Idle,
+    /// QoS 1 to subscribers that keep their sessions, with persistence off and on.
+    Qos1Persistent,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Qos0,
         Scenario::Qos1,
+        Scenario::Qos1Persistent,
         Scenario::Fanout,
         Scenario::Latency,
         Scenario::Connect,
@@ -37,6 +40,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::Connect => "connect",
             Scenario::Idle => "idle",
+            Scenario::Qos1Persistent => "qos1-persistent",
         }
     }
 
@@ -66,6 +70,9 @@ pub async fn run_one(
     s: &Settings,
     report: &mut Report,
 ) -> Result<(), LoadError> {
+    if scenario == Scenario::Qos1Persistent {
+        return persistent_qos1(kind, s, report).await;
+    }
     let mut broker = BrokerProcess::start(kind, "")?;
     let s = &Settings {
         broker_pid: Some(broker.pid()),
@@ -172,6 +179,8 @@ pub async fn run_one(
                 Some(c.per_s),
             );
         }
+        // Runs its own brokers (persistence off and on): returned above.
+        Scenario::Qos1Persistent => {}
         Scenario::Idle => {
             let pid = broker.pid();
             let rss = move || super::process::rss_kib(pid);
@@ -190,6 +199,65 @@ pub async fn run_one(
         }
     }
     broker.check_alive()
+}
+
+/// QoS 1 to subscribers with persistent sessions on a broker without persistence, then on one
+/// with `persistence true` (each broker's defaults otherwise: mqsec syncs before acknowledging,
+/// Mosquitto writes a snapshot every `autosave_interval`). A fresh broker and store for each.
+async fn persistent_qos1(
+    kind: &BrokerKind,
+    s: &Settings,
+    report: &mut Report,
+) -> Result<(), LoadError> {
+    let who = kind.name();
+    let pairs = format!("{} -> {}", s.pairs, s.pairs);
+    for durable in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let conf = if durable {
+            // Mosquitto's persistence_location is a path prefix: keep the trailing slash.
+            format!(
+                "persistence true\npersistence_location {}/\n",
+                dir.path().display()
+            )
+        } else {
+            String::new()
+        };
+        let mut broker = BrokerProcess::start(kind, &conf)?;
+        let s = &Settings {
+            broker_pid: Some(broker.pid()),
+            ..s.clone()
+        };
+        let t = within(
+            scenario_limit(s),
+            scenario::throughput_persistent(broker.addr(), QoS::AtLeastOnce, s),
+        )
+        .await?;
+        let name = match durable {
+            false => format!(
+                "QoS 1 throughput, persistent subscribers, persistence off, {pairs}, {} B",
+                s.payload
+            ),
+            true => format!(
+                "QoS 1 throughput, persistent subscribers, persistence on, {pairs}, {} B",
+                s.payload
+            ),
+        };
+        report.set(
+            &name,
+            "msg/s delivered",
+            Better::Higher,
+            who,
+            Some(t.delivered_per_s),
+        );
+        if t.stalls > 0 {
+            report.note(format!(
+                "{who} {name}: publishers gave up waiting for subscribers {} times",
+                t.stalls
+            ));
+        }
+        broker.check_alive()?;
+    }
+    Ok(())
 }
 
 /// Every scenario against every broker (in that order), failures noted rather than fatal.

@@ -33,6 +33,10 @@ async fn run(
         Scenario::Qos1 => json(
             serde_json::json!({"qos1": scenario::throughput(addr, QoS::AtLeastOnce, s).await?}),
         ),
+        // Against a broker already running: whatever persistence it was started with.
+        Scenario::Qos1Persistent => json(serde_json::json!({
+            "qos1-persistent": scenario::throughput_persistent(addr, QoS::AtLeastOnce, s).await?
+        })),
         Scenario::Fanout => json(serde_json::json!({"fanout": scenario::fanout(addr, s).await?})),
         Scenario::Latency => {
             json(serde_json::json!({"latency": scenario::latency(addr, s).await?}))

@@ -388,6 +388,29 @@ async fn measure(
 
 /// `pairs` publishers, each to its own topic with one subscriber: delivered messages per second.
 pub async fn throughput(addr: SocketAddr, qos: QoS, s: &Settings) -> Result<Throughput, LoadError> {
+    throughput_with(addr, qos, s, options(s)).await
+}
+
+/// The same with subscribers that keep their sessions (clean session 0): the copies a broker
+/// with persistence must record before acknowledging.
+pub async fn throughput_persistent(
+    addr: SocketAddr,
+    qos: QoS,
+    s: &Settings,
+) -> Result<Throughput, LoadError> {
+    let sub = ClientOptions {
+        clean_start: false,
+        ..options(s)
+    };
+    throughput_with(addr, qos, s, sub).await
+}
+
+async fn throughput_with(
+    addr: SocketAddr,
+    qos: QoS,
+    s: &Settings,
+    sub_opts: ClientOptions,
+) -> Result<Throughput, LoadError> {
     let run = run_id();
     let opts = options(s);
     let stop = Arc::new(AtomicBool::new(false));
@@ -395,7 +418,7 @@ pub async fn throughput(addr: SocketAddr, qos: QoS, s: &Settings) -> Result<Thro
     let mut tasks = Tasks(Vec::new());
     let mut delivered = Vec::new();
     for i in 0..s.pairs {
-        let mut c = Client::connect(addr, &format!("{run}-s{i}"), opts).await?;
+        let mut c = Client::connect(addr, &format!("{run}-s{i}"), sub_opts).await?;
         c.subscribe(&format!("bench/{run}/{i}"), qos).await?;
         let counter = Arc::new(AtomicU64::new(0));
         delivered.push(counter.clone());

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::acks::Ack;
 use super::{forwarded, Close, Conn};
 use crate::broker::auth::SubscribeDecision;
 use crate::broker::codec::reason::{v3, v5};
@@ -42,12 +43,20 @@ where
                 self.on_ack(&session, r.packet_id, kind)
             }
             Packet::PubRel(r) => {
-                let known = session.release_qos2(r.packet_id);
-                let mut resp = PubResp::ok(r.packet_id);
-                if !known && self.v5() {
-                    resp.reason = v5::PACKET_IDENTIFIER_NOT_FOUND;
-                }
-                self.send(&Packet::PubComp(resp));
+                let pid = r.packet_id;
+                let known = session.release_qos2(pid);
+                let reason = if !known && self.v5() {
+                    v5::PACKET_IDENTIFIER_NOT_FOUND
+                } else {
+                    0
+                };
+                let pending = if known {
+                    let ctl = self.link.ctl.clone();
+                    self.ctx.broker.incoming_qos2_released(&session, pid, &ctl)
+                } else {
+                    None
+                };
+                self.queue_ack(pending, Ack::PubComp(pid, reason));
                 Ok(None)
             }
             Packet::PubComp(r) => self.on_ack(&session, r.packet_id, AckKind::PubComp),
@@ -72,9 +81,11 @@ where
         pid: u16,
         kind: AckKind,
     ) -> Result<Option<Departure>, Close> {
-        match self.ctx.broker.acknowledge(session, pid, kind) {
+        let ctl = self.link.ctl.clone();
+        let (outcome, pending) = self.ctx.broker.acknowledge(session, pid, kind, Some(&ctl));
+        match outcome {
             AckOutcome::Completed(_) => self.want_fill = true,
-            AckOutcome::Received => self.send(&Packet::PubRel(PubResp::ok(pid))),
+            AckOutcome::Received(_) => self.queue_ack(pending, Ack::PubRel(pid)),
             AckOutcome::Unknown => {
                 // A late duplicate PUBACK/PUBCOMP is harmless; a PUBREC for nothing gets the
                 // PUBREL the spec asks for (v5 with 0x92).
@@ -158,8 +169,9 @@ where
             match session.incoming_qos2(pid, max) {
                 IncomingQos2::New => {}
                 IncomingQos2::Duplicate => {
-                    // A resent QoS 2 PUBLISH we already routed: acknowledge again, route nothing.
-                    self.send(&Packet::PubRec(PubResp::ok(pid)));
+                    // A resent QoS 2 PUBLISH we already routed: acknowledge again (after the
+                    // first acknowledgement), route nothing.
+                    self.queue_ack(None, Ack::PubRec(pid, 0));
                     return Ok(None);
                 }
                 IncomingQos2::TooMany => {
@@ -167,6 +179,17 @@ where
                     return Err(Close);
                 }
             }
+        }
+        if p.qos != QoS::AtMostOnce && !b.store_writable() {
+            // The store failed (the writer logged why): a message that would not be kept is
+            // never acknowledged. v5 hears quota exceeded; v3 has no refusal, so it is
+            // disconnected and resends after reconnecting.
+            if self.v5() {
+                self.ack_publish(session, p.qos, pid, v5::QUOTA_EXCEEDED, false);
+                return Ok(None);
+            }
+            tracing::debug!(client_id = ?self.client_id(), "closing connection: QoS 1/2 PUBLISH while the store cannot write");
+            return Err(Close);
         }
         let refused = if p.payload.len() > b.config.limits.message_size_limit as usize {
             // 0x95 is not a valid PUBACK/PUBREC code; "an administrative limit was exceeded" is.
@@ -234,32 +257,41 @@ where
             self.ack_publish(session, p.qos, pid, reason, !self.v5());
             return Ok(None);
         }
-        let n = b.publish(&msg);
-        let reason = if self.v5() && n == 0 {
+        // A QoS 2 id is recorded in the same batch as the message, and remembered with it (a
+        // resend is a duplicate, unless that batch failed).
+        let mut ops = Vec::new();
+        if p.qos == QoS::ExactlyOnce {
+            ops.extend(b.incoming_qos2_op(session, pid));
+        }
+        let ctl = self.link.ctl.clone();
+        let published = b.publish_with(&msg, Some(&ctl), ops);
+        if p.qos == QoS::ExactlyOnce {
+            session.remember_qos2(pid, published.pending.clone());
+        }
+        let reason = if self.v5() && published.delivered == 0 {
             v5::NO_MATCHING_SUBSCRIBERS
         } else {
             0
         };
-        self.ack_publish(session, p.qos, pid, reason, true);
+        match p.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.queue_ack(published.pending, Ack::PubAck(pid, reason)),
+            QoS::ExactlyOnce => self.queue_ack(published.pending, Ack::PubRec(pid, reason)),
+        }
         Ok(None)
     }
 
-    /// PUBACK or PUBREC for a QoS 1/2 PUBLISH. `remember` records a QoS 2 packet id, so that a
-    /// resend is acknowledged again without being routed twice.
+    /// PUBACK or PUBREC for a QoS 1/2 PUBLISH that is not routed. `remember` records a QoS 2
+    /// packet id, so that a resend is acknowledged again without being routed.
     fn ack_publish(&mut self, session: &Session, qos: QoS, pid: u16, reason: u8, remember: bool) {
-        let resp = PubResp {
-            packet_id: pid,
-            reason,
-            properties: Properties::default(),
-        };
         match qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
+            QoS::AtLeastOnce => self.queue_ack(None, Ack::PubAck(pid, reason)),
             QoS::ExactlyOnce => {
                 if remember {
-                    session.remember_qos2(pid);
+                    session.remember_qos2(pid, None);
                 }
-                self.send(&Packet::PubRec(resp));
+                self.queue_ack(None, Ack::PubRec(pid, reason));
             }
         }
     }

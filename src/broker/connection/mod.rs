@@ -9,6 +9,7 @@
 //! connection keeps idle connections small. Writes are batched: every ready packet is encoded
 //! into one buffer, then written at once.
 
+mod acks;
 mod handshake;
 mod inbound;
 mod outbound;
@@ -143,6 +144,8 @@ struct Conn<'a, S> {
     want_fill: bool,
     /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
     connect_expiry: u32,
+    /// Acknowledgements waiting for the durable store (allocated while there are any).
+    acks: Option<Box<acks::AckQueue>>,
 }
 
 #[derive(Default)]
@@ -165,6 +168,7 @@ where
             client_alias_max: est.client_alias_max,
             want_fill: true,
             connect_expiry: est.connect_expiry,
+            acks: None,
         }
     }
 
@@ -220,6 +224,9 @@ where
                 // A packet the client's maximum packet size refused and that cannot be dropped.
                 return Departure::Abnormal;
             }
+            if self.flush_acks().is_err() {
+                return Departure::Abnormal;
+            }
             if self.want_fill && self.t.wbuf.len() < WRITE_HIGH_WATER {
                 self.want_fill = false;
                 if !self.fill() {
@@ -252,7 +259,12 @@ where
             // A full write buffer stops reading: a client that sends (PINGREQ, QoS 1 PUBLISH)
             // but never reads the answers cannot grow the broker's memory; its own socket
             // backs up instead, and the stall timer closes it if its output never moves.
-            let reading = t.wbuf.len() < self.ctx.broker.config.limits.max_write_buffer;
+            // So does a full queue of acknowledgements waiting for the store.
+            let reading = t.wbuf.len() < self.ctx.broker.config.limits.max_write_buffer
+                && self
+                    .acks
+                    .as_ref()
+                    .is_none_or(|q| q.len() < acks::MAX_WAITING_ACKS);
             if !reading && self.link.ctl.write_stalled_ms.load(Ordering::Relaxed) == 0 {
                 self.ctx.broker.write_stalled(&self.link.ctl);
             }
@@ -363,8 +375,9 @@ where
         let mut any = false;
         let cap = self.ctx.broker.config.limits.max_write_buffer;
         let end = loop {
-            if self.t.wbuf.len() >= cap {
-                // The rest waits until the client has read some of the answers.
+            if self.t.wbuf.len() >= cap || self.acks_full() {
+                // The rest waits until the client has read some of the answers (or the store
+                // has caught up).
                 break None;
             }
             match decode_packet(&mut self.t.rbuf, Some(self.version), &self.t.limits) {
