@@ -1637,3 +1637,31 @@ fn printed_listener_and_client_lines_work_with_mosquitto() {
         printed.listener["mosquitto"]
     );
 }
+
+#[test]
+fn printed_listener_and_client_lines_work_with_mqsec_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, printed) =
+        printed_lines_work_against(tmp.path(), "mqsec_serve", |dir, conf, port| {
+            let path = dir.join("printed-mqsec.conf");
+            std::fs::write(&path, conf).unwrap();
+            let log = dir.join("printed-mqsec.log");
+            let child = Command::new(common::mqsec_bin())
+                .args(["serve", "-c"])
+                .arg(&path)
+                .env("MQSEC_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            let mut guard = common::ChildGuard::with_log(child, &log);
+            guard.wait_listening("127.0.0.1", &[port], common::LISTEN_TIMEOUT);
+            guard
+        });
+    drop(broker);
+    // use_identity_as_username: the CN was the username, as in Mosquitto.
+    let log = std::fs::read_to_string(tmp.path().join("printed-mqsec.log")).unwrap();
+    let user = printed.connect["username"].as_str().unwrap();
+    assert!(log.contains(&format!("username={user:?}")), "{log}");
+}

@@ -587,16 +587,18 @@ impl Parser {
                 self.cfg.data_dir = dir;
                 self.cfg.persistence.location_origin = Some(at.to_string());
             }
-            "persistence_sync" => self.cfg.persistence.sync = match value {
-                "ack" => SyncPolicy::Ack,
-                v => SyncPolicy::Every(Duration::from_secs(parse_int(v, at, 1, 3600).map_err(
-                    |_| {
-                        at.err(format!(
+            "persistence_sync" => {
+                self.cfg.persistence.sync = match value {
+                    "ack" => SyncPolicy::Ack,
+                    v => SyncPolicy::Every(Duration::from_secs(parse_int(v, at, 1, 3600).map_err(
+                        |_| {
+                            at.err(format!(
                             "persistence_sync must be `ack` or seconds from 1 to 3600, not `{v}`"
                         ))
-                    },
-                )? as u64)),
-            },
+                        },
+                    )? as u64)),
+                }
+            }
             // Mosquitto's snapshot settings: mqsec writes every change as it happens (see
             // persistence_sync), so they have nothing left to set. Accepted (a Mosquitto
             // configuration runs unchanged), checked, and otherwise ignored.
