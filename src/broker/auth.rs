@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::broker::codec::reason::{v3, v5};
 use crate::broker::codec::{ProtocolVersion, QoS};
 use crate::broker::core::Broker;
-use crate::config::model::{CertUsername, ListenerConfig};
+use crate::config::model::ListenerConfig;
 use crate::security::identity::{AuthMethod, Identity, PeerCert};
 use crate::security::policy::{same_principal, Policy};
 
@@ -277,11 +277,7 @@ impl Authorizer for AllowAnonymous {
         } else if let Some(kind) = req.listener.cert_username() {
             // The verified certificate is the credential, as in Mosquitto (where the password
             // file is then not consulted): no certificate, or no usable CN, is a bad credential.
-            let name = req.cert.as_ref().and_then(|c| match kind {
-                CertUsername::CommonName => c.common_name.clone(),
-                CertUsername::Subject => Some(c.subject.clone()),
-            });
-            match name {
+            match crate::security::policy::cert_username(kind, req.cert.as_ref()) {
                 None => ConnectDecision::Deny(ConnectDenial::BadCredentials),
                 Some(name) => {
                     let mut id = Identity::with_username(req.client_id, name);
@@ -335,6 +331,7 @@ impl Authorizer for AllowAnonymous {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::CertUsername;
     use crate::security::identity::AuthMethod;
     use std::net::{IpAddr, Ipv4Addr};
 

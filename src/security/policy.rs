@@ -586,7 +586,9 @@ fn same_files(a: &ListenerPolicy, b: &ListenerPolicy) -> bool {
         && a.cert_name == b.cert_name
 }
 
-fn cert_username(mode: CertName, cert: Option<&PeerCert>) -> Option<String> {
+/// The username a verified certificate gives under `mode` (`use_identity_as_username`: the CN,
+/// `use_subject_as_username`: the subject); None without a certificate or a CN.
+pub fn cert_username(mode: CertName, cert: Option<&PeerCert>) -> Option<String> {
     let cert = cert?;
     match mode {
         CertName::CommonName => cert.common_name.clone(),
