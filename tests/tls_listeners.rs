@@ -260,6 +260,20 @@ fn sighup_reloads_the_crl_and_keeps_the_old_one_when_the_new_is_broken() {
     let broker = Serve::start(pki.path(), "reload", &pki.mtls(port, ""), &[port]);
     let o = publish(&pki, port, Some("device-2"), "mqttv5", "r/1");
     assert!(o.status.success(), "before revocation: {}", text(&o));
+    // A live client with the certificate about to be revoked: cut off by the reload.
+    let live = Command::new("mosquitto_sub")
+        .args(["-h", "localhost", "-p", &port.to_string(), "-V", "mqttv5"])
+        .args(["--cafile", &pki.p("ca/ca.crt")])
+        .args(["--cert", &pki.p("out/device-2.crt")])
+        .args(["--key", &pki.p("out/device-2.key")])
+        .args(["-i", "live-dev2", "-t", "r/live", "-W", "60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _live = ChildGuard::new(live);
+    broker.wait_log("client connected client_id=\"live-dev2\"", 1);
 
     mqsec_ok(&[
         "gen-crl",
@@ -270,6 +284,10 @@ fn sighup_reloads_the_crl_and_keeps_the_old_one_when_the_new_is_broken() {
     ]);
     broker.hup();
     broker.wait_log("TLS certificate, CA and CRL reloaded", 1);
+    broker.wait_log(
+        "disconnected: its certificate is revoked by the reloaded CRL client_id=\"live-dev2\"",
+        1,
+    );
     let o = publish(&pki, port, Some("device-2"), "mqttv5", "r/2");
     assert!(
         !o.status.success(),

@@ -183,8 +183,13 @@ impl Server {
             )));
         }
         drop(alive_tx);
-        let reload = listener::reload_on_hangup(self.transports, shutdown_rx.clone())
-            .map_err(ServeError::Signals)?;
+        let reload = listener::reload_on_hangup(
+            self.transports,
+            shutdown_rx.clone(),
+            self.broker.clone(),
+            self.revocation.clone(),
+        )
+        .map_err(ServeError::Signals)?;
         tokio::spawn(reload);
         let hk = tokio::spawn(housekeeping(self.broker.clone(), shutdown_rx.clone()));
         stop.await;

@@ -33,6 +33,9 @@ pub struct Identity {
     /// The listener (port) the client came in on: `per_listener_settings` decisions use it.
     pub listener_port: Option<u16>,
     pub peer: Option<SocketAddr>,
+    /// The verified client certificate of the live connection (issuer and serial included), so
+    /// a reloaded CRL can cut the client off; `None` for a session restored from the store.
+    pub peer_cert: Option<std::sync::Arc<PeerCert>>,
     /// This client's compiled permissions and the listener whose policy applies to it (see
     /// `security::policy`). A clone starts with an empty cache.
     pub authz: AuthzCache,
@@ -48,6 +51,7 @@ impl Identity {
             auth: AuthMethod::Anonymous,
             listener_port: None,
             peer: None,
+            peer_cert: None,
             authz: AuthzCache::default(),
         }
     }

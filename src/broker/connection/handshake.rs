@@ -188,7 +188,7 @@ where
             "no enhanced authentication method is offered",
         ));
     }
-    let subject = cert.as_ref().map(|c| c.subject.clone());
+    let peer_cert = cert.clone().map(Arc::new);
     let decision = authenticate(ctx, &connect, &client_id, peer, cert).await;
     let identity = match decision {
         ConnectDecision::Allow(mut id) => {
@@ -196,8 +196,9 @@ where
             id.peer = Some(peer);
             id.listener_port = Some(listener.port);
             if id.cert_subject.is_none() {
-                id.cert_subject = subject;
+                id.cert_subject = peer_cert.as_ref().map(|c| c.subject.clone());
             }
+            id.peer_cert = peer_cert;
             Arc::new(id)
         }
         ConnectDecision::Deny(d) => return Err(refuse(t, d.code(v), d.as_str())),

@@ -244,6 +244,7 @@ fn get_identity(r: &mut Reader) -> R<Identity> {
         auth,
         listener_port,
         peer: None,
+        peer_cert: None,
         // A restored identity is judged by the listener of its port (security::policy).
         authz: Default::default(),
     })

@@ -294,6 +294,8 @@ pub async fn accept_loop(
 pub fn reload_on_hangup(
     layers: Vec<(String, Arc<dyn Upgrade>)>,
     mut shutdown: watch::Receiver<bool>,
+    broker: Arc<Broker>,
+    revocation: RevocationCheck,
 ) -> io::Result<impl Future<Output = ()> + Send> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
@@ -315,6 +317,38 @@ pub fn reload_on_hangup(
                     ),
                 }
             }
+            if !layers.is_empty() {
+                cut_off_revoked(&broker, &revocation);
+            }
         }
     })
+}
+
+/// After a CRL reload: disconnect every live client whose certificate the CRLs now in force
+/// revoke (v5 DISCONNECT 0x98; its session stays, but it cannot come back with that
+/// certificate). Returns how many were cut off.
+pub fn cut_off_revoked(broker: &Broker, revocation: &RevocationCheck) -> usize {
+    use crate::security::events::{self, Event};
+    let mut n = 0;
+    for s in broker.sessions.snapshot() {
+        if !s.is_online() {
+            continue;
+        }
+        let Some(who) = s.owner() else { continue };
+        let (Some(cert), Some(port)) = (&who.peer_cert, who.listener_port) else {
+            continue;
+        };
+        if revocation.is_revoked(port, cert) {
+            s.kick(super::codec::reason::v5::ADMINISTRATIVE_ACTION);
+            n += 1;
+            tracing::info!(client_id = ?who.client_id, serial = cert.serial.as_str(), "disconnected: its certificate is revoked by the reloaded CRL");
+            events::emit(
+                Event::new("disconnected")
+                    .who(&who)
+                    .reason("certificate revoked by the reloaded CRL")
+                    .code(super::codec::reason::v5::ADMINISTRATIVE_ACTION),
+            );
+        }
+    }
+    n
 }
