@@ -230,7 +230,17 @@ impl Broker {
     }
 
     /// Send a will now (its publisher's authorization was checked when the will was accepted).
+    /// Send a will now. Its publisher's write permission is asked again: the ACL may have been
+    /// reloaded since the will was accepted (each subscriber's read permission is asked on
+    /// delivery, as for any message).
     pub fn publish_will(&self, will: &Will) {
+        if let Some(owner) = &will.owner {
+            let m = &will.msg;
+            if !self.auth.publish(owner, &m.topic, m.qos, m.retain) {
+                tracing::info!(client_id = ?owner.client_id, topic = &*m.topic, "will not sent: its publisher may no longer write to its topic");
+                return;
+            }
+        }
         self.stats.wills.fetch_add(1, Ordering::Relaxed);
         self.publish(&will.msg);
     }
@@ -375,6 +385,7 @@ pub(crate) mod tests {
         let will = Will {
             msg: msg("will/a", QoS::AtMostOnce, false, Some("a")),
             delay: 3600,
+            owner: None,
         };
         let a = connect(&b, "a", true, 0, Some(will));
         sub(&b, &a.session, "x", QoS::AtMostOnce, false, None);
@@ -387,5 +398,63 @@ pub(crate) mod tests {
             1,
             "will sent when the session ends first"
         );
+    }
+
+    /// Writes to `closed/...` are refused, everything else allowed: an ACL reloaded while a will
+    /// waits.
+    struct ClosedTopics;
+
+    impl crate::broker::auth::Authorizer for ClosedTopics {
+        fn connect(
+            &self,
+            req: crate::broker::auth::ConnectRequest,
+        ) -> crate::broker::auth::ConnectFuture {
+            let id = Identity::anonymous(req.client_id);
+            Box::pin(std::future::ready(
+                crate::broker::auth::ConnectDecision::Allow(id),
+            ))
+        }
+        fn publish(&self, _who: &Identity, topic: &str, _qos: QoS, _retain: bool) -> bool {
+            !topic.starts_with("closed/")
+        }
+        fn subscribe(
+            &self,
+            _who: &Identity,
+            _filter: &str,
+            _share_group: Option<&str>,
+            qos: QoS,
+        ) -> crate::broker::auth::SubscribeDecision {
+            crate::broker::auth::SubscribeDecision::Granted(qos)
+        }
+        fn deliver(
+            &self,
+            _who: &Identity,
+            _topic: &str,
+            _qos: QoS,
+            _retain: bool,
+            _share_group: Option<&str>,
+        ) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_will_is_sent_only_if_its_publisher_may_still_write() {
+        let b = Broker::new(
+            Arc::new(crate::config::defaults::embedded()),
+            Arc::new(ClosedTopics),
+            Arc::new(MemoryStore::new()),
+        );
+        let w = client(&b, "watcher");
+        sub(&b, &w, "#", QoS::AtMostOnce, false, None);
+        let owner = Some(Arc::new(Identity::anonymous("dev")));
+        for (topic, sent) in [("open/w", 1), ("closed/w", 0)] {
+            b.publish_will(&Will {
+                msg: msg(topic, QoS::AtMostOnce, false, Some("dev")),
+                delay: 0,
+                owner: owner.clone(),
+            });
+            assert_eq!(drain(&w, 1).len(), sent, "{topic}");
+        }
     }
 }

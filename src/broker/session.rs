@@ -90,6 +90,10 @@ pub enum Outbound {
 pub struct Will {
     pub msg: Arc<Message>,
     pub delay: u32,
+    /// Who published it: its write permission is checked again when it is sent (the ACL may
+    /// have changed meanwhile). `None` for a will restored from the store, whose session's owner
+    /// is no longer known as a live identity; it was checked when it was accepted.
+    pub owner: Option<Arc<Identity>>,
 }
 
 /// The attached connection's doorbell: rung when a delivery is queued for it, and when the

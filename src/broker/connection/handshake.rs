@@ -244,6 +244,7 @@ where
             } else {
                 0
             },
+            owner: Some(identity.clone()),
         }
     });
     let window = if v5c {

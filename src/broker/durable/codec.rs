@@ -346,6 +346,7 @@ pub fn get_session(client_id: &str, v: &[u8]) -> R<SessionImage> {
                 Some(Will {
                     msg: Arc::new(msg),
                     delay,
+                    owner: None,
                 }),
                 (due != 0).then_some(due),
             )
@@ -453,6 +454,7 @@ mod tests {
             will: Some(Will {
                 msg: Arc::new(message()),
                 delay: 30,
+                owner: None,
             }),
             will_due: Some(1_700_000_030_000),
         };

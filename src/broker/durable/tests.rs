@@ -137,6 +137,7 @@ fn retained_messages_and_delayed_wills_survive_a_restart() {
     let will = Will {
         msg: msg("will/w", QoS::AtLeastOnce, false, Some("w")),
         delay: 60,
+        owner: None,
     };
     let w = connect(&b, "w", false, 3600, Some(will));
     b.detach(&w.session, w.epoch, Departure::Abnormal);
@@ -168,6 +169,7 @@ fn a_session_that_expired_while_down_is_gone_and_its_will_sent() {
     let will = Will {
         msg: msg("will/e", QoS::AtLeastOnce, false, Some("e")),
         delay: 30,
+        owner: None,
     };
     let e = connect(&b, "e", false, 1, Some(will));
     b.detach(&e.session, e.epoch, Departure::Abnormal);
