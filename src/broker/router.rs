@@ -86,8 +86,21 @@ impl Broker {
         ops: &mut Vec<Op>,
     ) -> usize {
         let mut matches: Vec<Match<Arc<Session>>> = Vec::new();
-        self.subs
-            .matches(&msg.topic, |s| s.is_online(), &mut matches);
+        // A shared group's message goes to a member that is online and may read it; one the ACL
+        // refuses is passed over for the next (no session's lock is held while asking).
+        self.subs.matches_with(
+            &msg.topic,
+            |s, opts, group| {
+                s.is_online()
+                    && s.owner().is_some_and(|who| {
+                        let qos = delivery_qos(msg.qos, opts.options.qos);
+                        let retain = opts.options.retain_as_published && msg.retain;
+                        self.auth
+                            .deliver(&who, &msg.topic, qos, retain, Some(group))
+                    })
+            },
+            &mut matches,
+        );
         if matches.is_empty() {
             return 0;
         }
@@ -103,9 +116,9 @@ impl Broker {
                 if self.deliver(
                     &m.target,
                     msg,
-                    m.opts.options.qos,
-                    m.opts.options.retain_as_published,
+                    (m.opts.options.qos, m.opts.options.retain_as_published),
                     opt_vec(m.opts.subscription_id),
+                    m.group.as_deref(),
                     pending,
                     ops,
                 ) {
@@ -135,7 +148,7 @@ impl Broker {
                 j += 1;
             }
             if let Some(q) = qos {
-                if self.deliver(&m.target, msg, q, rap, ids, pending, ops) {
+                if self.deliver(&m.target, msg, (q, rap), ids, None, pending, ops) {
                     delivered += 1;
                 }
             }
@@ -158,20 +171,22 @@ impl Broker {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Queue `msg` for `s` at the subscription's (QoS, retain as published), authorized for
+    /// `group` when it comes through a shared subscription.
     fn deliver(
         &self,
         s: &Arc<Session>,
         msg: &Arc<Message>,
-        sub_qos: QoS,
-        rap: bool,
+        (sub_qos, rap): (QoS, bool),
         ids: Vec<u32>,
+        group: Option<&str>,
         pending: Option<&Arc<Pending>>,
         ops: &mut Vec<Op>,
     ) -> bool {
         let qos = delivery_qos(msg.qos, sub_qos);
         let retain = rap && msg.retain;
         let r = s.enqueue(msg, qos, retain, ids, &self.config.limits, pending, |who| {
-            self.auth.deliver(who, &msg.topic, qos, retain, None)
+            self.auth.deliver(who, &msg.topic, qos, retain, group)
         });
         match r {
             Ok(Some(stored)) => {
@@ -400,8 +415,8 @@ pub(crate) mod tests {
         );
     }
 
-    /// Writes to `closed/...` are refused, everything else allowed: an ACL reloaded while a will
-    /// waits.
+    /// Writes to `closed/...` are refused, and client `blind` may read nothing; everything else
+    /// is allowed (an ACL reloaded while a will waits; a shared-group member the ACL refuses).
     struct ClosedTopics;
 
     impl crate::broker::auth::Authorizer for ClosedTopics {
@@ -428,14 +443,36 @@ pub(crate) mod tests {
         }
         fn deliver(
             &self,
-            _who: &Identity,
+            who: &Identity,
             _topic: &str,
             _qos: QoS,
             _retain: bool,
             _share_group: Option<&str>,
         ) -> bool {
-            true
+            who.client_id != "blind"
         }
+    }
+
+    #[test]
+    fn a_shared_group_member_the_acl_refuses_is_passed_over() {
+        let b = Broker::new(
+            Arc::new(crate::config::defaults::embedded()),
+            Arc::new(ClosedTopics),
+            Arc::new(MemoryStore::new()),
+        );
+        let blind = client(&b, "blind");
+        let sees = client(&b, "sees");
+        sub(&b, &blind, "$share/g/job", QoS::AtMostOnce, false, None);
+        sub(&b, &sees, "$share/g/job", QoS::AtMostOnce, false, None);
+        for _ in 0..4 {
+            assert_eq!(b.publish(&msg("job", QoS::AtMostOnce, false, None)), 1);
+        }
+        assert_eq!(
+            drain(&sees, 1).len(),
+            4,
+            "every job reaches the member that may read it"
+        );
+        assert!(drain(&blind, 1).is_empty());
     }
 
     #[test]

@@ -265,6 +265,8 @@ pub struct Match<T> {
     pub opts: SubOpts,
     /// From a shared subscription: delivered on its own, never merged with the client's others.
     pub shared: bool,
+    /// The share group's name, for a shared subscription.
+    pub group: Option<Arc<str>>,
 }
 
 pub struct SubscriptionTree<T> {
@@ -407,6 +409,19 @@ impl<T: Clone> SubscriptionTree<T> {
     /// Every subscription matching `topic`. Shared groups contribute one member each, chosen
     /// round-robin among those `online` accepts (any member if none does).
     pub fn matches(&self, topic: &str, online: impl Fn(&T) -> bool, out: &mut Vec<Match<T>>) {
+        self.matches_with(topic, |t, _, _| online(t), out)
+    }
+
+    /// As `matches`, with the shared-group choice asked of `accept(member, its options, group
+    /// name)`: the first member in round-robin order it accepts gets the message (any member if
+    /// none does), so a member that is offline or may not read the topic is passed over.
+    pub fn matches_with(
+        &self,
+        topic: &str,
+        accept: impl Fn(&T, &SubOpts, &str) -> bool,
+        out: &mut Vec<Match<T>>,
+    ) {
+        let online = &accept;
         let root = self.root.load();
         let levels: smallvec_like::Levels<'_> = smallvec_like::Levels::new(topic);
         let dollar = topic.starts_with('$');
@@ -477,7 +492,7 @@ fn collect<T: Clone>(
     levels: &[&str],
     depth: usize,
     dollar: bool,
-    online: &dyn Fn(&T) -> bool,
+    online: &dyn Fn(&T, &SubOpts, &str) -> bool,
     out: &mut Vec<Match<T>>,
 ) {
     // `a/#` matches `a` too (the parent level); a leading wildcard never matches a `$` topic.
@@ -502,16 +517,21 @@ fn collect<T: Clone>(
     }
 }
 
-fn emit<T: Clone>(node: &Node<T>, online: &dyn Fn(&T) -> bool, out: &mut Vec<Match<T>>) {
+fn emit<T: Clone>(
+    node: &Node<T>,
+    online: &dyn Fn(&T, &SubOpts, &str) -> bool,
+    out: &mut Vec<Match<T>>,
+) {
     node.subs.for_each(|e| {
         out.push(Match {
             client_id: e.client_id.clone(),
             target: e.target.clone(),
             opts: e.opts,
             shared: false,
+            group: None,
         })
     });
-    for g in node.shared.values() {
+    for (name, g) in node.shared.iter() {
         let n = g.members.len();
         if n == 0 {
             continue;
@@ -519,7 +539,7 @@ fn emit<T: Clone>(node: &Node<T>, online: &dyn Fn(&T) -> bool, out: &mut Vec<Mat
         let start = g.cursor.fetch_add(1, Ordering::Relaxed);
         let pick = (0..n)
             .filter_map(|i| g.members.get((start + i) % n))
-            .find(|e| online(&e.target))
+            .find(|e| online(&e.target, &e.opts, name))
             .or_else(|| g.members.get(start % n));
         if let Some(pick) = pick {
             out.push(Match {
@@ -527,6 +547,7 @@ fn emit<T: Clone>(node: &Node<T>, online: &dyn Fn(&T) -> bool, out: &mut Vec<Mat
                 target: pick.target.clone(),
                 opts: pick.opts,
                 shared: true,
+                group: Some(name.clone()),
             });
         }
     }
@@ -757,7 +778,14 @@ mod tests {
         sub(&t, "s/7", "late", 7777);
         assert!(t.unsubscribe(&parse_filter("s/+", 200).unwrap(), "c3"));
         let mut out = Vec::new();
-        collect(&before, &["s", "7"], 0, false, &|_: &u32| true, &mut out);
+        collect(
+            &before,
+            &["s", "7"],
+            0,
+            false,
+            &|_: &u32, _: &SubOpts, _: &str| true,
+            &mut out,
+        );
         let mut old: Vec<u32> = out.iter().map(|m| m.target).collect();
         old.sort();
         let mut want: Vec<u32> = (1000..1100).collect();
