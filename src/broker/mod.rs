@@ -80,6 +80,16 @@ impl Server {
         store: Arc<dyn Store>,
     ) -> Result<Server, ServeError> {
         let config = Arc::new(config);
+        // The store first: a broker that cannot open it must not have listened, even briefly
+        // (a client could connect to a broker that is about to exit).
+        let opened = if config.persistence.enabled {
+            Some(durable::Durable::open(
+                &config.data_dir,
+                config.persistence.sync,
+            )?)
+        } else {
+            None
+        };
         let mut listeners = Vec::new();
         let mut transports = Vec::new();
         let mut by_port = Vec::new();
@@ -119,8 +129,7 @@ impl Server {
                 });
             }
         }
-        let broker = if config.persistence.enabled {
-            let (d, restored) = durable::Durable::open(&config.data_dir, config.persistence.sync)?;
+        let broker = if let Some((d, restored)) = opened {
             let path = d.path().display().to_string();
             let b = Arc::new(Broker::with_durable(config, auth, store, Some(d)));
             let (sessions, retained) = b.restore_durable(restored);
