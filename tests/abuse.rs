@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::raw::*;
-use mqsec::broker::codec::{
-    encode_packet, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe,
-    SubscriptionOptions, SubscriptionRequest,
-};
+use mqsec::broker::codec::{encode_packet, Packet, Properties, ProtocolVersion, Publish, QoS};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V3: ProtocolVersion = ProtocolVersion::V311;
@@ -352,17 +349,7 @@ fn session_and_subscription_quotas_have_their_codes() {
     let (_, ack) = Raw::connect(b.port, V3, "q3", Properties::default());
     assert_eq!(connack_code(&ack), 3, "v3: server unavailable");
     // Subscriptions: two, then quota; re-subscribing an existing filter is not a new one.
-    q2.send(&Packet::Subscribe(Subscribe {
-        packet_id: 9,
-        filters: ["a", "b", "c", "a"]
-            .iter()
-            .map(|f| SubscriptionRequest {
-                filter: (*f).into(),
-                options: SubscriptionOptions::default(),
-            })
-            .collect(),
-        properties: Properties::default(),
-    }));
+    q2.send(&subscribe_packet(9, ["a", "b", "c", "a"]));
     match q2.recv() {
         Some(Packet::SubAck(a)) => assert_eq!(a.reason_codes, vec![0, 0, 0x97, 0]),
         p => panic!("expected SUBACK, got {p:?}"),
@@ -416,20 +403,6 @@ fn sys_values_are_current_when_subscribed() {
         Some(Packet::Publish(m)) => assert_eq!(&m.payload[..], b"ok"),
         x => panic!("expected the $SYSTEM message, got {x:?}"),
     }
-}
-
-fn subscribe_packet(id: u16, filters: impl IntoIterator<Item = String>) -> Packet {
-    Packet::Subscribe(Subscribe {
-        packet_id: id,
-        filters: filters
-            .into_iter()
-            .map(|filter| SubscriptionRequest {
-                filter,
-                options: SubscriptionOptions::default(),
-            })
-            .collect(),
-        properties: Properties::default(),
-    })
 }
 
 /// The SUBACK of packet `id`, skipping the retained messages earlier subscriptions brought.
@@ -611,17 +584,10 @@ fn retained_messages_and_shared_groups_have_quotas() {
     );
     // Shared groups: two, then 0x97 for a third; joining an existing one is fine.
     let (mut g, _) = Raw::connect(b.port, V5, "grouper", Properties::default());
-    g.send(&Packet::Subscribe(Subscribe {
-        packet_id: 3,
-        filters: ["$share/a/x", "$share/b/x", "$share/c/x", "$share/a/x"]
-            .iter()
-            .map(|f| SubscriptionRequest {
-                filter: (*f).into(),
-                options: SubscriptionOptions::default(),
-            })
-            .collect(),
-        properties: Properties::default(),
-    }));
+    g.send(&subscribe_packet(
+        3,
+        ["$share/a/x", "$share/b/x", "$share/c/x", "$share/a/x"],
+    ));
     match g.recv() {
         Some(Packet::SubAck(a)) => assert_eq!(a.reason_codes, vec![0, 0, 0x97, 0]),
         x => panic!("expected SUBACK, got {x:?}"),

@@ -1314,14 +1314,7 @@ fn v5_inbound_receive_maximum_and_topic_levels_are_enforced_per_client() {
     // the reason).
     let (mut d, _) = Raw::connect(b.port, v, "deep", Properties::default());
     assert_eq!(d.subscribe("lv/a/b", QoS::AtMostOnce), vec![0]);
-    d.send(&Packet::Subscribe(mqsec::broker::codec::Subscribe {
-        packet_id: 2,
-        filters: vec![mqsec::broker::codec::SubscriptionRequest {
-            filter: "lv/a/b/c".into(),
-            options: Default::default(),
-        }],
-        properties: Properties::default(),
-    }));
+    d.send(&subscribe_packet(2, ["lv/a/b/c"]));
     assert_eq!(disconnect_reason(d.recv()), 0x81);
     assert!(d.closed());
     let (mut d3, _) = Raw::connect(
@@ -1330,14 +1323,7 @@ fn v5_inbound_receive_maximum_and_topic_levels_are_enforced_per_client() {
         "deep3",
         Properties::default(),
     );
-    d3.send(&Packet::Subscribe(mqsec::broker::codec::Subscribe {
-        packet_id: 2,
-        filters: vec![mqsec::broker::codec::SubscriptionRequest {
-            filter: "lv/a/b/c".into(),
-            options: Default::default(),
-        }],
-        properties: Properties::default(),
-    }));
+    d3.send(&subscribe_packet(2, ["lv/a/b/c"]));
     assert!(d3.closed());
     let (mut d, _) = Raw::connect(b.port, v, "deep", Properties::default());
     d.publish("lv/a/b/c", b"deep", QoS::AtMostOnce, false, 0);

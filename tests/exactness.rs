@@ -5,10 +5,7 @@
 mod common;
 
 use common::raw::*;
-use mqsec::broker::codec::{
-    Packet, Properties, ProtocolVersion, PubResp, QoS, Subscribe, SubscriptionOptions,
-    SubscriptionRequest,
-};
+use mqsec::broker::codec::{Packet, Properties, ProtocolVersion, PubResp, QoS};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V3: ProtocolVersion = ProtocolVersion::V311;
@@ -96,16 +93,7 @@ fn the_clients_maximum_packet_size_binds_every_packet() {
     let ack = r.recv().expect("CONNACK");
     assert_eq!(connack_code(&ack), 0);
     // A SUBACK for 80 filters (over 80 bytes) cannot be sent: the connection closes.
-    r.send(&Packet::Subscribe(Subscribe {
-        packet_id: 1,
-        filters: (0..80)
-            .map(|i| SubscriptionRequest {
-                filter: format!("f/{i}"),
-                options: SubscriptionOptions::default(),
-            })
-            .collect(),
-        properties: Properties::default(),
-    }));
+    r.send(&subscribe_packet(1, (0..80).map(|i| format!("f/{i}"))));
     assert!(r.closed(), "an oversized SUBACK was sent");
     // A DISCONNECT's reason string is sent when it fits and left out when it does not (the
     // CONNACK, 16 bytes, fits 18; DISCONNECT 0x82 with its reason string, 21 bytes, does not).
@@ -174,14 +162,7 @@ fn topic_levels_are_limited_where_mosquitto_limits_them() {
         x => panic!("expected the deep message, got {x:?}"),
     }
     // One more: Mosquitto ends the connection (v5 DISCONNECT 0x81), so does mqsec.
-    ok.send(&Packet::Subscribe(Subscribe {
-        packet_id: 2,
-        filters: vec![SubscriptionRequest {
-            filter: "/".repeat(201),
-            options: SubscriptionOptions::default(),
-        }],
-        properties: Properties::default(),
-    }));
+    ok.send(&subscribe_packet(2, ["/".repeat(201)]));
     match ok.recv() {
         Some(Packet::Disconnect(d)) => assert_eq!(d.reason, 0x81),
         x => panic!("expected DISCONNECT 0x81, got {x:?}"),

@@ -298,11 +298,6 @@ impl<T: Clone> SubscriptionTree<T> {
         self.len() == 0
     }
 
-    /// Shared-subscription groups held.
-    pub fn shared_groups(&self) -> usize {
-        self.groups.load(Ordering::Relaxed)
-    }
-
     /// Adds or replaces `client_id`'s subscription to `filter`. Returns true if it is new.
     pub fn subscribe(
         &self,

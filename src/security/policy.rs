@@ -88,49 +88,23 @@ impl PolicySet {
             let prev = previous.and_then(|p| p.listeners.get(i));
             let pw = match &l.auth.password_file {
                 None => None,
-                Some(f) => Some(match passwords.get(&f.path) {
-                    Some(v) => v.clone(),
-                    None => {
-                        let v = match load_passwords(f) {
-                            Ok(v) => Arc::new(v),
-                            Err(e) => match prev.and_then(|p| p.passwords.clone()) {
-                                Some(old) => {
-                                    kept.push(KeptOld {
-                                        file: f.path.display().to_string(),
-                                        error: e,
-                                    });
-                                    old
-                                }
-                                None => return Err(e),
-                            },
-                        };
-                        passwords.insert(f.path.clone(), v.clone());
-                        v
-                    }
-                }),
+                Some(f) => Some(load_once(
+                    f,
+                    &mut passwords,
+                    load_passwords,
+                    prev.and_then(|p| p.passwords.clone()),
+                    &mut kept,
+                )?),
             };
             let acl = match &l.auth.acl_file {
                 None => None,
-                Some(f) => Some(match acls.get(&f.path) {
-                    Some(a) => a.clone(),
-                    None => {
-                        let a = match load_acl(f) {
-                            Ok(a) => Arc::new(a),
-                            Err(e) => match prev.and_then(|p| p.acl.clone()) {
-                                Some(old) => {
-                                    kept.push(KeptOld {
-                                        file: f.path.display().to_string(),
-                                        error: e,
-                                    });
-                                    old
-                                }
-                                None => return Err(e),
-                            },
-                        };
-                        acls.insert(f.path.clone(), a.clone());
-                        a
-                    }
-                }),
+                Some(f) => Some(load_once(
+                    f,
+                    &mut acls,
+                    load_acl,
+                    prev.and_then(|p| p.acl.clone()),
+                    &mut kept,
+                )?),
             };
             listeners.push(Arc::new(ListenerPolicy {
                 anonymous: l.anonymous_allowed(),
@@ -144,6 +118,36 @@ impl PolicySet {
         }
         Ok((PolicySet { listeners }, kept))
     }
+}
+
+/// Load `f` once per path (listeners naming the same file share it). A file that fails to load
+/// keeps `previous` in force when there is one (a reload), recorded in `kept`; at start-up the
+/// error stands.
+fn load_once<T>(
+    f: &FileOption,
+    loaded: &mut HashMap<PathBuf, Arc<T>>,
+    load: impl Fn(&FileOption) -> Result<T, PolicyError>,
+    previous: Option<Arc<T>>,
+    kept: &mut Vec<KeptOld>,
+) -> Result<Arc<T>, PolicyError> {
+    if let Some(v) = loaded.get(&f.path) {
+        return Ok(v.clone());
+    }
+    let v = match load(f) {
+        Ok(v) => Arc::new(v),
+        Err(e) => match previous {
+            Some(old) => {
+                kept.push(KeptOld {
+                    file: f.path.display().to_string(),
+                    error: e,
+                });
+                old
+            }
+            None => return Err(e),
+        },
+    };
+    loaded.insert(f.path.clone(), v.clone());
+    Ok(v)
 }
 
 /// Read a password file for the broker. Stricter than `mqsec passwd` (which must be able to open

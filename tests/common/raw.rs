@@ -201,6 +201,21 @@ impl Raw {
     }
 }
 
+/// A SUBSCRIBE of `filters`, each at QoS 0 with default options.
+pub fn subscribe_packet<F: Into<String>>(id: u16, filters: impl IntoIterator<Item = F>) -> Packet {
+    Packet::Subscribe(Subscribe {
+        packet_id: id,
+        filters: filters
+            .into_iter()
+            .map(|f| SubscriptionRequest {
+                filter: f.into(),
+                options: SubscriptionOptions::default(),
+            })
+            .collect(),
+        properties: Properties::default(),
+    })
+}
+
 pub fn connect_packet(v: ProtocolVersion, id: &str, clean: bool, props: Properties) -> Connect {
     Connect {
         protocol: v,

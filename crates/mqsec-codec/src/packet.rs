@@ -234,6 +234,21 @@ pub enum Packet {
 }
 
 impl Packet {
+    /// The v5 properties of an acknowledgement, CONNACK or DISCONNECT: the packets whose reason
+    /// string and user properties a sender may leave out (to fit a maximum packet size).
+    pub fn reply_properties_mut(&mut self) -> Option<&mut Properties> {
+        match self {
+            Packet::ConnAck(a) => Some(&mut a.properties),
+            Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+                Some(&mut r.properties)
+            }
+            Packet::SubAck(a) => Some(&mut a.properties),
+            Packet::UnsubAck(a) => Some(&mut a.properties),
+            Packet::Disconnect(d) => Some(&mut d.properties),
+            _ => None,
+        }
+    }
+
     /// The control packet type (high nibble of the fixed header).
     pub fn packet_type(&self) -> u8 {
         match self {

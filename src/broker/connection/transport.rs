@@ -5,10 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::broker::codec::{
-    encode_packet, ConnAck, Disconnect, Limits as CodecLimits, Packet, Properties, ProtocolVersion,
-    PubResp, SubAck, UnsubAck,
-};
+use crate::broker::codec::{encode_packet, Limits as CodecLimits, Packet, ProtocolVersion};
 use crate::broker::stats::Stats;
 
 /// Idle connections keep small buffers; busy ones grow them (doubling) up to what packets need.
@@ -100,48 +97,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
     }
 }
 
-/// `p` without the properties a server may leave out to fit the client's maximum packet size.
+/// `p` without the properties a server may leave out to fit the client's maximum packet size;
+/// None when it has none to leave out.
 fn stripped(p: &Packet) -> Option<Packet> {
-    fn strip(props: &Properties) -> Option<Properties> {
-        (props.reason_string.is_some() || !props.user_properties.is_empty()).then(|| Properties {
-            reason_string: None,
-            user_properties: Vec::new(),
-            ..props.clone()
-        })
+    let mut q = p.clone();
+    let props = q.reply_properties_mut()?;
+    if props.reason_string.is_none() && props.user_properties.is_empty() {
+        return None;
     }
-    Some(match p {
-        Packet::ConnAck(a) => Packet::ConnAck(ConnAck {
-            properties: strip(&a.properties)?,
-            ..a.clone()
-        }),
-        Packet::PubAck(r) => Packet::PubAck(PubResp {
-            properties: strip(&r.properties)?,
-            ..r.clone()
-        }),
-        Packet::PubRec(r) => Packet::PubRec(PubResp {
-            properties: strip(&r.properties)?,
-            ..r.clone()
-        }),
-        Packet::PubRel(r) => Packet::PubRel(PubResp {
-            properties: strip(&r.properties)?,
-            ..r.clone()
-        }),
-        Packet::PubComp(r) => Packet::PubComp(PubResp {
-            properties: strip(&r.properties)?,
-            ..r.clone()
-        }),
-        Packet::SubAck(a) => Packet::SubAck(SubAck {
-            properties: strip(&a.properties)?,
-            ..a.clone()
-        }),
-        Packet::UnsubAck(a) => Packet::UnsubAck(UnsubAck {
-            properties: strip(&a.properties)?,
-            ..a.clone()
-        }),
-        Packet::Disconnect(d) => Packet::Disconnect(Disconnect {
-            properties: strip(&d.properties)?,
-            ..d.clone()
-        }),
-        _ => return None,
-    })
+    props.reason_string = None;
+    props.user_properties.clear();
+    Some(q)
 }

@@ -305,21 +305,28 @@ pub fn reload_on_hangup(
                 r = hup.recv() => if r.is_none() { return },
                 _ = shutdown.changed() => return,
             }
-            for (origin, layer) in &layers {
-                match layer.reload() {
-                    None => {}
-                    Some(Ok(())) => {
-                        tracing::info!(listener = %origin, "SIGHUP: TLS certificate, CA and CRL reloaded")
+            if layers.is_empty() {
+                continue;
+            }
+            // Reading and parsing certificate files is blocking work: off the reactor.
+            let (layers2, broker2, revocation2) =
+                (layers.clone(), broker.clone(), revocation.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                for (origin, layer) in &layers2 {
+                    match layer.reload() {
+                        None => {}
+                        Some(Ok(())) => {
+                            tracing::info!(listener = %origin, "SIGHUP: TLS certificate, CA and CRL reloaded")
+                        }
+                        Some(Err(e)) => tracing::warn!(
+                            listener = %origin,
+                            "SIGHUP: TLS files not reloaded, the previous ones stay in force: {e}"
+                        ),
                     }
-                    Some(Err(e)) => tracing::warn!(
-                        listener = %origin,
-                        "SIGHUP: TLS files not reloaded, the previous ones stay in force: {e}"
-                    ),
                 }
-            }
-            if !layers.is_empty() {
-                cut_off_revoked(&broker, &revocation);
-            }
+                cut_off_revoked(&broker2, &revocation2);
+            })
+            .await;
         }
     })
 }

@@ -199,11 +199,8 @@ impl Grants {
             Access::Subscribe => return self.acl.decide(id, req),
         };
         let topic = req.topic;
-        if bit == WRITE && topic.starts_with("$SYS") {
-            return Decision::deny(None, Reason::SysWrite);
-        }
-        if topic.starts_with("$share") {
-            return Decision::deny(None, Reason::ShareTopic);
+        if let Some(d) = Decision::before_rules(topic, bit) {
+            return d;
         }
         let acl = &*self.acl;
         let found = match self.own.find(topic, bit) {

@@ -270,6 +270,18 @@ impl<'a> Decision<'a> {
             max_qos: rule.limits.max_qos,
         }
     }
+    /// What no rule can change: writes to `$SYS` and topics named `$share...` are refused.
+    /// Asked first by both the matcher and the compiled per-client grants.
+    pub(crate) fn before_rules(topic: &str, bit: u8) -> Option<Self> {
+        if bit == WRITE && topic.starts_with("$SYS") {
+            return Some(Decision::deny(None, Reason::SysWrite));
+        }
+        if topic.starts_with("$share") {
+            return Some(Decision::deny(None, Reason::ShareTopic));
+        }
+        None
+    }
+
     fn deny(rule: Option<&'a Rule>, reason: Reason) -> Self {
         Decision {
             allowed: false,
@@ -409,11 +421,8 @@ impl Acl {
 
     fn decide_name<'a>(&'a self, id: &Identity, req: &AclRequest, bit: u8) -> Decision<'a> {
         let topic = req.topic;
-        if bit == WRITE && topic.starts_with("$SYS") {
-            return Decision::deny(None, Reason::SysWrite);
-        }
-        if topic.starts_with("$share") {
-            return Decision::deny(None, Reason::ShareTopic);
+        if let Some(d) = Decision::before_rules(topic, bit) {
+            return d;
         }
         let s = Subst {
             user: id.username.as_deref(),
