@@ -15,7 +15,7 @@ pub fn publish_sys(b: &Broker, now: Instant) {
     let s = &b.stats;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
     let subs = b.subs.len().to_string();
-    let items: [(&str, String); 13] = [
+    let items: [(&str, String); 14] = [
         (
             "$SYS/broker/version",
             format!("mqsec {}", env!("CARGO_PKG_VERSION")),
@@ -31,6 +31,10 @@ pub fn publish_sys(b: &Broker, now: Instant) {
         ("$SYS/broker/messages/dropped", load(&s.dropped)),
         ("$SYS/broker/messages/dropped/qos0", load(&s.dropped_qos0)),
         ("$SYS/broker/clients/write-stalled", load(&s.write_stalls)),
+        (
+            "$SYS/broker/retained messages/refused",
+            load(&s.retained_refused),
+        ),
         ("$SYS/broker/bytes/received", load(&s.bytes_received)),
         ("$SYS/broker/bytes/sent", load(&s.bytes_sent)),
         ("$SYS/broker/subscriptions/count", subs),
@@ -69,11 +73,16 @@ mod tests {
             Arc::new(MemoryStore::new()),
         );
         b.stats.messages_received.fetch_add(3, Ordering::Relaxed);
+        b.stats.retained_refused.fetch_add(2, Ordering::Relaxed);
         publish_sys(&b, Instant::now());
         let mut out = Vec::new();
         b.store
             .retained_matching("$SYS/broker/messages/received", &mut out);
         assert_eq!(&out[0].payload[..], b"3");
+        out.clear();
+        b.store
+            .retained_matching("$SYS/broker/retained messages/refused", &mut out);
+        assert_eq!(&out[0].payload[..], b"2");
         out.clear();
         b.store.retained_matching("$SYS/broker/version", &mut out);
         assert!(out[0].payload.starts_with(b"mqsec "));
