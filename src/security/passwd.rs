@@ -164,10 +164,7 @@ impl Argon2Params {
         Some(Argon2::new(Algorithm::Argon2id, version, params))
     }
 
-    /// The one place argon2id runs, so tests can account for the work each path does.
     fn compute(&self, version: Version, password: &[u8], salt: &[u8], out: &mut [u8]) -> bool {
-        #[cfg(test)]
-        tests::WORK.with(|w| w.borrow_mut().push(*self));
         match self.argon2(version, out.len()) {
             Some(ctx) => ctx.hash_password_into(password, salt, out).is_ok(),
             None => false,
@@ -481,6 +478,9 @@ impl StoredHash {
 
     /// Compute and compare in constant time. Blocking: do not call on an async reactor thread.
     pub fn verify(&self, password: &[u8]) -> bool {
+        // The one place a stored hash is checked, so tests can account for the work of each path.
+        #[cfg(test)]
+        tests::WORK.with(|w| w.borrow_mut().push(CostClass::of(self)));
         match self {
             StoredHash::Argon2id {
                 version,
@@ -938,20 +938,65 @@ impl PasswordFile {
         out
     }
 
-    /// The argon2id parameters most entries use (ties: the strongest), or the defaults. The
-    /// verifier spends this much on an unknown user so it costs what a real one does.
-    pub fn typical_argon2_params(&self) -> Argon2Params {
-        let mut counts: BTreeMap<Argon2Params, usize> = BTreeMap::new();
+    /// A hash that costs what most entries of this file cost (same scheme and parameters; ties go
+    /// to the costlier one), with a fixed salt and a digest no password produces in practice. The
+    /// verifier checks it for unknown users so that they take as long as the users most entries
+    /// belong to. An empty file (or one with no usable entry) gets argon2id at the defaults.
+    pub fn stand_in_hash(&self) -> StoredHash {
+        let mut counts: BTreeMap<CostClass, usize> = BTreeMap::new();
         for (_, e) in self.entries() {
-            if let Ok(StoredHash::Argon2id { params, .. }) = &e.hash {
-                *counts.entry(*params).or_default() += 1;
+            if let Ok(h) = &e.hash {
+                *counts.entry(CostClass::of(h)).or_default() += 1;
             }
         }
         counts
             .into_iter()
-            .max_by_key(|&(p, n)| (n, p))
-            .map(|(p, _)| p)
-            .unwrap_or(Argon2Params::DEFAULT)
+            .max_by_key(|&(c, n)| (n, c))
+            .map(|(c, _)| c)
+            .unwrap_or(CostClass::Argon2id(0x13, Argon2Params::DEFAULT))
+            .stand_in()
+    }
+}
+
+/// What one verification costs: the scheme and its work parameters, ordered from cheap to costly
+/// within a scheme so ties in [`PasswordFile::stand_in_hash`] pick the costlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CostClass {
+    Sha512,
+    Pbkdf2Sha512(u32),
+    Argon2id(u32, Argon2Params),
+}
+
+impl CostClass {
+    fn of(h: &StoredHash) -> CostClass {
+        match h {
+            StoredHash::Argon2id {
+                version, params, ..
+            } => CostClass::Argon2id(*version, *params),
+            StoredHash::Pbkdf2Sha512 { iterations, .. } => CostClass::Pbkdf2Sha512(*iterations),
+            StoredHash::Sha512 { .. } => CostClass::Sha512,
+        }
+    }
+
+    fn stand_in(self) -> StoredHash {
+        let salt = DUMMY_SALT.to_vec();
+        match self {
+            CostClass::Argon2id(version, params) => StoredHash::Argon2id {
+                version,
+                params,
+                salt,
+                hash: vec![0; NEW_HASH_LEN],
+            },
+            CostClass::Pbkdf2Sha512(iterations) => StoredHash::Pbkdf2Sha512 {
+                iterations,
+                salt,
+                hash: vec![0; 64],
+            },
+            CostClass::Sha512 => StoredHash::Sha512 {
+                salt,
+                hash: vec![0; 64],
+            },
+        }
     }
 }
 
@@ -986,21 +1031,21 @@ pub fn update_file<T>(
     Ok(result)
 }
 
-/// Fixed salt for the stand-in computation; its output is never accepted.
+/// Fixed salt of the stand-in hash; its digest (all zeros) is never a real output.
 const DUMMY_SALT: [u8; 16] = *b"mqsec-dummy-salt";
 
 /// The password check: `mqsec passwd verify` today, a broker's CONNECT once `serve` reads password
 /// files.
 pub struct Verifier {
     users: HashMap<String, Option<StoredHash>>,
-    dummy: Argon2Params,
+    stand_in: StoredHash,
 }
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("users", &self.users.len())
-            .field("dummy", &self.dummy)
+            .field("stand_in", &self.stand_in)
             .finish()
     }
 }
@@ -1015,7 +1060,7 @@ impl Verifier {
         }
         Verifier {
             users,
-            dummy: file.typical_argon2_params(),
+            stand_in: file.stand_in_hash(),
         }
     }
 
@@ -1032,35 +1077,24 @@ impl Verifier {
         self.users.get(user).and_then(Option::as_ref)
     }
 
-    /// Whether `password` is `user`'s. Blocking (one argon2id computation, tens of ms at the
-    /// default cost): call it from a blocking thread (`serve` uses its password pool).
+    /// Whether `password` is `user`'s. Blocking (one hash computation, tens of ms for argon2id at
+    /// the default cost): call it from a blocking thread (`serve` uses its password pool).
     ///
-    /// Every path does at least the work of one argon2id verify with the file's usual parameters:
-    /// unknown users and unusable entries compute a stand-in hash, legacy `$6$`/`$7$` entries add
-    /// one to their own (cheap) check.
+    /// An unknown user or an unusable entry is checked against the file's stand-in hash, so it
+    /// costs what most entries cost and timing does not tell it from a real user. A user whose
+    /// entry has another scheme than most (a `$7$` left in an argon2id file) costs what that entry
+    /// costs: timing can tell such a user exists. `passwd lint` flags every legacy line and
+    /// rehashing them as argon2id ends it. Adding an argon2id to legacy checks would not hide them
+    /// (their own hash still adds time) and made a Mosquitto-made file 20 times slower to log in
+    /// with than Mosquitto is.
     pub fn verify(&self, user: &str, password: &[u8]) -> bool {
         match self.stored(user) {
-            Some(h @ StoredHash::Argon2id { .. }) => h.verify(password),
-            Some(h) => {
-                let ok = h.verify(password);
-                self.dummy_work(password);
-                ok
-            }
+            Some(h) => h.verify(password),
             None => {
-                self.dummy_work(password);
+                std::hint::black_box(self.stand_in.verify(password));
                 false
             }
         }
-    }
-
-    fn dummy_work(&self, password: &[u8]) {
-        let mut out = Zeroizing::new([0u8; NEW_HASH_LEN]);
-        let _ = self
-            .dummy
-            .compute(Version::V0x13, password, &DUMMY_SALT, out.as_mut());
-        // Compared like a real hash so the tail of the work is the same too; the result is unused.
-        let reference = [0u8; NEW_HASH_LEN];
-        std::hint::black_box(out.as_ref().ct_eq(&reference));
     }
 }
 
@@ -1297,7 +1331,11 @@ mod tests {
         // carol's first line is undecodable: the last line for a user counts, as in Mosquitto.
         let text = format!("{ALICE_7}\n{BOB_6}\ncarol:$6$x$y\ndave:plain\ncarol:{a2}\n");
         let v = Verifier::new(&PasswordFile::parse(text.as_bytes()));
-        assert_eq!(v.dummy, WEAK, "dummy work uses the file's argon2 params");
+        assert_eq!(
+            CostClass::of(&v.stand_in),
+            CostClass::Argon2id(0x13, WEAK),
+            "the stand-in costs what the file's argon2id entry costs"
+        );
         assert!(v.verify("alice", b"secret1"));
         assert!(!v.verify("alice", b"secret2"));
         assert!(v.verify("bob", b"secret2"));
@@ -1310,38 +1348,67 @@ mod tests {
     }
 
     thread_local! {
-        /// The argon2id computations this thread ran, by parameters.
-        pub(super) static WORK: std::cell::RefCell<Vec<Argon2Params>> = const { std::cell::RefCell::new(Vec::new()) };
+        /// The hash checks this thread ran, by scheme and cost.
+        pub(super) static WORK: std::cell::RefCell<Vec<CostClass>> = const { std::cell::RefCell::new(Vec::new()) };
     }
 
-    fn work_of(f: impl FnOnce() -> bool) -> (bool, Vec<Argon2Params>) {
+    fn work_of(f: impl FnOnce() -> bool) -> (bool, Vec<CostClass>) {
         WORK.with(|w| w.borrow_mut().clear());
         let r = f();
         (r, WORK.with(|w| w.borrow_mut().drain(..).collect()))
     }
 
     #[test]
-    fn every_path_does_the_work_of_one_argon2id_verify() {
+    fn every_path_does_the_work_of_one_typical_check() {
         // Timing is too noisy on a shared CI machine to assert on; the work done is not.
         let h = hash_password(b"pw", &WEAK).unwrap();
-        let text = format!("known:{h}\n{ALICE_7}\n{BOB_6}\nplain:pw\nodd:$9$x\n");
+        let h2 = hash_password(b"pw2", &WEAK).unwrap();
+        let text = format!(
+            "known:{h}
+known2:{h2}
+{ALICE_7}
+{BOB_6}
+plain:pw
+odd:$9$x
+"
+        );
         let v = Verifier::new(&PasswordFile::parse(text.as_bytes()));
-        let one = vec![WEAK];
-        assert_eq!(work_of(|| v.verify("known", b"pw")), (true, one.clone()));
-        assert_eq!(work_of(|| v.verify("known", b"no")), (false, one.clone()));
-        assert_eq!(work_of(|| v.verify("unknown", b"pw")), (false, one.clone()));
+        let argon = vec![CostClass::Argon2id(0x13, WEAK)];
+        assert_eq!(work_of(|| v.verify("known", b"pw")), (true, argon.clone()));
+        assert_eq!(work_of(|| v.verify("known", b"no")), (false, argon.clone()));
+        // Unknown users and unusable entries cost what most entries (argon2id here) cost.
+        assert_eq!(
+            work_of(|| v.verify("unknown", b"pw")),
+            (false, argon.clone())
+        );
+        assert_eq!(work_of(|| v.verify("plain", b"pw")), (false, argon.clone()));
+        assert_eq!(work_of(|| v.verify("odd", b"pw")), (false, argon));
+        // Legacy entries cost their own check, nothing more.
         assert_eq!(
             work_of(|| v.verify("alice", b"secret1")),
-            (true, one.clone())
+            (true, vec![CostClass::Pbkdf2Sha512(101)])
         );
-        assert_eq!(work_of(|| v.verify("bob", b"nope")), (false, one.clone()));
-        assert_eq!(work_of(|| v.verify("plain", b"pw")), (false, one.clone()));
-        assert_eq!(work_of(|| v.verify("odd", b"pw")), (false, one));
-        // A file without argon2id entries pays the default (OWASP) cost for unknown users.
-        let legacy = Verifier::new(&PasswordFile::parse(BOB_6.as_bytes()));
         assert_eq!(
-            work_of(|| legacy.verify("nobody", b"pw")),
-            (false, vec![Argon2Params::DEFAULT])
+            work_of(|| v.verify("bob", b"nope")),
+            (false, vec![CostClass::Sha512])
+        );
+        // A Mosquitto-made file: unknown users cost one `$7$` check with its iterations, as in
+        // Mosquitto (no argon2id that would make its logins 20 times slower than Mosquitto's).
+        let mosq = Verifier::new(&PasswordFile::parse(
+            format!("{ALICE_7}\n{BOB_6}\n").as_bytes(),
+        ));
+        assert_eq!(
+            work_of(|| mosq.verify("nobody", b"pw")),
+            (false, vec![CostClass::Pbkdf2Sha512(101)])
+        );
+        // A file without usable entries pays the default (OWASP) argon2id for everyone.
+        let empty = Verifier::new(&PasswordFile::parse(b"plain:pw\n"));
+        assert_eq!(
+            work_of(|| empty.verify("nobody", b"pw")),
+            (
+                false,
+                vec![CostClass::Argon2id(0x13, Argon2Params::DEFAULT)]
+            )
         );
     }
 
