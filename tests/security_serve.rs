@@ -536,6 +536,58 @@ fn sighup_reloads_each_file_keeps_a_broken_one_and_rechecks_live_clients() {
     });
 }
 
+/// A reload that lowers a read rule's `max_qos` lowers what live subscriptions were granted:
+/// deliveries come at the new maximum (MQTT cannot tell the client; the security log says so).
+/// Mosquitto has no per-rule QoS limit at all.
+#[test]
+fn a_lower_max_qos_after_reload_caps_live_subscriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("passwd");
+    mqsec_passwd_add(&pwfile, "alice", "alice-pw");
+    mqsec_passwd_add(&pwfile, "bob", "bob-pw");
+    let acl = dir.path().join("acl");
+    let rules = |bob_max: u8| {
+        format!("user alice\ntopic write c/#\nuser bob\ntopic read[max_qos={bob_max}] c/#\n")
+    };
+    std::fs::write(&acl, rules(1)).unwrap();
+    let b = Serve::start(dir, SECURED);
+    let (mut alice, code) = Raw::login(b.port, V5, "alice", Some("alice"), Some("alice-pw"));
+    assert_eq!(code, 0);
+    let (mut bob, code) = Raw::login(b.port, V5, "bob", Some("bob"), Some("bob-pw"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        bob.subscribe("c/#", QoS::ExactlyOnce),
+        [1],
+        "capped at SUBSCRIBE"
+    );
+    alice.publish("c/1", b"1", QoS::AtLeastOnce, false, 1);
+    let p = bob.next_publish().unwrap();
+    assert_eq!((p.topic.as_str(), p.qos), ("c/1", QoS::AtLeastOnce));
+
+    std::fs::write(b.path("acl"), rules(0)).unwrap();
+    b.reload();
+    let e = b.wait_event("bob's subscription downgraded", |e| {
+        e["event"] == "subscription_downgraded" && e["username"] == "bob"
+    });
+    assert_eq!(e["topic"], "c/#");
+    assert!(e["reason"].as_str().unwrap().contains("max_qos 0"), "{e}");
+    alice.publish("c/2", b"2", QoS::AtLeastOnce, false, 2);
+    let p = loop {
+        let p = bob.next_publish().unwrap();
+        if p.topic == "c/2" {
+            break p;
+        }
+    };
+    assert_eq!(
+        p.qos,
+        QoS::AtMostOnce,
+        "delivered at the reloaded rule's max_qos"
+    );
+    // The subscription itself is kept (a raise needs a new SUBSCRIBE, as in any broker).
+    alice.publish("c/3", b"3", QoS::AtMostOnce, false, 0);
+    assert_eq!(bob.next_publish().unwrap().topic, "c/3");
+}
+
 #[test]
 fn brute_force_throttle_locks_then_expires() {
     let dir = tempfile::tempdir().unwrap();

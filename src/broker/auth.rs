@@ -125,8 +125,12 @@ pub enum Recheck {
     Keep,
     /// Its credentials are gone (v5 DISCONNECT 0x98).
     Disconnect,
-    /// These subscriptions (raw filters) are no longer allowed.
-    DropSubs(Vec<String>),
+    /// Some subscriptions (raw filters) are no longer allowed (`drop`) or are allowed at a lower
+    /// QoS than they were granted (`cap`: the filter and its new maximum).
+    Narrow {
+        drop: Vec<String>,
+        cap: Vec<(String, QoS)>,
+    },
 }
 
 pub trait Authorizer: Send + Sync {
@@ -165,8 +169,9 @@ pub trait Authorizer: Send + Sync {
     }
 
     /// After a reload of the password or ACL files: may this live client stay, and which of its
-    /// subscriptions (raw filters, `$share/GROUP/` included) may it keep?
-    fn recheck(&self, _who: &Identity, _subs: &[String]) -> Recheck {
+    /// subscriptions (raw filters, `$share/GROUP/` included, with the QoS they were granted) may
+    /// it keep, and at what QoS?
+    fn recheck(&self, _who: &Identity, _subs: &[(String, QoS)]) -> Recheck {
         Recheck::Keep
     }
 }
@@ -202,7 +207,7 @@ impl Authorizer for Policy {
         Policy::deliver(self, who, topic, qos, retain)
     }
 
-    fn recheck(&self, who: &Identity, subs: &[String]) -> Recheck {
+    fn recheck(&self, who: &Identity, subs: &[(String, QoS)]) -> Recheck {
         Policy::recheck(self, who, subs)
     }
 }
@@ -212,18 +217,21 @@ impl Authorizer for Policy {
 pub struct RecheckReport {
     pub disconnected: usize,
     pub subscriptions_removed: usize,
+    pub subscriptions_downgraded: usize,
 }
 
 /// After a reload: ask the authorizer about every session's identity and subscriptions;
-/// disconnect live clients whose credentials are gone (v5 DISCONNECT 0x98) and remove
-/// subscriptions that are no longer allowed (offline persistent sessions included). Each
+/// disconnect live clients whose credentials are gone (v5 DISCONNECT 0x98), remove
+/// subscriptions that are no longer allowed and lower the QoS of those a rule's `max_qos` now
+/// caps (offline persistent sessions included). MQTT has no way to tell a client its granted QoS
+/// went down: it sees deliveries at the lower QoS, and the security log says why. Each
 /// session's lock is held only to read it and again to change it, never while asking.
 pub fn recheck_sessions(broker: &Broker) -> RecheckReport {
     use crate::security::events::{self, Event};
     let mut report = RecheckReport::default();
     for s in broker.sessions.snapshot() {
         let Some(who) = s.owner() else { continue };
-        let subs = s.subscription_filters();
+        let subs = s.subscriptions_granted();
         match broker.auth.recheck(&who, &subs) {
             Recheck::Keep => {}
             Recheck::Disconnect => {
@@ -239,8 +247,20 @@ pub fn recheck_sessions(broker: &Broker) -> RecheckReport {
                     );
                 }
             }
-            Recheck::DropSubs(filters) => {
-                for f in &filters {
+            Recheck::Narrow { drop, cap } => {
+                for (f, qos) in &cap {
+                    if broker.cap_subscription(&s, f, *qos) {
+                        report.subscriptions_downgraded += 1;
+                        tracing::info!(client_id = ?who.client_id, filter = f.as_str(), max_qos = *qos as u8, "subscription downgraded: its rule's max_qos is lower after reload");
+                        events::emit(
+                            Event::new("subscription_downgraded")
+                                .who(&who)
+                                .topic("subscribe", f)
+                                .reason(format!("max_qos {} after reload", *qos as u8)),
+                        );
+                    }
+                }
+                for f in &drop {
                     broker.unsubscribe(&s, f);
                     report.subscriptions_removed += 1;
                     tracing::info!(client_id = ?who.client_id, filter = f.as_str(), "subscription removed: no longer allowed after reload");

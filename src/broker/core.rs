@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::auth::Authorizer;
 use super::codec::reason::v5;
+use super::codec::QoS;
 use super::durable::{clock, Batch, Durable, Op, Pending, Restored};
 use super::registry::{Locked, Registry};
 use super::session::{
@@ -334,6 +335,17 @@ impl Broker {
             Some(None) => Err(SubscribeError::SharedGroupQuota),
             Some(Some(new)) => Ok(new),
         }
+    }
+
+    /// Lower an existing subscription's granted QoS to `max` (a reloaded ACL caps it); true if it
+    /// changed. The tree entry is replaced under the session's lock, as `subscribe` does.
+    pub fn cap_subscription(&self, session: &Arc<Session>, raw: &str, max: QoS) -> bool {
+        session.cap_subscription(raw, max, |opts| {
+            if let Ok(pf) = parse_filter(raw, usize::MAX) {
+                self.subs
+                    .subscribe(&pf, &session.client_id, session.clone(), opts);
+            }
+        })
     }
 
     /// Remove a subscription; true if it existed.

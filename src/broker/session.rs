@@ -640,9 +640,31 @@ impl Session {
         remove()
     }
 
-    /// The raw filters (with any `$share/GROUP/` prefix) the session holds.
-    pub fn subscription_filters(&self) -> Vec<String> {
-        self.state.lock().subscriptions.keys().cloned().collect()
+    /// The raw filters (with any `$share/GROUP/` prefix) the session holds and the QoS each was
+    /// granted.
+    pub fn subscriptions_granted(&self) -> Vec<(String, QoS)> {
+        self.state
+            .lock()
+            .subscriptions
+            .iter()
+            .map(|(f, o)| (f.clone(), o.options.qos))
+            .collect()
+    }
+
+    /// Lower the granted QoS of subscription `raw` to `max`; `update` re-files it in the
+    /// subscription tree with the new options. False if there is no such subscription or it
+    /// already is at or below `max`.
+    pub fn cap_subscription(&self, raw: &str, max: QoS, update: impl FnOnce(SubOpts)) -> bool {
+        let mut st = self.state.lock();
+        let Some(opts) = st.subscriptions.get_mut(raw) else {
+            return false;
+        };
+        if opts.options.qos <= max {
+            return false;
+        }
+        opts.options.qos = max;
+        update(*opts);
+        true
     }
 
     pub fn has_subscription(&self, raw: &str) -> bool {

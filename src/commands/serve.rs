@@ -168,13 +168,15 @@ async fn reload_on_sighup(policy: Policy, broker: Arc<Broker>) {
             kept_previous = kept.len(),
             disconnected = report.disconnected,
             subscriptions_removed = report.subscriptions_removed,
+            subscriptions_downgraded = report.subscriptions_downgraded,
             "reloaded password and ACL files"
         );
         events::emit(Event::new("reload").reason(format!(
-            "{} file(s) kept their previous version; {} client(s) disconnected, {} subscription(s) removed",
+            "{} file(s) kept their previous version; {} client(s) disconnected, {} subscription(s) removed, {} downgraded",
             kept.len(),
             report.disconnected,
-            report.subscriptions_removed
+            report.subscriptions_removed,
+            report.subscriptions_downgraded
         )));
     }
 }

@@ -549,8 +549,8 @@ impl Policy {
     }
 
     /// After a reload: may this live client stay, and which of its subscriptions (raw filters,
-    /// `$share/GROUP/` included) may it keep?
-    pub fn recheck(&self, who: &Identity, subs: &[String]) -> Recheck {
+    /// `$share/GROUP/` included, with their granted QoS) may it keep, and at what QoS?
+    pub fn recheck(&self, who: &Identity, subs: &[(String, QoS)]) -> Recheck {
         let set = self.0.set.load();
         let Some(lp) = self.policy_for(&set, who) else {
             return Recheck::Keep;
@@ -567,18 +567,22 @@ impl Policy {
         if who.auth == AuthMethod::Anonymous && !lp.anonymous {
             return Recheck::Disconnect;
         }
-        let drop: Vec<String> = subs
-            .iter()
-            .filter(|f| {
-                let req = AclRequest::new(Access::Subscribe, f);
-                self.decide(who, &req, true, |d| d.allowed) == Some(false)
-            })
-            .cloned()
-            .collect();
-        if drop.is_empty() {
+        let (mut drop, mut cap) = (Vec::new(), Vec::new());
+        for (f, granted) in subs {
+            let req = AclRequest::new(Access::Subscribe, f);
+            // Some(max) when allowed, None when denied; no ACL caps nothing.
+            match self.decide(who, &req, Some(2), |d| d.allowed.then_some(d.max_qos)) {
+                Some(None) => drop.push(f.clone()),
+                Some(Some(max)) if (*granted as u8) > max => {
+                    cap.push((f.clone(), QoS::from_u8(max).unwrap_or(QoS::AtMostOnce)));
+                }
+                _ => {}
+            }
+        }
+        if drop.is_empty() && cap.is_empty() {
             Recheck::Keep
         } else {
-            Recheck::DropSubs(drop)
+            Recheck::Narrow { drop, cap }
         }
     }
 }

@@ -3,7 +3,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::broker::codec::ProtocolVersion;
+use crate::broker::codec::{ProtocolVersion, QoS};
 use crate::config::mosquitto::parse_str;
 use crate::security::passwd::{hash_password, Argon2Params};
 
@@ -261,19 +261,36 @@ async fn recheck_after_reload() {
             .await,
     );
     let subs = vec![
-        "commands/001".to_string(),
-        "$share/g/commands/#".to_string(),
+        ("commands/001".to_string(), QoS::ExactlyOnce),
+        ("$share/g/commands/#".to_string(), QoS::AtLeastOnce),
     ];
     assert_eq!(p.recheck(&sensor, &subs), Recheck::Keep);
-    // sensor_001 may now read commands/002 only; dashboard is removed from the password file.
-    f.acl("user sensor_001\ntopic read commands/002\n");
+    // sensor_001 may now read commands/002 only, at QoS 1 at most; dashboard is removed from the
+    // password file.
+    f.acl("user sensor_001\ntopic read[max_qos=1] commands/002\n");
     f.passwd(&[("sensor_001", "s1")]);
     p.reload().unwrap();
     assert_eq!(
         p.recheck(&sensor, &subs),
-        Recheck::DropSubs(vec!["commands/001".to_string()])
+        Recheck::Narrow {
+            drop: vec!["commands/001".to_string()],
+            cap: vec![],
+        }
     );
     assert_eq!(p.recheck(&dash, &[]), Recheck::Disconnect);
+    // A lower max_qos caps what was granted before.
+    f.acl("user sensor_001\ntopic read[max_qos=0] commands/#\n");
+    p.reload().unwrap();
+    assert_eq!(
+        p.recheck(&sensor, &subs),
+        Recheck::Narrow {
+            drop: vec![],
+            cap: vec![
+                ("commands/001".to_string(), QoS::AtMostOnce),
+                ("$share/g/commands/#".to_string(), QoS::AtMostOnce)
+            ],
+        }
+    );
     // An anonymous session on a listener that does not admit anonymous clients (restored from
     // the store, say) is not kept connected.
     let mut anon = Identity::anonymous("a");
