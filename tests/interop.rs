@@ -579,8 +579,9 @@ fn loadgen_smoke(kind: Kind) {
             report.notes
         );
     }
-    // qos1-persistent adds two (persistence off and on).
-    assert_eq!(report.figures.len(), 12, "{:#?}", report.figures);
+    // qos1-persistent adds two (persistence off and on); connect-auth eight (TLS and plain
+    // TCP, first and repeated logins, rate and p99 each).
+    assert_eq!(report.figures.len(), 20, "{:#?}", report.figures);
 }
 
 /// One test per broker for each scenario: Mosquitto (the oracle) and mqsec.

@@ -19,16 +19,20 @@ pub enum Scenario {
     Idle,
     /// QoS 1 to subscribers that keep their sessions, with persistence off and on.
     Qos1Persistent,
+    /// Password connect storms (TLS, then plain TCP): every user's first login, then repeated
+    /// logins.
+    ConnectAuth,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Qos0,
         Scenario::Qos1,
         Scenario::Qos1Persistent,
         Scenario::Fanout,
         Scenario::Latency,
         Scenario::Connect,
+        Scenario::ConnectAuth,
         Scenario::Idle,
     ];
 
@@ -41,6 +45,7 @@ impl Scenario {
             Scenario::Connect => "connect",
             Scenario::Idle => "idle",
             Scenario::Qos1Persistent => "qos1-persistent",
+            Scenario::ConnectAuth => "connect-auth",
         }
     }
 
@@ -72,6 +77,9 @@ pub async fn run_one(
 ) -> Result<(), LoadError> {
     if scenario == Scenario::Qos1Persistent {
         return persistent_qos1(kind, s, report).await;
+    }
+    if scenario == Scenario::ConnectAuth {
+        return connect_auth(kind, s, report).await;
     }
     let mut broker = BrokerProcess::start(kind, "")?;
     let s = &Settings {
@@ -179,8 +187,8 @@ pub async fn run_one(
                 Some(c.per_s),
             );
         }
-        // Runs its own brokers (persistence off and on): returned above.
-        Scenario::Qos1Persistent => {}
+        // Run their own brokers: returned above.
+        Scenario::Qos1Persistent | Scenario::ConnectAuth => {}
         Scenario::Idle => {
             let pid = broker.pid();
             let rss = move || super::process::rss_kib(pid);
@@ -199,6 +207,67 @@ pub async fn run_one(
         }
     }
     broker.check_alive()
+}
+
+/// The password storm on a broker whose only listener has a password file, over TLS and then
+/// plain TCP: first every user's first login (a cold verification cache: one hash check each),
+/// then `s.connects` logins cycling over the same users (a fleet reconnecting).
+async fn connect_auth(
+    kind: &BrokerKind,
+    s: &Settings,
+    report: &mut Report,
+) -> Result<(), LoadError> {
+    use super::secure::{self, Fixture, USERS};
+    let who = kind.name();
+    let fixture = Fixture::create()?;
+    let limit = scenario_limit(s);
+    for tls in [true, false] {
+        let mut broker = BrokerProcess::start_with_listener(kind, &fixture.listener_conf(tls))?;
+        let addr = broker.addr();
+        let cold = within(
+            limit,
+            secure::storm(addr, &fixture, tls, s.version, 0, USERS),
+        )
+        .await?;
+        let warm = within(
+            limit,
+            secure::storm(addr, &fixture, tls, s.version, 0, s.connects),
+        )
+        .await?;
+        let transport = if tls {
+            "TLS + password"
+        } else {
+            "password, no TLS"
+        };
+        for (label, r) in [
+            ("first login of each user", &cold),
+            ("repeated logins", &warm),
+        ] {
+            report.set(
+                &format!("{transport} connect storm, {label}"),
+                "conn/s",
+                Better::Higher,
+                who,
+                Some(r.per_s),
+            );
+            report.set(
+                &format!("{transport} connect storm, {label}: p99 CONNACK latency"),
+                "ms",
+                Better::Lower,
+                who,
+                Some(r.p99_ms),
+            );
+        }
+        report.note(format!(
+            "{who} {transport} storm: p50 {:.1} ms first logins, {:.1} ms repeated",
+            cold.p50_ms, warm.p50_ms
+        ));
+        broker.check_alive()?;
+    }
+    if matches!(kind, BrokerKind::Mqsec { .. }) {
+        report.note(format!("password storms: {}", secure::describe()));
+    }
+    Ok(())
 }
 
 /// QoS 1 to subscribers with persistent sessions on a broker without persistence, then on one

@@ -1,5 +1,5 @@
 //! The command line of the mqsec-vs-Mosquitto comparison: `cargo bench --bench broker [-- --quick]
-//! [--json] [--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle]
+//! [--json] [--only mqsec|mosquitto] [--scenario qos0,qos1,qos1-persistent,fanout,latency,connect,connect-auth,idle]
 //! [--mqsec-bin PATH]`.
 //!
 //! The bench target itself sits in the mqsec package (`benches/broker.rs`) and only calls [`main`]:
@@ -16,7 +16,7 @@ use crate::process::{raise_nofile, BrokerKind};
 use crate::Settings;
 
 const USAGE: &str = "usage: cargo bench --bench broker -- [--quick] [--json] \
-[--only mqsec|mosquitto] [--scenario qos0,qos1,fanout,latency,connect,idle] [--mqsec-bin PATH]";
+[--only mqsec|mosquitto] [--scenario qos0,qos1,qos1-persistent,fanout,latency,connect,connect-auth,idle] [--mqsec-bin PATH]";
 
 /// Runs the comparison as the process's command line asks, against `mqsec_binary` unless
 /// `--mqsec-bin` names another build.

@@ -13,6 +13,7 @@ pub mod compare_cli;
 pub mod process;
 pub mod report;
 pub mod scenario;
+pub mod secure;
 mod wire;
 
 use std::time::Duration;

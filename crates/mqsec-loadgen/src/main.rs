@@ -44,6 +44,12 @@ async fn run(
         Scenario::Connect => {
             json(serde_json::json!({"connect": scenario::connect_rate(addr, s).await?}))
         }
+        // It writes the broker's certificate and password file itself.
+        Scenario::ConnectAuth => {
+            return Err(LoadError::Skipped(
+                "connect-auth starts its own brokers: `cargo bench --bench broker -- --only connect-auth`".into(),
+            ))
+        }
         Scenario::Idle => {
             let pid =
                 pid.ok_or_else(|| LoadError::Skipped("idle needs --pid BROKER_PID".into()))?;

@@ -41,10 +41,15 @@ pub struct BrokerProcess {
 impl BrokerProcess {
     /// Starts `kind` with `listener PORT 127.0.0.1`, `allow_anonymous true` and the `extra` lines.
     pub fn start(kind: &BrokerKind, extra_conf: &str) -> Result<BrokerProcess, LoadError> {
+        BrokerProcess::start_with_listener(kind, &format!("allow_anonymous true\n{extra_conf}"))
+    }
+
+    /// Starts `kind` with `listener PORT 127.0.0.1` followed by `lines` (its security settings).
+    pub fn start_with_listener(kind: &BrokerKind, lines: &str) -> Result<BrokerProcess, LoadError> {
         let mut last = None;
         // The probed free port can be taken by someone else before the broker binds it.
         for _ in 0..3 {
-            match BrokerProcess::try_start(kind, extra_conf) {
+            match BrokerProcess::try_start(kind, lines) {
                 Ok(b) => return Ok(b),
                 Err(e) => last = Some(e),
             }
@@ -52,14 +57,11 @@ impl BrokerProcess {
         Err(last.unwrap_or(LoadError::Timeout("broker start")))
     }
 
-    fn try_start(kind: &BrokerKind, extra_conf: &str) -> Result<BrokerProcess, LoadError> {
+    fn try_start(kind: &BrokerKind, lines: &str) -> Result<BrokerProcess, LoadError> {
         let dir = tempfile::tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let conf = dir.path().join("broker.conf");
-        fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra_conf}"),
-        )?;
+        fs::write(&conf, format!("listener {port} 127.0.0.1\n{lines}"))?;
         let log = dir.path().join("broker.log");
         let logf = fs::File::create(&log)?;
         let mut cmd = match kind {
