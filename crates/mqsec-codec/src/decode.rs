@@ -1,7 +1,8 @@
 //! Bytes -> packets, validating everything the MQTT 3.1, 3.1.1 and 5.0 specs call malformed or a
 //! protocol error, with the packet size limit enforced from the length field alone.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use zeroize::Zeroizing;
 
 use super::error::DecodeError;
 use super::packet::*;
@@ -39,7 +40,8 @@ pub enum Direction {
 /// has been accepted (then only CONNECT is valid) and the negotiated version afterwards. The size
 /// limit is checked as soon as the length field is complete, so a peer cannot make the broker
 /// buffer a body it will reject; nothing is reserved on the strength of the length field.
-/// Payload and binary fields are zero-copy slices of the frame.
+/// Payload and binary fields are zero-copy slices of the frame, except in CONNECT and AUTH (see
+/// [`credential_frame`]).
 pub fn decode_packet(
     buf: &mut BytesMut,
     version: Option<ProtocolVersion>,
@@ -82,6 +84,28 @@ pub fn connect_version_hint(buf: &[u8]) -> Option<ProtocolVersion> {
     }
 }
 
+/// CONNECT and AUTH carry passwords and tokens. The read buffer they arrive in is shared with
+/// the packets that follow and freed without being cleared, so the frame is copied into memory
+/// that is zeroed when the last slice of it is dropped, and the bytes in the read buffer are
+/// overwritten at once.
+fn credential_frame(raw: &mut BytesMut) -> Bytes {
+    let copy = Bytes::from_owner(Zeroizing::new(raw.to_vec()));
+    raw.fill(0);
+    copy
+}
+
+/// The fields of a CONNECT that outlive the handshake (the will) get their own memory, so that
+/// they do not keep the frame, password included, alive for as long as the connection.
+fn release_long_lived(mut c: Connect) -> Connect {
+    if let Some(w) = c.will.as_mut() {
+        w.payload = Bytes::copy_from_slice(&w.payload);
+        if let Some(d) = w.properties.correlation_data.as_mut() {
+            *d = Bytes::copy_from_slice(d);
+        }
+    }
+    c
+}
+
 fn decode_inner(
     buf: &mut BytesMut,
     dir: Direction,
@@ -112,12 +136,17 @@ fn decode_inner(
     if buf.len() < total {
         return Ok(None);
     }
-    let mut frame = buf.split_to(total).freeze();
+    let credentials = matches!(b0 >> 4, 1 | 15);
+    let mut frame = if credentials {
+        credential_frame(&mut buf.split_to(total))
+    } else {
+        buf.split_to(total).freeze()
+    };
     frame.advance(1 + n);
     let r = Reader::new(frame);
     let flags = b0 & 0x0f;
     let packet = match (b0 >> 4, version) {
-        (1, _) => Packet::Connect(Box::new(connect(r)?)),
+        (1, _) => Packet::Connect(Box::new(release_long_lived(connect(r)?))),
         (_, None) => return Err(DecodeError::Protocol("the first packet must be CONNECT")),
         (2, Some(v)) => Packet::ConnAck(connack(r, v)?),
         (3, Some(v)) => Packet::Publish(publish(r, flags, v, dir)?),
@@ -583,4 +612,58 @@ fn disconnect(
 fn auth(mut r: Reader) -> Result<Auth, DecodeError> {
     let (reason, properties) = reason_and_props(&mut r, PropertyContext::Auth, AUTH_CODES)?;
     Ok(Auth { reason, properties })
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_frame_is_copied_and_wiped_in_the_read_buffer() {
+        let mut raw = BytesMut::from(&b"s3cret-token"[..]);
+        let copy = credential_frame(&mut raw);
+        assert_eq!(&copy[..], b"s3cret-token");
+        assert!(raw.iter().all(|b| *b == 0), "{raw:?}");
+    }
+
+    #[test]
+    fn connect_fields_decode_from_the_copy_and_the_will_gets_its_own_memory() {
+        let connect = Connect {
+            protocol: ProtocolVersion::V5,
+            clean_start: true,
+            keep_alive: 30,
+            client_id: "c".into(),
+            will: Some(LastWill {
+                topic: "w".into(),
+                payload: Bytes::from_static(b"bye"),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                properties: Properties::default(),
+            }),
+            username: Some("u".into()),
+            password: Some(Bytes::from_static(b"pw-123")),
+            properties: Properties::default(),
+        };
+        let mut buf = BytesMut::new();
+        crate::encode_packet(
+            &Packet::Connect(Box::new(connect.clone())),
+            ProtocolVersion::V5,
+            &mut buf,
+        )
+        .unwrap();
+        buf.extend_from_slice(&[0xc0, 0x00]); // a PINGREQ behind it stays intact
+        let Some(Packet::Connect(got)) = decode_packet(&mut buf, None, &Limits::default()).unwrap()
+        else {
+            panic!("not a CONNECT")
+        };
+        assert_eq!(*got, connect);
+        assert_eq!(&buf[..], &[0xc0, 0x00]);
+        // The password still holds the frame; the will payload must not share it.
+        let mut got = got;
+        let payload = got.will.take().unwrap().payload;
+        assert!(
+            payload.try_into_mut().is_ok(),
+            "the will payload is a slice of the frame"
+        );
+    }
 }
