@@ -1027,3 +1027,100 @@ fn capath_holds_the_client_ca() {
     let o = publish(&pki, port, Some("stranger"), "mqttv5", "capath/t");
     assert!(!o.status.success(), "other CA admitted: {}", text(&o));
 }
+
+/// Certificates and CRLs close to their end are logged at start, after each SIGHUP and (for a
+/// client certificate) at each CONNECT, in the security log as `certificate_expiring`, so an
+/// operator hears of them before clients fail. Mosquitto says nothing until handshakes fail.
+#[test]
+fn certificates_near_expiry_are_logged() {
+    let pki = Pki::new();
+    let (ca, out) = (pki.p("ca"), pki.p("out"));
+    // A server certificate with 10 days left, a client one with 5, a CRL due in 2 days; the
+    // CA (10 years) and device-1 (397 days) are far from it.
+    mqsec_ok(&[
+        "gen-server-cert",
+        "--ca",
+        &ca,
+        "--out",
+        &out,
+        "--name",
+        "broker",
+        "--dns",
+        "localhost",
+        "--ip",
+        "127.0.0.1",
+        "--days",
+        "10",
+        "--force",
+    ]);
+    mqsec_ok(&[
+        "gen-client-cert",
+        "--ca",
+        &ca,
+        "--out",
+        &out,
+        "--name",
+        "short",
+        "--days",
+        "5",
+    ]);
+    mqsec_ok(&["gen-crl", "--ca", &ca, "--crl-days", "2"]);
+    let port = free_port();
+    let seclog = pki.path().join("security.jsonl");
+    let conf = pki.mtls(
+        port,
+        &format!(
+            "use_identity_as_username true\nsecurity_log {}\n",
+            seclog.display()
+        ),
+    );
+    let broker = Serve::start(pki.path(), "expiry", &conf, &[port]);
+    let events = |what: &str| -> Vec<String> {
+        std::fs::read_to_string(&seclog)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["event"] == "certificate_expiring")
+            .filter(|e| e["reason"].as_str().unwrap_or("").contains(what))
+            .map(|e| e.to_string())
+            .collect()
+    };
+    let wait_events = |what: &str, n: usize| {
+        let deadline = Instant::now() + WAIT;
+        while events(what).len() < n {
+            assert!(Instant::now() < deadline, "{what}: {:?}", events(""));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_events("certfile", 1);
+    wait_events("crlfile", 1);
+    let server = &events("certfile")[0];
+    assert!(
+        server.contains("CN=broker") && server.contains("days)"),
+        "{server}"
+    );
+    assert!(
+        events("cafile").is_empty(),
+        "the CA has years left: {:?}",
+        events("")
+    );
+    broker.wait_log("certfile", 1);
+
+    // A client certificate: once per CONNECT, with who it is.
+    let o = publish(&pki, port, Some("short"), "mqttv5", "expiry/t");
+    assert!(o.status.success(), "{}", text(&o));
+    wait_events("client certificate", 1);
+    let client = &events("client certificate")[0];
+    assert!(client.contains("\"username\":\"short\""), "{client}");
+    let o = publish(&pki, port, Some("device-1"), "mqttv5", "expiry/t");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        events("client certificate").len(),
+        1,
+        "device-1 has a year left"
+    );
+
+    // A reload reports again what is still close.
+    broker.hup();
+    wait_events("certfile", 2);
+}

@@ -402,6 +402,7 @@ mod tests {
             common_name: Some("dev-1".into()),
             issuer: "CN=CA".into(),
             serial: "1f".into(),
+            not_after: time::OffsetDateTime::now_utc() + time::Duration::days(365),
         };
         let with_cert = ConnectRequest {
             cert: Some(cert.clone()),

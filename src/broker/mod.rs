@@ -192,6 +192,11 @@ impl Server {
             )));
         }
         drop(alive_tx);
+        tokio::spawn(listener::watch_expiry(
+            self.transports.clone(),
+            self.broker.config.security.cert_expiry_warning_days,
+            shutdown_rx.clone(),
+        ));
         let reload = listener::reload_on_hangup(
             self.transports,
             shutdown_rx.clone(),

@@ -443,6 +443,9 @@ pub struct Security {
     pub auth_queue_limit: usize,
     /// Successful verifications remembered (keyed hashes, never passwords); 0 disables.
     pub auth_cache_size: usize,
+    /// Certificates (server, CA, client) and CRLs that expire within this many days are logged
+    /// (`certificate_expiring`); 0 disables.
+    pub cert_expiry_warning_days: u32,
 }
 
 impl Default for Security {
@@ -454,6 +457,7 @@ impl Default for Security {
             auth_workers: 0,
             auth_queue_limit: 1024,
             auth_cache_size: 10_000,
+            cert_expiry_warning_days: 30,
         }
     }
 }

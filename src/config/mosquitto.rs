@@ -102,6 +102,7 @@ const SUPPORTED: &[&str] = &[
     "acl_file",
     "denied_publish_action",
     "security_log",
+    "cert_expiry_warning_days",
     "auth_workers",
     "auth_queue_limit",
     "auth_cache_size",
@@ -685,6 +686,9 @@ impl Parser {
             }
             "auth_queue_limit" => {
                 self.cfg.security.auth_queue_limit = parse_int(value, at, 1, 1_000_000)? as usize
+            }
+            "cert_expiry_warning_days" => {
+                self.cfg.security.cert_expiry_warning_days = parse_int(value, at, 0, 3650)? as u32
             }
             "auth_cache_size" => {
                 self.cfg.security.auth_cache_size = parse_int(value, at, 0, 10_000_000)? as usize

@@ -79,4 +79,6 @@ pub struct PeerCert {
     pub issuer: String,
     /// Lower-case hex without leading zeros, as the PKI index and `--revoke-serial` write it.
     pub serial: String,
+    /// The end of its validity (notAfter).
+    pub not_after: time::OffsetDateTime,
 }

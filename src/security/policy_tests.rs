@@ -368,6 +368,7 @@ async fn certificate_names_the_client_where_the_listener_says_so() {
         common_name: Some("dev-7".into()),
         issuer: "CN=Example CA".into(),
         serial: "1f".into(),
+        not_after: time::OffsetDateTime::now_utc() + time::Duration::days(365),
     };
     // The CONNECT's own username and password are not what counts.
     let mut r = request(&cfg, "c", Some("admin"), Some("wrong"));

@@ -16,6 +16,7 @@ use crate::broker::codec::{
     Properties, ProtocolVersion,
 };
 use crate::broker::core::{AttachError, AttachRequest};
+use crate::broker::listener::expiring_within;
 use crate::broker::session::{Attachment, ConnCtl, Message, Will, NEVER_EXPIRES};
 use crate::broker::topic::topic_too_deep;
 use crate::security::events::{self, Event};
@@ -342,6 +343,19 @@ where
             Event::new("connect_accepted")
                 .who(&identity)
                 .protocol(v.level()),
+        );
+    }
+    if let Some(reason) = identity.peer_cert.as_deref().and_then(|c| {
+        let what = format!("client certificate ({})", c.subject);
+        expiring_within(&what, c.not_after, cfg.security.cert_expiry_warning_days)
+    }) {
+        // Info, not warn: a device reconnecting every minute would flood the log; the security
+        // log (one event per connection) is where a fleet's expiring certificates are counted.
+        tracing::info!(client_id = %identity.client_id, "{reason}");
+        events::emit(
+            Event::new("certificate_expiring")
+                .who(&identity)
+                .reason(reason),
         );
     }
     Ok(Established {

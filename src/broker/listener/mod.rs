@@ -68,6 +68,88 @@ pub trait Upgrade: Send + Sync + 'static {
     fn revokes(&self, _cert: &PeerCert) -> bool {
         false
     }
+
+    /// When each dated part of the layer's files (certificates, CRLs) stops working.
+    fn expiries(&self) -> Vec<Expiry> {
+        Vec::new()
+    }
+}
+
+/// A certificate or CRL a listener relies on and the moment it stops being valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    /// What it is, for a log line: "certfile /etc/mqsec/server.pem (CN=broker)".
+    pub what: String,
+    pub at: time::OffsetDateTime,
+    /// A CRL: reissued every few days by design, so only its last days are news.
+    pub crl: bool,
+}
+
+/// How close a CRL's nextUpdate must be to be reported (at most `cert_expiry_warning_days`).
+pub const CRL_WARNING_DAYS: u32 = 3;
+
+/// Log every expiry within `days` of now (or past), one warning and one `certificate_expiring`
+/// security event each, so that an operator (or fail2ban/SIEM rules) hears of it weeks before
+/// clients start failing. Returns how many were reported; `days` 0 reports nothing.
+pub fn report_expiring(layers: &[(String, Arc<dyn Upgrade>)], days: u32) -> usize {
+    use crate::security::events::{self, Event};
+    if days == 0 {
+        return 0;
+    }
+    let mut n = 0;
+    for (origin, layer) in layers {
+        for e in layer.expiries() {
+            let window = if e.crl {
+                days.min(CRL_WARNING_DAYS)
+            } else {
+                days
+            };
+            if let Some(reason) = expiring_within(&e.what, e.at, window) {
+                n += 1;
+                tracing::warn!(listener = %origin, "{reason}");
+                events::emit(Event::new("certificate_expiring").reason(reason));
+            }
+        }
+    }
+    n
+}
+
+/// "WHAT expires on DATE (in N days)" when `at` is within `days` of now (or past); `None`
+/// otherwise or when `days` is 0.
+pub fn expiring_within(what: &str, at: time::OffsetDateTime, days: u32) -> Option<String> {
+    let now = time::OffsetDateTime::now_utc();
+    if days == 0 || at - now > time::Duration::days(i64::from(days)) {
+        return None;
+    }
+    let when = crate::pki::inspect::fmt_time(at);
+    Some(if at <= now {
+        format!("{what} expired on {when}")
+    } else {
+        format!(
+            "{what} expires on {when} (in {} days)",
+            (at - now).whole_days()
+        )
+    })
+}
+
+/// [`report_expiring`] now and then once a day, until shutdown.
+pub async fn watch_expiry(
+    layers: Vec<(String, Arc<dyn Upgrade>)>,
+    days: u32,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if days == 0 || layers.is_empty() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let l = layers.clone();
+        let _ = tokio::task::spawn_blocking(move || report_expiring(&l, days)).await;
+    }
 }
 
 /// Layers applied bottom up: `[tls, websocket]` is WebSocket over TLS.
@@ -94,6 +176,10 @@ impl Upgrade for Stack {
 
     fn revokes(&self, cert: &PeerCert) -> bool {
         self.0.iter().any(|l| l.revokes(cert))
+    }
+
+    fn expiries(&self) -> Vec<Expiry> {
+        self.0.iter().flat_map(|l| l.expiries()).collect()
     }
 }
 
@@ -325,6 +411,7 @@ pub fn reload_on_hangup(
                     }
                 }
                 cut_off_revoked(&broker2, &revocation2);
+                report_expiring(&layers2, broker2.config.security.cert_expiry_warning_days);
             })
             .await;
         }

@@ -21,7 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::TlsAcceptor;
 
-use super::{Upgrade, UpgradeFuture, Upgraded};
+use super::{Expiry, Upgrade, UpgradeFuture, Upgraded};
 use crate::config::model::{ConfLoc, ListenerConfig, Located, TlsMinVersion};
 use crate::pki::{inspect, load};
 use crate::security::identity::PeerCert;
@@ -80,6 +80,22 @@ pub struct Material {
     /// Worth an operator's attention, not a reason to refuse to start (`--check` prints them,
     /// `serve` logs them).
     pub warnings: Vec<String>,
+    /// The server certificate, the CAs and the CRLs, with the moment each stops being valid.
+    pub expiries: Vec<Expiry>,
+}
+
+/// `file`'s certificate, named for a log line, and when it expires (`None`: unreadable).
+fn cert_expiry(option: &str, file: &Path, der: &CertificateDer<'_>) -> Option<Expiry> {
+    let c = inspect::parse(der, file).ok()?;
+    Some(Expiry {
+        what: format!(
+            "{option} {} ({})",
+            file.display(),
+            inspect::rfc4514(c.subject())
+        ),
+        at: c.validity().not_after.to_datetime(),
+        crl: false,
+    })
 }
 
 /// Load and check a listener's TLS material. `alpn`: [`ALPN_MQTT`] or [`ALPN_HTTP`].
@@ -98,15 +114,32 @@ pub fn load(l: &ListenerConfig, alpn: &[&[u8]]) -> Result<Material, TlsError> {
         }
     })?;
     let mut warnings = Vec::new();
+    let mut expiries: Vec<Expiry> = material
+        .chain
+        .first()
+        .and_then(|leaf| cert_expiry("certfile", &certfile.value, leaf))
+        .into_iter()
+        .collect();
 
     let mut pool: Vec<CertificateDer<'static>> = Vec::new();
     if let Some(ca) = &t.cafile {
-        pool.extend(
-            inspect::read_pem_certs(&ca.value).map_err(|e| at(ca, "cafile", e.to_string()))?,
+        let certs =
+            inspect::read_pem_certs(&ca.value).map_err(|e| at(ca, "cafile", e.to_string()))?;
+        expiries.extend(
+            certs
+                .iter()
+                .filter_map(|c| cert_expiry("cafile", &ca.value, c)),
         );
+        pool.extend(certs);
     }
     if let Some(dir) = &t.capath {
-        pool.extend(read_capath(&dir.value).map_err(|m| at(dir, "capath", m))?);
+        let certs = read_capath(&dir.value).map_err(|m| at(dir, "capath", m))?;
+        expiries.extend(
+            certs
+                .iter()
+                .filter_map(|c| cert_expiry("capath", &dir.value, c)),
+        );
+        pool.extend(certs);
     }
     dedup(&mut pool);
 
@@ -163,6 +196,17 @@ pub fn load(l: &ListenerConfig, alpn: &[&[u8]]) -> Result<Material, TlsError> {
                             ),
                         ));
                     }
+                    if let Some(next) = info.next_update {
+                        expiries.push(Expiry {
+                            what: format!(
+                                "crlfile {} (issued by {}; nextUpdate)",
+                                crlfile.value.display(),
+                                info.issuer
+                            ),
+                            at: next,
+                            crl: true,
+                        });
+                    }
                     revocations
                         .by_issuer
                         .entry(info.issuer)
@@ -203,6 +247,7 @@ pub fn load(l: &ListenerConfig, alpn: &[&[u8]]) -> Result<Material, TlsError> {
         server: Arc::new(server),
         revocations,
         warnings,
+        expiries,
     })
 }
 
@@ -423,6 +468,7 @@ pub fn peer_cert(der: &CertificateDer<'_>) -> Option<PeerCert> {
         common_name: inspect::first_common_name(c.subject()),
         issuer: inspect::rfc4514(c.issuer()),
         serial: inspect::serial_hex(c.raw_serial()),
+        not_after: c.validity().not_after.to_datetime(),
     })
 }
 
@@ -473,6 +519,10 @@ impl Upgrade for TlsLayer {
 
     fn revokes(&self, cert: &PeerCert) -> bool {
         self.current.load().revocations.is_revoked(cert)
+    }
+
+    fn expiries(&self) -> Vec<Expiry> {
+        self.current.load().expiries.clone()
     }
 
     fn reload(&self) -> Option<Result<(), String>> {
