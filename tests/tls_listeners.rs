@@ -702,6 +702,55 @@ fn websocket_upgrade_needs_the_mqtt_subprotocol_and_a_bounded_head() {
     assert!(!big.contains("101"), "{big}");
 }
 
+/// `websockets_origins`: a browser page from an origin not listed is refused before any MQTT
+/// (cross-site WebSocket hijacking: the browser would lend it the user's client certificate);
+/// clients that send no `Origin` are not browsers and pass. Mosquitto has no such check.
+#[test]
+fn websocket_origins_refuse_pages_from_other_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _broker = Serve::start(
+        dir.path(),
+        "wsorigin",
+        &format!(
+            "listener {port} 127.0.0.1\nprotocol websockets\n\
+             websockets_origins https://dash.example.com, http://localhost:8080\n"
+        ),
+        &[port],
+    );
+    let mqtt = "Sec-WebSocket-Protocol: mqtt\r\n";
+    for (origin, status) in [
+        ("Origin: https://dash.example.com\r\n", "101"),
+        ("Origin: HTTPS://Dash.Example.com\r\n", "101"),
+        ("Origin: http://localhost:8080\r\n", "101"),
+        ("", "101"),
+        ("Origin: https://evil.example\r\n", "403"),
+        ("Origin: https://dash.example.com.evil.example\r\n", "403"),
+        ("Origin: http://dash.example.com\r\n", "403"),
+        ("Origin: null\r\n", "403"),
+    ] {
+        let answer = upgrade_request(port, &format!("{origin}{mqtt}"));
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{origin:?}: {answer}"
+        );
+    }
+    // A typo in the list stops the broker at start, with file and line.
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(
+        &bad,
+        "listener 1883 127.0.0.1\nprotocol websockets\nwebsockets_origins https://a.example/app\n",
+    )
+    .unwrap();
+    let o = mqsec(&["serve", "--check", "-c", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.conf:3") && err.contains("not an origin"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_silent_socket_holds_a_slot_until_the_handshake_deadline() {
     let pki = Pki::new();

@@ -58,6 +58,9 @@ pub struct ListenerConfig {
     pub origin: String,
     /// Password and ACL files (the listener's own with `per_listener_settings true`).
     pub auth: ListenerAuth,
+    /// `websockets_origins`: the web origins whose pages may open a WebSocket here (lower
+    /// case, `scheme://host[:port]`). Empty: no check.
+    pub websockets_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +153,7 @@ impl ListenerConfig {
             connection_rate_limit: None,
             origin: origin.into(),
             auth: ListenerAuth::default(),
+            websockets_origins: Vec::new(),
         }
     }
 

@@ -95,6 +95,7 @@ const SUPPORTED: &[&str] = &[
     "ciphers",
     "ciphers_tls1.3",
     "websockets_headers_size",
+    "websockets_origins",
     "handshake_timeout",
     "connection_rate_limit",
     // authentication, authorization and the security log
@@ -443,6 +444,13 @@ impl Parser {
                 } else {
                     n
                 };
+            }
+            "websockets_origins" => {
+                let mut origins = Vec::new();
+                for o in value.split([',', ' ', '\t']).filter(|o| !o.is_empty()) {
+                    origins.push(parse_origin(o).map_err(|m| at.err(m))?);
+                }
+                self.listener_mut().websockets_origins = origins;
             }
             "handshake_timeout" => {
                 self.listener_mut().handshake_timeout =
@@ -1053,6 +1061,22 @@ fn parse_bool(v: &str, at: Loc<'_>) -> Result<bool, ConfigError> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(at.err(format!("`{}` expects true or false, not `{v}`", at.opt))),
+    }
+}
+
+/// A web origin as browsers send it in `Origin`: `scheme://host[:port]`, no path. Kept in
+/// lower case (scheme and host are case-insensitive).
+fn parse_origin(o: &str) -> Result<String, String> {
+    let lower = o.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '*']) => Ok(lower),
+        _ => Err(format!(
+            "websockets_origins: `{o}` is not an origin: expected scheme://host[:port] \
+             (http or https, no path, no wildcard), e.g. https://dashboard.example.com"
+        )),
     }
 }
 

@@ -214,6 +214,7 @@ pub fn transport(
         layers.push(Arc::new(websocket::WsLayer::new(
             config.limits.max_packet_size,
             config.websockets_headers_size,
+            l.websockets_origins.clone(),
         )));
     }
     Ok(match layers.len() {

@@ -4,10 +4,16 @@
 //! Limits before anything is allocated for a peer: the request head is capped at
 //! `websockets_headers_size`, and frames and messages at `max_packet_size` plus a little (one
 //! message may carry the end of one packet and the start of the next).
+//!
+//! A browser opens a WebSocket to any host a page asks for, with whatever client certificate
+//! the user has. `websockets_origins` lists the pages that may: a request whose `Origin` is not
+//! listed is refused (403) before any MQTT. Clients that are not browsers send no `Origin` and
+//! are not affected; an empty list checks nothing (as Mosquitto, which has no such check).
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -33,10 +39,12 @@ const READ_BUFFER: usize = 4096;
 pub struct WsLayer {
     config: WebSocketConfig,
     head_limit: usize,
+    origins: Arc<[String]>,
 }
 
 impl WsLayer {
-    pub fn new(max_packet_size: u32, head_limit: usize) -> WsLayer {
+    /// `origins`: lower-case `scheme://host[:port]` allowed in `Origin`; empty: no check.
+    pub fn new(max_packet_size: u32, head_limit: usize, origins: Vec<String>) -> WsLayer {
         let max = (max_packet_size as usize).saturating_add(MESSAGE_SLACK);
         WsLayer {
             // Writes go out as they come: the connection already batches its packets.
@@ -46,21 +54,26 @@ impl WsLayer {
                 .max_message_size(Some(max))
                 .max_frame_size(Some(max)),
             head_limit,
+            origins: origins.into(),
         }
     }
 }
 
 impl Upgrade for WsLayer {
     fn upgrade(&self, io: Upgraded, _peer: SocketAddr) -> UpgradeFuture {
-        let (config, limit) = (self.config, self.head_limit);
+        let (config, limit, origins) = (self.config, self.head_limit, self.origins.clone());
         Box::pin(async move {
             let head = HeadLimit {
                 inner: io.stream,
                 left: Some(limit),
             };
+            #[allow(clippy::result_large_err)] // tungstenite's callback signature
             let mut ws = tokio_tungstenite::accept_hdr_async_with_config(
                 head,
-                choose_subprotocol,
+                move |req: &Request, resp: Response| {
+                    check_origin(req, &origins)?;
+                    choose_subprotocol(req, resp)
+                },
                 Some(config),
             )
             .await
@@ -85,6 +98,29 @@ impl Upgrade for WsLayer {
             })
         })
     }
+}
+
+/// Refuse (403) a request from a browser page whose origin is not in `allowed` (when the list
+/// is not empty). Origins compare in lower case; `null` (sandboxed pages, files) never matches.
+#[allow(clippy::result_large_err)] // tungstenite's callback signature
+fn check_origin(req: &Request, allowed: &[String]) -> Result<(), ErrorResponse> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let ok = origin
+        .to_str()
+        .is_ok_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o.trim())));
+    if ok {
+        return Ok(());
+    }
+    let mut r = ErrorResponse::new(Some(
+        "MQTT over WebSocket: this origin is not in websockets_origins\n".to_string(),
+    ));
+    *r.status_mut() = StatusCode::FORBIDDEN;
+    Err(r)
 }
 
 /// Answer with the first subprotocol of ours the client offers; refuse a client offering none
@@ -254,7 +290,7 @@ mod tests {
         max_packet_size: u32,
     ) -> (Box<dyn Stream>, WebSocketStream<tokio::io::DuplexStream>) {
         let (server, client) = tokio::io::duplex(1 << 20);
-        let layer = WsLayer::new(max_packet_size, 4096);
+        let layer = WsLayer::new(max_packet_size, 4096, Vec::new());
         let up = tokio::spawn(layer.upgrade(
             Upgraded {
                 stream: Box::new(server),
