@@ -9,8 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::auth_http::AuthServerProc;
-use common::rabbitmq::{self, Auth, Cluster};
 use common::{mqsec_bin, ChildGuard};
+use mqsec_loadgen::rabbitmq::{self, Auth, Cluster};
 
 const ACL: &str = "\
 user device1
@@ -87,7 +87,7 @@ fn a_two_node_rabbitmq_cluster_enforces_mqsec_passwords_and_acl() {
     set_password(&passwd, "device1", "devpass");
     set_password(&passwd, "sub1", "subpass");
     std::fs::write(&acl, ACL).unwrap();
-    let auth = AuthServerProc::start(dir.path(), &passwd, &acl, &["--security-log", "stderr"]);
+    let mut auth = AuthServerProc::start(dir.path(), &passwd, &acl, &["--security-log", "stderr"]);
     let mut cluster = Cluster::start(dir.path(), 2, Auth::Http { port: auth.port });
     cluster.join(1, 0);
     let members = cluster.running_nodes(0);
@@ -236,6 +236,25 @@ fn a_two_node_rabbitmq_cluster_enforces_mqsec_passwords_and_acl() {
             new.status.success(),
             "{}",
             context(&format!("node {node} refuses the new password: {new:?}"))
+        );
+    }
+
+    // With the service down, RabbitMQ fails closed: new connections are refused on both nodes.
+    auth.child.kill().unwrap();
+    auth.child.wait().unwrap();
+    for port in [n1, n2] {
+        let down = publish(
+            port,
+            "device1",
+            "newpass",
+            "dev1",
+            "sensors/device1/temp",
+            "z",
+        );
+        assert!(
+            !down.status.success(),
+            "a login passed with the auth-server down:\n{}",
+            cluster.logs()
         );
     }
     eprintln!(

@@ -271,11 +271,14 @@ async fn route(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Rep
         Err(why) => Input::Malformed(why),
     };
     let server = &shared.server;
-    match engine {
+    let started = Instant::now();
+    let reply = match engine {
         "rabbitmq" => rabbitmq::answer(server, endpoint, input, caller).await,
         "emqx" => emqx::answer(server, endpoint, input, caller).await,
         _ => vernemq::answer(server, endpoint, input, caller).await,
-    }
+    };
+    server.stats.latency.record(started.elapsed());
+    reply
 }
 
 /// Query parameters (GET) or the body (POST): a form, or JSON.
@@ -333,6 +336,14 @@ fn health(shared: &Shared) -> Reply {
         "decisions_denied": st.decisions_denied.load(Relaxed),
         "rate_limited": st.rate_limited.load(Relaxed),
         "reloads": st.reloads.load(Relaxed),
+        "requests": st.latency.count(),
+        "latency_us": {
+            "p50": st.latency.quantile(0.5),
+            "p90": st.latency.quantile(0.9),
+            "p99": st.latency.quantile(0.99),
+            "max": st.latency.quantile(1.0),
+            "buckets": st.latency.buckets(),
+        },
     }))
 }
 

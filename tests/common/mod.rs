@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod auth_http;
-pub mod rabbitmq;
 pub mod raw;
 
 use std::io::Read;

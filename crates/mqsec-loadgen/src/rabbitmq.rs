@@ -5,6 +5,8 @@
 //! HOME (the Erlang cookie) and a private epmd port, all in one temporary directory. The system
 //! service the package may have started is neither used nor touched. On drop, every node's
 //! process group is killed and the private epmd stopped, whether the test passed or not.
+//!
+//! Test and bench tooling: a failure panics with the nodes' logs (that is the report wanted).
 
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
@@ -12,7 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::free_port;
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
 
 /// Where Debian puts the server scripts (the /usr/sbin wrappers switch to the `rabbitmq` user).
 const BIN: &str = "/usr/lib/rabbitmq/bin";
@@ -180,6 +188,24 @@ impl Cluster {
         self.env(&mut cmd, i);
         cmd.arg("-n").arg(&self.nodes[i].name).args(args);
         cmd.stdin(Stdio::null()).output().expect("run rabbitmqctl")
+    }
+
+    /// `rabbitmqctl` with `input` on its stdin (a password, kept off the command line).
+    pub fn ctl_input(&self, i: usize, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(Path::new(BIN).join("rabbitmqctl"));
+        self.env(&mut cmd, i);
+        cmd.arg("-n").arg(&self.nodes[i].name).args(args);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rabbitmqctl");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child.wait_with_output().expect("wait for rabbitmqctl")
     }
 
     fn ctl_ok(&self, i: usize, args: &[&str]) {
