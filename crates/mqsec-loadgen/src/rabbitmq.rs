@@ -14,12 +14,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, below Linux's ephemeral range (32768-60999):
+/// a node boots for seconds after its ports are chosen, and meanwhile its own outgoing
+/// connections (epmd, the CLI, the HTTP backend) take ephemeral ports, which could be the very
+/// one picked for a listener. Never the same port twice in one process.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::collections::hash_map::RandomState;
+    use std::hash::BuildHasher;
+    use std::sync::Mutex;
+    static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let seed = RandomState::new();
+    for attempt in 0u32..10_000 {
+        let port = 20_000 + (seed.hash_one(attempt) % 12_000) as u16;
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        if taken.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.push(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000");
 }
 
 /// Where Debian puts the server scripts (the /usr/sbin wrappers switch to the `rabbitmq` user).
@@ -45,6 +61,9 @@ pub enum Auth {
     Http { port: u16 },
     /// RabbitMQ's own user database (`rabbitmqctl add_user`), for comparisons.
     Internal,
+    /// Both on one node: `internal` first, then `http` (a user RabbitMQ does not know is asked
+    /// of the auth-server), so the two backends can be compared on the same node.
+    InternalThenHttp { port: u16 },
 }
 
 pub struct Node {
@@ -101,16 +120,24 @@ impl Cluster {
                 amqp = node.amqp_port,
                 mqtt = node.mqtt_port
             );
+            let http = |port: u16| {
+                format!(
+                    "auth_http.http_method = post\n\
+                     auth_http.user_path = http://127.0.0.1:{port}/rabbitmq/user\n\
+                     auth_http.vhost_path = http://127.0.0.1:{port}/rabbitmq/vhost\n\
+                     auth_http.resource_path = http://127.0.0.1:{port}/rabbitmq/resource\n\
+                     auth_http.topic_path = http://127.0.0.1:{port}/rabbitmq/topic\n"
+                )
+            };
             let plugins = match auth {
                 Auth::Http { port } => {
-                    conf.push_str(&format!(
-                        "auth_backends.1 = http\n\
-                         auth_http.http_method = post\n\
-                         auth_http.user_path = http://127.0.0.1:{port}/rabbitmq/user\n\
-                         auth_http.vhost_path = http://127.0.0.1:{port}/rabbitmq/vhost\n\
-                         auth_http.resource_path = http://127.0.0.1:{port}/rabbitmq/resource\n\
-                         auth_http.topic_path = http://127.0.0.1:{port}/rabbitmq/topic\n"
-                    ));
+                    conf.push_str("auth_backends.1 = http\n");
+                    conf.push_str(&http(port));
+                    "[rabbitmq_mqtt,rabbitmq_auth_backend_http]."
+                }
+                Auth::InternalThenHttp { port } => {
+                    conf.push_str("auth_backends.1 = internal\nauth_backends.2 = http\n");
+                    conf.push_str(&http(port));
                     "[rabbitmq_mqtt,rabbitmq_auth_backend_http]."
                 }
                 Auth::Internal => "[rabbitmq_mqtt].",
