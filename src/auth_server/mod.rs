@@ -361,3 +361,6 @@ mod tests {
         assert!(l.quantile(1.0).unwrap() >= 50_000);
     }
 }
+
+#[cfg(test)]
+mod engine_tests;
