@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('sign-payload', 'sign-payload', [CompletionResultType]::ParameterValue, 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)')
             [CompletionResult]::new('verify-payload', 'verify-payload', [CompletionResultType]::ParameterValue, 'Verify a signed envelope and write its payload; nothing is written unless it verifies')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)')
+            [CompletionResult]::new('auth-server', 'auth-server', [CompletionResultType]::ParameterValue, 'Answer RabbitMQ, EMQX and VerneMQ authentication and ACL questions from mqsec''s files')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -318,6 +319,23 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mqsec;auth-server' {
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Password file (mosquitto_passwd / mqsec passwd format)')
+            [CompletionResult]::new('--acl-file', '--acl-file', [CompletionResultType]::ParameterName, 'ACL file (Mosquitto acl_file format, mqsec extensions allowed)')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address and port to listen on (port 0: any free port, printed at start)')
+            [CompletionResult]::new('--certfile', '--certfile', [CompletionResultType]::ParameterName, 'TLS certificate chain (PEM), e.g. from `mqsec gen-server-cert`')
+            [CompletionResult]::new('--keyfile', '--keyfile', [CompletionResultType]::ParameterName, 'TLS private key (PEM)')
+            [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Requests per second from one source address (a broker node), bursts up to the same number; 0: no limit. Over it, the engine is told "deny"')
+            [CompletionResult]::new('--security-log', '--security-log', [CompletionResultType]::ParameterName, 'Security events as JSON lines: `stderr` or a file')
+            [CompletionResult]::new('--rabbitmq-exchange', '--rabbitmq-exchange', [CompletionResultType]::ParameterName, 'RabbitMQ: the exchange the MQTT plugin publishes through (its mqtt.exchange)')
+            [CompletionResult]::new('--auth-workers', '--auth-workers', [CompletionResultType]::ParameterName, 'Threads that verify passwords (0: one per core)')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Validate the files (and TLS material) and exit: 0 valid, 2 invalid')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mqsec;help' {
             [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Manage password files: add, delete, list, verify, check, import')
             [CompletionResult]::new('acl-check', 'acl-check', [CompletionResultType]::ParameterValue, 'Check topics against an ACL file, or lint it')
@@ -332,6 +350,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('sign-payload', 'sign-payload', [CompletionResultType]::ParameterValue, 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)')
             [CompletionResult]::new('verify-payload', 'verify-payload', [CompletionResultType]::ParameterValue, 'Verify a signed envelope and write its payload; nothing is written unless it verifies')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)')
+            [CompletionResult]::new('auth-server', 'auth-server', [CompletionResultType]::ParameterValue, 'Answer RabbitMQ, EMQX and VerneMQ authentication and ACL questions from mqsec''s files')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -396,6 +415,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help;audit' {
+            break
+        }
+        'mqsec;help;auth-server' {
             break
         }
         'mqsec;help;help' {

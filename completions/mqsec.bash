@@ -22,6 +22,9 @@ _mqsec() {
             mqsec,audit)
                 cmd="mqsec__subcmd__audit"
                 ;;
+            mqsec,auth-server)
+                cmd="mqsec__subcmd__auth__subcmd__server"
+                ;;
             mqsec,decrypt-payload)
                 cmd="mqsec__subcmd__decrypt__subcmd__payload"
                 ;;
@@ -63,6 +66,9 @@ _mqsec() {
                 ;;
             mqsec__subcmd__help,audit)
                 cmd="mqsec__subcmd__help__subcmd__audit"
+                ;;
+            mqsec__subcmd__help,auth-server)
+                cmd="mqsec__subcmd__help__subcmd__auth__subcmd__server"
                 ;;
             mqsec__subcmd__help,decrypt-payload)
                 cmd="mqsec__subcmd__help__subcmd__decrypt__subcmd__payload"
@@ -167,7 +173,7 @@ _mqsec() {
 
     case "${cmd}" in
         mqsec)
-            opts="-h -V --help --version passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help"
+            opts="-h -V --help --version passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,11 +210,11 @@ _mqsec() {
                     return 0
                     ;;
                 --access)
-                    COMPREPLY=($(compgen -W "read write subscribe" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "read write subscribe subscribe-all" -- "${cur}"))
                     return 0
                     ;;
                 -a)
-                    COMPREPLY=($(compgen -W "read write subscribe" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "read write subscribe subscribe-all" -- "${cur}"))
                     return 0
                     ;;
                 --qos)
@@ -274,6 +280,56 @@ _mqsec() {
                     return 0
                     ;;
                 --wordlist-delay-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__auth__subcmd__server)
+            opts="-h -V --password-file --acl-file --listen --certfile --keyfile --rate-limit --security-log --rabbitmq-exchange --auth-workers --check --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --acl-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keyfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --security-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rabbitmq-exchange)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth-workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -501,7 +557,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help)
-            opts="passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit help"
+            opts="passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -529,6 +585,20 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__auth__subcmd__server)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

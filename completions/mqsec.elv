@@ -35,6 +35,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand sign-payload 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
             cand verify-payload 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
             cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
+            cand auth-server 'Answer RabbitMQ, EMQX and VerneMQ authentication and ACL questions from mqsec''s files'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;passwd'= {
@@ -287,6 +288,22 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mqsec;auth-server'= {
+            cand --password-file 'Password file (mosquitto_passwd / mqsec passwd format)'
+            cand --acl-file 'ACL file (Mosquitto acl_file format, mqsec extensions allowed)'
+            cand --listen 'Address and port to listen on (port 0: any free port, printed at start)'
+            cand --certfile 'TLS certificate chain (PEM), e.g. from `mqsec gen-server-cert`'
+            cand --keyfile 'TLS private key (PEM)'
+            cand --rate-limit 'Requests per second from one source address (a broker node), bursts up to the same number; 0: no limit. Over it, the engine is told "deny"'
+            cand --security-log 'Security events as JSON lines: `stderr` or a file'
+            cand --rabbitmq-exchange 'RabbitMQ: the exchange the MQTT plugin publishes through (its mqtt.exchange)'
+            cand --auth-workers 'Threads that verify passwords (0: one per core)'
+            cand --check 'Validate the files (and TLS material) and exit: 0 valid, 2 invalid'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mqsec;help'= {
             cand passwd 'Manage password files: add, delete, list, verify, check, import'
             cand acl-check 'Check topics against an ACL file, or lint it'
@@ -301,6 +318,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand sign-payload 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
             cand verify-payload 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
             cand audit 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
+            cand auth-server 'Answer RabbitMQ, EMQX and VerneMQ authentication and ACL questions from mqsec''s files'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mqsec;help;passwd'= {
@@ -346,6 +364,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;verify-payload'= {
         }
         &'mqsec;help;audit'= {
+        }
+        &'mqsec;help;auth-server'= {
         }
         &'mqsec;help;help'= {
         }

@@ -55,4 +55,6 @@ pub enum Command {
     /// Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF).
     #[command(long_about = crate::audit::checks::help_text())]
     Audit(crate::commands::audit::AuditArgs),
+    /// Answer RabbitMQ, EMQX and VerneMQ authentication and ACL questions from mqsec's files.
+    AuthServer(crate::commands::auth_server::AuthServerArgs),
 }

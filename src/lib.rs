@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod auth_server;
 pub mod broker;
 pub mod cli;
 pub mod commands;

@@ -51,6 +51,11 @@ ACCESS
 rule granting read shares at least one topic with the filter and that shared part is not wholly \
 inside one deny rule tried before it; $share/GROUP/F is judged by F. Deliveries are still checked \
 one by one with read.
+  subscribe-all  a SUBSCRIBE on a broker that never checks deliveries (RabbitMQ, EMQX, VerneMQ \
+through `mqsec auth-server`): allowed only when one rule granting read covers the whole filter and \
+no deny rule shares a topic with it. --retain asks whether retained messages may be delivered \
+too (a rule with retain=false then denies); the granted QoS is the lowest max_qos of the rules \
+that decide its topics.
 
 MQSEC EXTENSIONS (Mosquitto refuses to load a file that uses them, so it can never misread one)
   topic ACCESS[max_qos=N,retain=BOOL] TOPIC   (also for pattern; no spaces inside [])
@@ -107,6 +112,7 @@ pub enum AccessArg {
     Read,
     Write,
     Subscribe,
+    SubscribeAll,
 }
 
 impl From<AccessArg> for Access {
@@ -115,6 +121,7 @@ impl From<AccessArg> for Access {
             AccessArg::Read => Access::Read,
             AccessArg::Write => Access::Write,
             AccessArg::Subscribe => Access::Subscribe,
+            AccessArg::SubscribeAll => Access::SubscribeAll,
         }
     }
 }
@@ -267,7 +274,7 @@ fn emit(out: &str) {
 fn check_topic(access: Access, topic: &str) -> Result<(), String> {
     match access {
         Access::Read | Access::Write => validate_name(topic),
-        Access::Subscribe => validate_subscription(topic),
+        Access::Subscribe | Access::SubscribeAll => validate_subscription(topic),
     }
 }
 
@@ -353,7 +360,7 @@ fn text_line(out: &mut String, q: &Query, d: &Decision, show_who: bool) {
             Access::Read => {
                 let _ = write!(out, "  (delivered at QoS <= {})", d.max_qos);
             }
-            Access::Subscribe => {
+            Access::Subscribe | Access::SubscribeAll => {
                 let _ = write!(out, "  (granted QoS <= {})", d.max_qos);
             }
             Access::Write => {}

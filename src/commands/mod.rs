@@ -5,6 +5,7 @@ use crate::exit::CmdResult;
 
 pub mod acl_check;
 pub mod audit;
+pub mod auth_server;
 pub mod passwd;
 pub mod payload;
 pub mod pki;
@@ -25,5 +26,6 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::SignPayload(a) => payload::sign(a),
         Command::VerifyPayload(a) => payload::verify(a),
         Command::Audit(args) => audit::run(args),
+        Command::AuthServer(args) => auth_server::run(args),
     }
 }

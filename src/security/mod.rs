@@ -4,6 +4,7 @@ pub mod acl;
 pub mod events;
 pub mod identity;
 pub mod passwd;
+pub mod password_gate;
 pub mod policy;
 pub mod throttle;
 pub mod verify_pool;

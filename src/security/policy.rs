@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use parking_lot::Mutex;
@@ -31,8 +30,8 @@ use crate::security::acl::{Access, Acl, AclError, AclRequest, Decision, Grants};
 use crate::security::events::{self, Event};
 use crate::security::identity::{AuthMethod, Identity, PeerCert};
 use crate::security::passwd::{LineKind, PasswordFile, Verifier};
-use crate::security::throttle::{self, Throttle};
-use crate::security::verify_pool::{VerifyError, VerifyPool};
+use crate::security::password_gate::{Checked, Origin, PasswordGate};
+use crate::security::verify_pool::VerifyPool;
 
 /// A file that cannot be used, named with its line where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,7 +122,7 @@ impl PolicySet {
 /// Load `f` once per path (listeners naming the same file share it). A file that fails to load
 /// keeps `previous` in force when there is one (a reload), recorded in `kept`; at start-up the
 /// error stands.
-fn load_once<T>(
+pub(crate) fn load_once<T>(
     f: &FileOption,
     loaded: &mut HashMap<PathBuf, Arc<T>>,
     load: impl Fn(&FileOption) -> Result<T, PolicyError>,
@@ -261,8 +260,7 @@ struct Inner {
     /// Bumped after every swap of `set`: a client's cached permissions tagged with the current
     /// generation are current, so a decision costs one atomic load to validate them.
     generation: AtomicU64,
-    pool: VerifyPool,
-    throttle: Throttle,
+    gate: PasswordGate,
     /// One reload at a time.
     reloading: Mutex<()>,
 }
@@ -275,7 +273,7 @@ impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Policy")
             .field("listeners", &self.0.set.load().listeners.len())
-            .field("pool", &self.0.pool)
+            .field("pool", self.0.gate.pool())
             .finish()
     }
 }
@@ -289,15 +287,13 @@ impl Policy {
 
     /// A policy from an already loaded set (tests build sets by hand).
     pub fn with_set(config: Arc<Config>, set: PolicySet) -> Result<Policy, PolicyError> {
-        let s = &config.security;
-        let pool = VerifyPool::new(s.auth_workers, s.auth_queue_limit, s.auth_cache_size)
+        let gate = PasswordGate::new(&config.security)
             .map_err(|e| PolicyError(format!("cannot start the password workers: {e}")))?;
         Ok(Policy(Arc::new(Inner {
-            throttle: Throttle::new(s.throttle, throttle::DEFAULT_CAPACITY),
             config,
             set: ArcSwap::from_pointee(set),
             generation: AtomicU64::new(0),
-            pool,
+            gate,
             reloading: Mutex::new(()),
         })))
     }
@@ -307,7 +303,7 @@ impl Policy {
     }
 
     pub fn pool(&self) -> &VerifyPool {
-        &self.0.pool
+        self.0.gate.pool()
     }
 
     /// Re-read every password and ACL file. A file that fails keeps its previous version (one
@@ -318,7 +314,7 @@ impl Policy {
         let (new, kept) = PolicySet::load(&self.0.config, Some(&old))?;
         self.0.set.store(Arc::new(new));
         self.0.generation.fetch_add(1, Ordering::Release);
-        self.0.pool.clear_cache();
+        self.0.gate.clear_cache();
         Ok(kept)
     }
 
@@ -426,59 +422,24 @@ impl Policy {
                 ConnectDecision::Deny(ConnectDenial::NotAuthorized)
             };
         };
-        let ip = req.peer.ip();
-        if let Err(locked) = self.0.throttle.check(user, ip, Instant::now()) {
-            tracing::debug!(peer = %req.peer, reason = locked.as_str(), "login refused while locked");
-            return ConnectDecision::Deny(ConnectDenial::Throttled);
-        }
         let password = req
             .password
             .clone()
             .unwrap_or_else(|| Zeroizing::new(Vec::new()));
-        let ok = match self.0.pool.verify(verifier.clone(), user, password).await {
-            Ok(ok) => ok,
-            Err(VerifyError::Busy) | Err(VerifyError::Stopped) => {
-                return ConnectDecision::Deny(ConnectDenial::ServerBusy)
-            }
+        let from = Origin {
+            device: Some(req.peer.ip()),
+            peer: Some(req.peer),
+            listener: Some(req.listener.port),
+            client_id: Some(&req.client_id),
         };
-        if ok {
-            self.0.throttle.success(user);
-            return ConnectDecision::Allow(identity(Some(user.clone()), AuthMethod::Password));
-        }
-        let failure = self.0.throttle.failure(user, ip, Instant::now());
-        let why = if verifier.stored(user).is_some() {
-            "wrong password"
-        } else {
-            "unknown user"
-        };
-        tracing::info!(client_id = ?req.client_id, peer = %req.peer, reason = why, "authentication failed");
-        if events::enabled() {
-            events::emit(
-                Event::new("auth_failure")
-                    .peer(req.peer)
-                    .listener(req.listener.port)
-                    .client_id(&req.client_id)
-                    .username(Some(user))
-                    .reason(why),
-            );
-            if let Some(l) = failure.locked {
-                events::emit(
-                    Event::new("auth_locked")
-                        .peer(req.peer)
-                        .listener(req.listener.port)
-                        .username(Some(user))
-                        .reason(format!(
-                            "{}; refused for {} s",
-                            l.as_str(),
-                            self.0.config.security.throttle.time.as_secs()
-                        )),
-                );
+        match self.0.gate.check(verifier, user, password, from).await {
+            Checked::Valid => {
+                ConnectDecision::Allow(identity(Some(user.clone()), AuthMethod::Password))
             }
+            Checked::Invalid => ConnectDecision::Deny(ConnectDenial::BadCredentials),
+            Checked::Locked => ConnectDecision::Deny(ConnectDenial::Throttled),
+            Checked::Busy => ConnectDecision::Deny(ConnectDenial::ServerBusy),
         }
-        if !failure.delay.is_zero() {
-            tokio::time::sleep(failure.delay).await;
-        }
-        ConnectDecision::Deny(ConnectDenial::BadCredentials)
     }
 
     fn decide<R>(
@@ -604,7 +565,7 @@ pub fn cert_username(mode: CertName, cert: Option<&PeerCert>) -> Option<String> 
     }
 }
 
-fn denied(who: &Identity, req: &AclRequest, share_group: Option<&str>, d: &Decision) {
+pub(crate) fn denied(who: &Identity, req: &AclRequest, share_group: Option<&str>, d: &Decision) {
     tracing::debug!(client_id = ?who.client_id, access = req.access.as_str(), topic = req.topic, reason = d.reason.as_str(), "denied by the ACL");
     if events::enabled() {
         events::emit(

@@ -1,6 +1,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
+use std::time::Instant;
 
 use super::*;
 use crate::broker::codec::{ProtocolVersion, QoS};

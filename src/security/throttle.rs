@@ -181,31 +181,42 @@ impl Throttle {
         }
     }
 
-    /// Before checking a password: is this username or address locked?
-    pub fn check(&self, user: &str, ip: IpAddr, now: Instant) -> Result<(), Locked> {
+    /// Before checking a password: is this username or address locked? Without an address
+    /// (`auth-server` asked by a broker that does not pass the device's), only the username
+    /// counts: the broker's own address must never be locked for its devices' failures.
+    pub fn check(
+        &self,
+        user: &str,
+        ip: impl Into<Option<IpAddr>>,
+        now: Instant,
+    ) -> Result<(), Locked> {
+        let ip = ip.into();
         let t = self.settings.time;
         if self.settings.user_limit > 0 && self.users.lock().locked(self.user_key(user), now, t) {
             return Err(Locked::User);
         }
-        if self.settings.address_limit > 0
-            && self.addresses.lock().locked(self.address_key(ip), now, t)
-        {
-            return Err(Locked::Address);
+        if let Some(ip) = ip.filter(|_| self.settings.address_limit > 0) {
+            if self.addresses.lock().locked(self.address_key(ip), now, t) {
+                return Err(Locked::Address);
+            }
         }
         Ok(())
     }
 
     /// After a wrong password or an unknown username.
-    pub fn failure(&self, user: &str, ip: IpAddr, now: Instant) -> Failure {
+    pub fn failure(&self, user: &str, ip: impl Into<Option<IpAddr>>, now: Instant) -> Failure {
         let s = &self.settings;
         let (nu, lock_u) = self
             .users
             .lock()
             .fail(self.user_key(user), now, s, s.user_limit);
-        let (na, lock_a) =
-            self.addresses
+        let (na, lock_a) = match ip.into() {
+            Some(ip) => self
+                .addresses
                 .lock()
-                .fail(self.address_key(ip), now, s, s.address_limit);
+                .fail(self.address_key(ip), now, s, s.address_limit),
+            None => (0, false),
+        };
         let n = nu.max(na);
         let delay = if s.delay_after > 0 && n >= s.delay_after {
             let steps = (n - s.delay_after).min(16);

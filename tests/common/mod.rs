@@ -3,6 +3,7 @@
 //! Each test binary compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
+pub mod auth_http;
 pub mod raw;
 
 use std::io::Read;

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -133,6 +133,16 @@ impl Client {
         client_id: &str,
         opts: ClientOptions,
     ) -> Result<Client, LoadError> {
+        Client::connect_as(addr, client_id, opts, None).await
+    }
+
+    /// Connect with a username and password (`None`: anonymous).
+    pub async fn connect_as(
+        addr: SocketAddr,
+        client_id: &str,
+        opts: ClientOptions,
+        credentials: Option<(&str, &[u8])>,
+    ) -> Result<Client, LoadError> {
         let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| LoadError::Timeout("TCP connect"))??;
@@ -157,8 +167,8 @@ impl Client {
             keep_alive: opts.keep_alive,
             client_id: client_id.to_string(),
             will: None,
-            username: None,
-            password: None,
+            username: credentials.map(|(u, _)| u.to_string()),
+            password: credentials.map(|(_, p)| Bytes::copy_from_slice(p)),
             properties: Properties::default(),
         }));
         c.writer.send(&connect).await?;

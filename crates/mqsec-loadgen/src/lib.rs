@@ -7,10 +7,12 @@
 //! [`compare_cli`]) and by `cargo run --release -p mqsec-loadgen -- --addr HOST:PORT` (ad hoc, any
 //! broker).
 
+pub mod auth_bench;
 pub mod client;
 pub mod compare;
 pub mod compare_cli;
 pub mod process;
+pub mod rabbitmq;
 pub mod report;
 pub mod scenario;
 pub mod secure;

@@ -196,7 +196,7 @@ impl Grants {
         let bit = match req.access {
             Access::Read => READ,
             Access::Write => WRITE,
-            Access::Subscribe => return self.acl.decide(id, req),
+            Access::Subscribe | Access::SubscribeAll => return self.acl.decide(id, req),
         };
         let topic = req.topic;
         if let Some(d) = Decision::before_rules(topic, bit) {

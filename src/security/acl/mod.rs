@@ -70,6 +70,10 @@ pub enum Access {
     Write,
     /// Subscribe to a topic filter (mqsec checks this; Mosquitto's acl_file does not).
     Subscribe,
+    /// Subscribe to a topic filter on a broker that asks once, at SUBSCRIBE, and never again for
+    /// each delivery (RabbitMQ, EMQX and VerneMQ behind `auth-server`): allowed only when every
+    /// topic the filter matches may be read, since nothing downstream filters the deliveries.
+    SubscribeAll,
 }
 
 impl Access {
@@ -78,6 +82,7 @@ impl Access {
             Access::Read => "read",
             Access::Write => "write",
             Access::Subscribe => "subscribe",
+            Access::SubscribeAll => "subscribe-all",
         }
     }
 }
@@ -95,8 +100,9 @@ impl std::str::FromStr for Access {
             "read" => Ok(Access::Read),
             "write" => Ok(Access::Write),
             "subscribe" => Ok(Access::Subscribe),
+            "subscribe-all" => Ok(Access::SubscribeAll),
             _ => Err(format!(
-                "invalid access \"{s}\": expected read, write or subscribe"
+                "invalid access \"{s}\": expected read, write, subscribe or subscribe-all"
             )),
         }
     }
@@ -393,6 +399,7 @@ impl Acl {
             Access::Read => self.decide_name(id, req, READ),
             Access::Write => self.decide_name(id, req, WRITE),
             Access::Subscribe => self.decide_filter(id, req),
+            Access::SubscribeAll => self.decide_filter_all(id, req),
         }
     }
 
@@ -543,6 +550,103 @@ impl Acl {
             None => Decision::deny(None, Reason::DefaultDeny),
         }
     }
+}
+
+impl Acl {
+    /// SUBSCRIBE where no delivery is checked afterwards ([`Access::SubscribeAll`]). Allowed when
+    /// a single read-granting rule R covers the whole filter F and no deny rule that could be
+    /// tried for a topic of F shares a topic with it: then every topic of F is decided by R or by
+    /// an allow rule tried before R. `max_qos` is the lowest of those rules' limits, and with
+    /// `req.retain` (retained messages may be delivered) a rule among them with `retain=false`
+    /// denies. Conservative: a filter only the union of several rules covers is denied.
+    fn decide_filter_all<'a>(&'a self, id: &Identity, req: &AclRequest) -> Decision<'a> {
+        let f = levels_of(strip_share(req.topic));
+        let mut limits = RuleLimits::default();
+        let lists = self.own_lists(id);
+        for list in lists.clone() {
+            for &i in list.denies.iter() {
+                let r = &self.rules[i as usize];
+                if intersect(&r.filter.literal(), &f).is_some() {
+                    return Decision::deny(Some(r), Reason::DenyRule);
+                }
+            }
+        }
+        for list in lists {
+            for &i in list.allows.iter() {
+                let r = &self.rules[i as usize];
+                if let Some(d) = whole_grant(r, &r.filter.literal(), &f, &mut limits, req) {
+                    return d;
+                }
+            }
+        }
+        if self.patterns.denies.is_empty() && self.patterns.allows.is_empty() {
+            return Decision::deny(None, Reason::DefaultDeny);
+        }
+        if self.dangerous(id) {
+            return Decision::deny(None, Reason::DangerousIdentity);
+        }
+        let s = Subst {
+            user: id.username.as_deref(),
+            client: &id.client_id,
+            empty_ok: false,
+        };
+        let s_deny = Subst {
+            empty_ok: true,
+            ..s
+        };
+        for &i in self.patterns.denies.iter() {
+            let r = &self.rules[i as usize];
+            if !Self::pattern_applies(r, id) {
+                continue;
+            }
+            if let Some(d) = r.filter.resolve(&s_deny) {
+                if intersect(&d, &f).is_some() {
+                    return Decision::deny(Some(r), Reason::DenyRule);
+                }
+            }
+        }
+        for &i in self.patterns.allows.iter() {
+            let r = &self.rules[i as usize];
+            if !Self::pattern_applies(r, id) {
+                continue;
+            }
+            if let Some(a) = r.filter.resolve(&s) {
+                if let Some(d) = whole_grant(r, &a, &f, &mut limits, req) {
+                    return d;
+                }
+            }
+        }
+        Decision::deny(None, Reason::DefaultDeny)
+    }
+}
+
+/// One allow rule (filter `a`) met by [`Acl::decide_filter_all`] for the filter `f`: a rule that
+/// shares topics with `f` decides those topics, so its limits join `limits`; a rule that covers
+/// `f` ends the search.
+fn whole_grant<'a>(
+    r: &'a Rule,
+    a: &[Lv],
+    f: &[Lv],
+    limits: &mut RuleLimits,
+    req: &AclRequest,
+) -> Option<Decision<'a>> {
+    if !r.grants_read() || intersect(a, f).is_none() {
+        return None;
+    }
+    limits.max_qos = limits.max_qos.min(r.limits.max_qos);
+    limits.retain &= r.limits.retain;
+    if !covers(a, f) {
+        return None;
+    }
+    if req.retain && !limits.retain {
+        return Some(Decision::deny(Some(r), Reason::RetainNotAllowed));
+    }
+    Some(Decision {
+        allowed: true,
+        rule: Some(r),
+        reason: Reason::Granted,
+        max_qos: limits.max_qos,
+    })
 }
 
 /// Does `f` share topics with the allow filter `a` that no single deny filter covers? Remembers

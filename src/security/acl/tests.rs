@@ -579,3 +579,101 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn subscribe_all_needs_every_topic_of_the_filter_readable() {
+    let a = acl("user u\n\
+                 topic deny sensors/secret/#\n\
+                 topic read sensors/#\n\
+                 topic read[max_qos=1] status/+\n\
+                 topic read status/#\n\
+                 topic read[retain=false] live/#\n\
+                 topic read pub/a\n\
+                 topic read pub/b\n\
+                 pattern read own/%u/#\n\
+                 pattern deny own/u/locked\n");
+    let u = user("u");
+    let all = |t: &str| a.decide(&u, &AclRequest::new(Access::SubscribeAll, t));
+    // Plain `subscribe` lets the overlap through (each delivery is checked later)...
+    assert!(allowed(&a, &u, Access::Subscribe, "sensors/#"));
+    // ... subscribe-all does not: the deny shares topics with the filter.
+    assert_eq!(all("sensors/#").reason, Reason::DenyRule);
+    assert_eq!(all("sensors/#").rule.map(Rule::line), Some(2));
+    // sensors/secret/temp is denied
+    assert!(!all("sensors/+/temp").allowed);
+    // Two rules that together cover a filter are not enough (conservative).
+    assert!(!all("pub/+").allowed);
+    assert!(all("pub/a").allowed);
+    // The lowest max_qos of the rules deciding its topics.
+    let d = all("status/#");
+    assert!(d.allowed);
+    assert_eq!(d.max_qos, 1);
+    assert_eq!(all("status/x/y").max_qos, 2);
+    // retain=false: denied when retained messages may be delivered.
+    assert!(all("live/#").allowed);
+    let retained = AclRequest {
+        retain: true,
+        ..AclRequest::new(Access::SubscribeAll, "live/#")
+    };
+    assert_eq!(a.decide(&u, &retained).reason, Reason::RetainNotAllowed);
+    // Patterns: a pattern deny sharing a topic refuses; $share/G/F is judged by F.
+    assert!(!all("own/u/#").allowed);
+    assert!(all("own/u/data/#").allowed);
+    assert!(all("$share/g/own/u/data/#").allowed);
+    assert!(!all("own/v/data/#").allowed);
+    // `#` never reaches $SYS.
+    let root = acl("user r\ntopic read #\n");
+    assert!(
+        !root
+            .decide(&user("r"), &AclRequest::new(Access::SubscribeAll, "$SYS/#"))
+            .allowed
+    );
+    assert!(
+        root.decide(&user("r"), &AclRequest::new(Access::SubscribeAll, "#"))
+            .allowed
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, .. ProptestConfig::default() })]
+
+    /// Whatever subscribe-all allows, every topic the filter matches may be read (checked on
+    /// every topic of up to three levels over a small alphabet).
+    #[test]
+    fn subscribe_all_never_grants_an_unreadable_topic(
+        rules in proptest::collection::vec(
+            (prop_oneof![Just("topic"), Just("pattern")],
+             prop_oneof![Just("read "), Just("deny "), Just("write "), Just("readwrite ")],
+             proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("+"), Just("%u")], 1..3),
+             any::<bool>()),
+            0..8),
+        filter in proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("+")], 1..3),
+        hash in any::<bool>(),
+    ) {
+        let mut text = String::from("user u\n");
+        for (kind, access, levels, h) in &rules {
+            let mut t = levels.join("/");
+            if *h { t.push_str("/#"); }
+            text.push_str(&format!("{kind} {access}{t}\n"));
+        }
+        let Ok(a) = Acl::parse(&text, "p.acl") else { return Ok(()); };
+        let mut f = filter.join("/");
+        if hash { f.push_str("/#"); }
+        let id = Identity::with_username("c", "u");
+        let d = a.decide(&id, &AclRequest::new(Access::SubscribeAll, &f));
+        if d.allowed {
+            let words = ["a", "b", "u", "c"];
+            let mut topics: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            for _ in 0..2 {
+                let more: Vec<String> = topics.iter()
+                    .flat_map(|t| words.iter().map(move |w| format!("{t}/{w}")))
+                    .collect();
+                topics.extend(more);
+            }
+            let fl = levels_of(&f);
+            for t in topics.iter().filter(|t| covers(&fl, &levels_of(t))) {
+                prop_assert!(allowed(&a, &id, Access::Read, t), "{text}\nfilter {f} allowed but {t} is not readable");
+            }
+        }
+    }
+}
