@@ -6,4 +6,5 @@ pub mod identity;
 pub mod passwd;
 pub mod policy;
 pub mod throttle;
+pub mod tokens;
 pub mod verify_pool;
