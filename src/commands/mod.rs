@@ -9,6 +9,7 @@ pub mod passwd;
 pub mod payload;
 pub mod pki;
 pub mod serve;
+pub mod tokens;
 
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
@@ -25,5 +26,6 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::SignPayload(a) => payload::sign(a),
         Command::VerifyPayload(a) => payload::verify(a),
         Command::Audit(args) => audit::run(args),
+        Command::GenToken(a) => tokens::run_gen_token(a),
     }
 }

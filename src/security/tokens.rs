@@ -404,6 +404,15 @@ impl TokenVerifier {
         self.keys.iter().any(|k| &*k.id == id)
     }
 
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The algorithms some key here verifies.
+    pub fn algorithm_names(&self) -> Vec<String> {
+        self.accepted.iter().map(|a| format!("{a:?}")).collect()
+    }
+
     pub fn username_claim(&self) -> &str {
         &self.username_claim
     }

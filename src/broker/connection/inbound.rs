@@ -92,7 +92,9 @@ where
         }
         let method = a.properties.authentication_method.as_deref().unwrap_or("");
         if method != AUTH_METHOD {
-            self.send_disconnect(v5::BAD_AUTHENTICATION_METHOD);
+            // MQTT-4.12.1-1: the method of a re-authentication is the one CONNECT used; 0x8C
+            // is not a DISCONNECT code, so this is a protocol error.
+            self.send_disconnect(v5::PROTOCOL_ERROR);
             return Err(Close);
         }
         let data = a.properties.authentication_data.as_deref().unwrap_or(&[]);

@@ -520,7 +520,6 @@ fn reason_text(code: u8) -> &'static str {
         v5::ADMINISTRATIVE_ACTION => "disconnected by the administrator (credentials revoked)",
         v5::QUOTA_EXCEEDED => "a limit of the broker was exceeded",
         v5::MAXIMUM_CONNECT_TIME => "access token expired",
-        v5::BAD_AUTHENTICATION_METHOD => "authentication method not offered or not the one in use",
         v5::MALFORMED_PACKET => "malformed packet",
         _ => "disconnected by the server",
     }
