@@ -1,6 +1,7 @@
 //! The security model shared by `serve`, `passwd`, `acl-check` and `audit`.
 
 pub mod acl;
+pub mod cache;
 pub mod events;
 pub mod identity;
 pub mod passwd;

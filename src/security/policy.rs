@@ -116,7 +116,7 @@ impl PolicySet {
                 Some(tc) => Some(match verifiers.iter().find(|(c, _)| c == tc) {
                     Some((_, v)) => v.clone(),
                     None => {
-                        let v = match TokenVerifier::load(tc) {
+                        let v = match TokenVerifier::load(tc, config.security.auth_cache_size) {
                             Ok(v) => Arc::new(v),
                             Err(e) => match prev.and_then(|p| p.tokens.clone()) {
                                 Some(old) => {

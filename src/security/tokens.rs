@@ -23,12 +23,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind, Validation};
+use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::config::model::{TokenConfig, TokenKeySource};
 use crate::security::acl::ClaimRules;
+use crate::security::cache::{BoundedCache, CacheKey};
 
 /// The MQTT 5 enhanced authentication method that carries a token (CONNECT and AUTH).
 pub const AUTH_METHOD: &str = "JWT";
@@ -197,8 +199,15 @@ struct VerifyKey {
     algs: Vec<Algorithm>,
 }
 
-/// A listener's token verifier: its keys and the rules a token must meet.
+/// A listener's token verifier: its keys and the rules a token must meet, and the tokens it
+/// accepted lately.
 pub struct TokenVerifier {
+    /// Tokens verified before, by HMAC-SHA256 under a per-verifier random key (never the token):
+    /// a fleet reconnecting with the same tokens skips the signature check, as password logins
+    /// skip argon2 (`auth_cache_size`). Only successes; the times are checked again on each use,
+    /// and a reload starts a new verifier with an empty cache.
+    cache: Mutex<BoundedCache<TokenGrant>>,
+    cache_key: Zeroizing<[u8; 32]>,
     keys: Vec<VerifyKey>,
     by_kid: HashMap<String, usize>,
     jwks: bool,
@@ -269,7 +278,7 @@ fn pem_public_key(pem: &[u8]) -> Result<(DecodingKey, Vec<Algorithm>), String> {
 impl TokenVerifier {
     /// Load the keys a listener's `token_*` settings name. Errors name the file (and the
     /// option's line) and say what is wrong.
-    pub fn load(cfg: &TokenConfig) -> Result<TokenVerifier, String> {
+    pub fn load(cfg: &TokenConfig, cache_size: usize) -> Result<TokenVerifier, String> {
         let file = cfg.key.file();
         let name = file.path.display();
         let accepted: Option<Vec<Algorithm>> = cfg
@@ -387,7 +396,11 @@ impl TokenVerifier {
                 }
             }
         }
+        let mut cache_key = Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut cache_key[..]);
         Ok(TokenVerifier {
+            cache: Mutex::new(BoundedCache::new(cache_size)),
+            cache_key,
             keys,
             by_kid,
             jwks,
@@ -423,6 +436,38 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
+        let key = self.cache_key_of(token);
+        let hit = self.cache.lock().get(&key).cloned();
+        let grant = match hit {
+            Some(g) if g.valid_until >= now_unix() => g,
+            Some(_) => {
+                self.cache.lock().remove(&key);
+                return Err(TokenError::Expired);
+            }
+            None => {
+                let g = self.verify_uncached(token)?;
+                self.cache.lock().insert(key, g.clone());
+                g
+            }
+        };
+        if let Some(u) = username.filter(|u| !u.is_empty()) {
+            if u != grant.username {
+                return Err(TokenError::UsernameMismatch(self.username_claim.clone()));
+            }
+        }
+        Ok(grant)
+    }
+
+    fn cache_key_of(&self, token: &[u8]) -> CacheKey {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.cache_key[..])
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(token);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The full check (everything but the CONNECT username).
+    fn verify_uncached(&self, token: &[u8]) -> Result<TokenGrant, TokenError> {
         let text = std::str::from_utf8(token).map_err(|_| TokenError::Malformed)?;
         let header = text.split('.').next().ok_or(TokenError::Malformed)?;
         let header: Map<String, Value> = URL_SAFE_NO_PAD
@@ -502,11 +547,6 @@ impl TokenVerifier {
             Some(_) => return Err(TokenError::BadClaim(self.username_claim.clone())),
             None => return Err(TokenError::MissingClaim(self.username_claim.clone())),
         };
-        if let Some(u) = username.filter(|u| !u.is_empty()) {
-            if u != user {
-                return Err(TokenError::UsernameMismatch(self.username_claim.clone()));
-            }
-        }
         Ok(TokenGrant {
             username: user,
             valid_until: exp.saturating_add(self.leeway),

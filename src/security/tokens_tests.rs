@@ -2,6 +2,12 @@ use super::*;
 use crate::config::model::{FileOption, Located, TokenConfig, DEFAULT_TOKEN_LEEWAY};
 use std::time::Duration;
 
+impl TokenVerifier {
+    fn load_test(cfg: &TokenConfig) -> Result<TokenVerifier, String> {
+        TokenVerifier::load(cfg, 100)
+    }
+}
+
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test-secret";
 
 fn config(dir: &Path, name: &str, body: &[u8], jwks: bool) -> TokenConfig {
@@ -54,7 +60,7 @@ fn raw(header: &str, claims: &Value, secret: Option<&[u8]>) -> String {
 #[test]
 fn hs256_round_trip_scope_and_username() {
     let dir = tempfile::tempdir().unwrap();
-    let v = TokenVerifier::load(&config(dir.path(), "k", SECRET, false)).unwrap();
+    let v = TokenVerifier::load_test(&config(dir.path(), "k", SECRET, false)).unwrap();
     let mut r = req("dev-1");
     r.publish = vec!["devices/%u/up".into()];
     r.subscribe = vec!["devices/%u/down/#".into()];
@@ -80,13 +86,44 @@ fn hs256_round_trip_scope_and_username() {
 }
 
 #[test]
+fn accepted_tokens_are_cached_but_still_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = TokenVerifier::load_test(&config(dir.path(), "k", SECRET, false)).unwrap();
+    let t = mint(Algorithm::HS256, SECRET, &req("dev")).unwrap();
+    let g = v.verify(t.as_bytes(), None).unwrap();
+    assert_eq!(v.verify(t.as_bytes(), Some("dev")), Ok(g.clone()));
+    assert_eq!(v.cache.lock().len(), 1);
+    // The username is checked on every use, cached or not.
+    assert!(v.verify(t.as_bytes(), Some("eve")).is_err());
+    // Failures are never cached.
+    assert!(v.verify(b"eyJhbGciOiJIUzI1NiJ9.e30.AAAA", None).is_err());
+    assert_eq!(v.cache.lock().len(), 1);
+    // A cached token past its end is refused (and forgotten).
+    let k = v.cache_key_of(t.as_bytes());
+    v.cache.lock().remove(&k);
+    v.cache.lock().insert(
+        k,
+        TokenGrant {
+            valid_until: 1,
+            ..g
+        },
+    );
+    assert_eq!(v.verify(t.as_bytes(), None), Err(TokenError::Expired));
+    assert!(v.cache.lock().is_empty());
+    // Without a cache, every use is checked in full.
+    let nc = TokenVerifier::load(&config(dir.path(), "k", SECRET, false), 0).unwrap();
+    assert!(nc.verify(t.as_bytes(), None).is_ok());
+    assert!(nc.cache.lock().is_empty());
+}
+
+#[test]
 fn every_refusal_has_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), "k", SECRET, false);
     cfg.leeway = Duration::from_secs(0);
     cfg.audience = Some("mqtt".into());
     cfg.issuer = Some("idp".into());
-    let v = TokenVerifier::load(&cfg).unwrap();
+    let v = TokenVerifier::load_test(&cfg).unwrap();
     let now = now_unix();
     let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
     let good = serde_json::json!({"sub": "a", "exp": now + 60, "aud": "mqtt", "iss": "idp"});
@@ -156,8 +193,8 @@ fn public_keys_and_key_confusion() {
         let kp = rcgen::KeyPair::generate_for(rc).unwrap();
         let public = kp.public_key_pem();
         let private = kp.serialize_pem();
-        let v =
-            TokenVerifier::load(&config(dir.path(), "pub.pem", public.as_bytes(), false)).unwrap();
+        let v = TokenVerifier::load_test(&config(dir.path(), "pub.pem", public.as_bytes(), false))
+            .unwrap();
         let t = mint(alg, private.as_bytes(), &req("d")).unwrap();
         assert_eq!(
             v.verify(t.as_bytes(), None).unwrap().username,
@@ -178,10 +215,13 @@ fn public_keys_and_key_confusion() {
             "{alg:?}"
         );
         // A private key is not a verification key.
-        assert!(
-            TokenVerifier::load(&config(dir.path(), "priv.pem", private.as_bytes(), false))
-                .is_err()
-        );
+        assert!(TokenVerifier::load_test(&config(
+            dir.path(),
+            "priv.pem",
+            private.as_bytes(),
+            false
+        ))
+        .is_err());
     }
     // token_algorithms that fit no key: the error names the option's line.
     let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
@@ -193,10 +233,11 @@ fn public_keys_and_key_confusion() {
             line: 7,
         },
     });
-    let e = TokenVerifier::load(&cfg).unwrap_err();
+    let e = TokenVerifier::load_test(&cfg).unwrap_err();
     assert!(e.starts_with("b.conf:7: "), "{e}");
     // A short secret is refused.
-    let e = TokenVerifier::load(&config(dir.path(), "short", b"tooshort\n", false)).unwrap_err();
+    let e =
+        TokenVerifier::load_test(&config(dir.path(), "short", b"tooshort\n", false)).unwrap_err();
     assert!(e.contains("at least 32 bytes"), "{e}");
 }
 
@@ -206,7 +247,7 @@ fn jwks_chooses_by_kid() {
     let jwk = |kid: &str, secret: &[u8]| serde_json::json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(secret)});
     let other: &[u8] = b"ANOTHER-secret-0123456789abcdef0123";
     let set = serde_json::json!({"keys": [jwk("one", SECRET), jwk("two", other)]});
-    let v = TokenVerifier::load(&config(
+    let v = TokenVerifier::load_test(&config(
         dir.path(),
         "jwks.json",
         set.to_string().as_bytes(),
@@ -301,4 +342,53 @@ fn claims_are_judged_by_the_acl_matcher() {
         )
         .allowed
     );
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn verifier() -> TokenVerifier {
+        let dir = tempfile::tempdir().unwrap();
+        TokenVerifier::load_test(&config(dir.path(), "k", SECRET, false)).unwrap()
+    }
+
+    proptest! {
+        /// Whatever a peer sends as a password, verification answers (never panics), and
+        /// only a token signed with the key is accepted.
+        #[test]
+        fn arbitrary_bytes_are_refused_without_panic(b in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let v = verifier();
+            let _ = looks_like_jwt(&b);
+            prop_assert!(v.verify(&b, None).is_err());
+            let _ = unverified_claims(&b);
+        }
+
+        /// Tokens of the right shape with arbitrary header and claim JSON: refused unless the
+        /// HMAC is right, and never a panic in the claims' parsing.
+        #[test]
+        fn arbitrary_json_parts_are_refused_without_panic(
+            h in "\\{[ -~]{0,40}\\}",
+            c in "\\{[ -~]{0,80}\\}",
+            signed in any::<bool>(),
+        ) {
+            let v = verifier();
+            let t = raw(&h, &Value::String(String::new()), None);
+            let body = URL_SAFE_NO_PAD.encode(&c);
+            let head = t.split('.').next().unwrap_or_default().to_string();
+            let t = if signed {
+                use hmac::{Hmac, Mac};
+                let input = format!("{head}.{body}");
+                let mut m = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
+                m.update(input.as_bytes());
+                format!("{input}.{}", URL_SAFE_NO_PAD.encode(m.finalize().into_bytes()))
+            } else {
+                format!("{head}.{body}.AAAA")
+            };
+            let r = v.verify(t.as_bytes(), None);
+            if !signed {
+                prop_assert!(r.is_err());
+            }
+        }
+    }
 }

@@ -133,6 +133,16 @@ impl Client {
         client_id: &str,
         opts: ClientOptions,
     ) -> Result<Client, LoadError> {
+        Client::connect_as(addr, client_id, opts, None).await
+    }
+
+    /// Connect with a username and password (or access token).
+    pub async fn connect_as(
+        addr: SocketAddr,
+        client_id: &str,
+        opts: ClientOptions,
+        login: Option<&crate::Credential>,
+    ) -> Result<Client, LoadError> {
         let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| LoadError::Timeout("TCP connect"))??;
@@ -157,8 +167,8 @@ impl Client {
             keep_alive: opts.keep_alive,
             client_id: client_id.to_string(),
             will: None,
-            username: None,
-            password: None,
+            username: login.map(|l| l.username.clone()),
+            password: login.map(|l| bytes::Bytes::copy_from_slice(&l.password)),
             properties: Properties::default(),
         }));
         c.writer.send(&connect).await?;
