@@ -10,9 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mqsec::broker::codec::{Auth, Packet, Properties, ProtocolVersion, QoS};
+use mqsec::broker::codec::{Auth, LastWill, Packet, Properties, ProtocolVersion, QoS};
 
-use common::raw::Raw;
+use common::raw::{connect_packet, Raw};
 use common::{free_port, mqsec, mqsec_bin, python, wait_output, ChildGuard};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -463,9 +463,49 @@ fn expiry_disconnects_a_live_client_and_v5_auth_refreshes_the_token() {
             ttl,
         ])
     };
-    // Password field, v5 and v3.1.1: closed when the token runs out (v5 DISCONNECT 0xA0).
-    let (mut v5c, code) = login(b.port, V5, "x5", None, &short("d5", "3s"));
+    // A watcher of the wills topic (its token lives long).
+    let watch = gen_token(&[
+        "--key",
+        &secret,
+        "--alg",
+        "HS256",
+        "--sub",
+        "watch",
+        "--acl-sub",
+        "wills/#",
+        "--acl-pub",
+        "wills/#",
+        "--ttl",
+        "1h",
+    ]);
+    let (mut watcher, code) = login(b.port, V5, "w", None, &watch);
     assert_eq!(code, 0);
+    assert_eq!(watcher.subscribe("wills/#", QoS::AtMostOnce), [0]);
+    // Password field, v5 (with a will) and v3.1.1: closed when the token runs out (v5
+    // DISCONNECT 0xA0), without the will.
+    let mut v5c = Raw::open(b.port, V5);
+    let mut c5 = connect_packet(V5, "x5", true, Properties::default());
+    c5.password = Some(Bytes::from(gen_token(&[
+        "--key",
+        &secret,
+        "--alg",
+        "HS256",
+        "--sub",
+        "d5",
+        "--acl-pub",
+        "wills/%u",
+        "--ttl",
+        "3s",
+    ])));
+    c5.will = Some(LastWill {
+        topic: "wills/d5".into(),
+        payload: Bytes::from_static(b"gone"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    v5c.send(&Packet::Connect(Box::new(c5)));
+    assert_eq!(common::raw::connack_code(&v5c.recv().unwrap()), 0);
     let (mut v3c, code) = login(b.port, V3, "x3", None, &short("d3", "3s"));
     assert_eq!(code, 0);
     v5c.s.set_read_timeout(Some(WAIT)).unwrap();
@@ -474,6 +514,12 @@ fn expiry_disconnects_a_live_client_and_v5_auth_refreshes_the_token() {
     assert_eq!(common::raw::disconnect_reason(v5c.recv()), 0xA0);
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert!(v3c.recv().is_none(), "v3 connection closed");
+    // Once the expired connection is gone (its will would have been sent by then), a marker:
+    // the watcher's next message is the marker, not a will.
+    assert!(v5c.closed());
+    watcher.publish("wills/marker", b"m", QoS::AtMostOnce, false, 0);
+    let first = watcher.next_publish().expect("the marker");
+    assert_eq!(first.topic, "wills/marker");
     b.wait_event("expiry", |e| {
         e["event"] == "disconnected" && e["reason"] == "access token expired"
     });

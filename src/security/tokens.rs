@@ -279,6 +279,11 @@ impl TokenVerifier {
     /// Load the keys a listener's `token_*` settings name. Errors name the file (and the
     /// option's line) and say what is wrong.
     pub fn load(cfg: &TokenConfig, cache_size: usize) -> Result<TokenVerifier, String> {
+        // Every message starts with the option's FILE:LINE, then names the key file.
+        Self::load_keys(cfg, cache_size).map_err(|e| format!("{}: {e}", cfg.key.file().origin))
+    }
+
+    fn load_keys(cfg: &TokenConfig, cache_size: usize) -> Result<TokenVerifier, String> {
         let file = cfg.key.file();
         let name = file.path.display();
         let accepted: Option<Vec<Algorithm>> = cfg
@@ -288,8 +293,8 @@ impl TokenVerifier {
         let mut keys = Vec::new();
         let mut by_kid = HashMap::new();
         let jwks = matches!(cfg.key, TokenKeySource::Jwks(_));
-        let bytes = read_capped(&file.path, "token key file")
-            .map_err(|e| format!("{}: {name}: {e}", file.origin))?;
+        let bytes =
+            read_capped(&file.path, "token key file").map_err(|e| format!("{name}: {e}"))?;
         if jwks {
             let set: JwkSet = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{name}: not a JWK set: {e}"))?;
@@ -374,7 +379,7 @@ impl TokenVerifier {
             if fits.is_empty() {
                 let at = cfg.algorithms.as_ref().map(|a| a.at.to_string());
                 return Err(format!(
-                    "{}: token_algorithms allows none of {} for {name}",
+                    "{name}: token_algorithms ({}) allows none of {} for this key",
                     at.unwrap_or_default(),
                     algs.iter()
                         .map(|a| format!("{a:?}"))

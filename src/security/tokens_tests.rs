@@ -234,7 +234,10 @@ fn public_keys_and_key_confusion() {
         },
     });
     let e = TokenVerifier::load_test(&cfg).unwrap_err();
-    assert!(e.starts_with("b.conf:7: "), "{e}");
+    assert!(
+        e.starts_with("test.conf:1: ") && e.contains("token_algorithms (b.conf:7)"),
+        "{e}"
+    );
     // A short secret is refused.
     let e =
         TokenVerifier::load_test(&config(dir.path(), "short", b"tooshort\n", false)).unwrap_err();
