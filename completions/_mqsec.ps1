@@ -31,6 +31,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
             [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
+            [CompletionResult]::new('gen-token', 'gen-token', [CompletionResultType]::ParameterValue, 'Mint an access token (JWT) for a broker with token_key_file or token_jwks_file')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a payload key file, or add a key to one (rotation)')
             [CompletionResult]::new('encrypt-payload', 'encrypt-payload', [CompletionResultType]::ParameterValue, 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic')
@@ -149,6 +150,8 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
         'mqsec;acl-check' {
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'The client''s username; omit it for an anonymous client')
             [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'The client''s username; omit it for an anonymous client')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Answer for the client a token (JWT) names, with its acl and roles claims. The signature and times are not checked: the answer is what the token may do if the broker accepts it. Use /dev/null as ACL_FILE for a listener without acl_file')
+            [CompletionResult]::new('--username-claim', '--username-claim', [CompletionResultType]::ParameterName, 'With --token: the claim that names the client (the broker''s token_username_claim)')
             [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'The client id (%c in patterns); empty by default, and then %c patterns never match')
             [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'The client id (%c in patterns); empty by default, and then %c patterns never match')
             [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'What the client wants to do')
@@ -222,6 +225,24 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--revoke-serial', '--revoke-serial', [CompletionResultType]::ParameterName, 'Revoke by serial number in hex, as printed at issuance (repeatable; colons allowed)')
             [CompletionResult]::new('--crl-days', '--crl-days', [CompletionResultType]::ParameterName, 'Days until the CRL''s nextUpdate (re-run gen-crl before then)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mqsec;gen-token' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The signing key: a secret file (HS*) or a private key PEM (RS*, PS*, ES*, EdDSA)')
+            [CompletionResult]::new('--alg', '--alg', [CompletionResultType]::ParameterName, 'Signature algorithm')
+            [CompletionResult]::new('--sub', '--sub', [CompletionResultType]::ParameterName, 'The username the token names (its sub claim, or --username-claim)')
+            [CompletionResult]::new('--aud', '--aud', [CompletionResultType]::ParameterName, 'Audience (aud): the broker''s token_audience')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Issuer (iss): the broker''s token_issuer')
+            [CompletionResult]::new('--acl-pub', '--acl-pub', [CompletionResultType]::ParameterName, 'A topic filter the client may publish to (repeatable; %u and %c allowed)')
+            [CompletionResult]::new('--acl-sub', '--acl-sub', [CompletionResultType]::ParameterName, 'A topic filter the client may subscribe to and receive from (repeatable)')
+            [CompletionResult]::new('--roles', '--roles', [CompletionResultType]::ParameterName, 'Roles of the broker''s ACL file (comma-separated or repeated)')
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Lifetime: 30s, 15m, 1h, 1d (at most 366d)')
+            [CompletionResult]::new('--kid', '--kid', [CompletionResultType]::ParameterName, 'Key id (kid) for a broker with token_jwks_file')
+            [CompletionResult]::new('--username-claim', '--username-claim', [CompletionResultType]::ParameterName, 'The claim that carries --sub (the broker''s token_username_claim)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -343,6 +364,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('gen-server-cert', 'gen-server-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS server certificate (for a broker) signed by a CA')
             [CompletionResult]::new('gen-client-cert', 'gen-client-cert', [CompletionResultType]::ParameterValue, 'Issue a TLS client certificate (for a device) signed by a CA')
             [CompletionResult]::new('gen-crl', 'gen-crl', [CompletionResultType]::ParameterValue, 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)')
+            [CompletionResult]::new('gen-token', 'gen-token', [CompletionResultType]::ParameterValue, 'Mint an access token (JWT) for a broker with token_key_file or token_jwks_file')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a payload key file, or add a key to one (rotation)')
             [CompletionResult]::new('encrypt-payload', 'encrypt-payload', [CompletionResultType]::ParameterValue, 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic')
@@ -394,6 +416,9 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             break
         }
         'mqsec;help;gen-crl' {
+            break
+        }
+        'mqsec;help;gen-token' {
             break
         }
         'mqsec;help;serve' {

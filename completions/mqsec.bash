@@ -43,6 +43,9 @@ _mqsec() {
             mqsec,gen-server-cert)
                 cmd="mqsec__subcmd__gen__subcmd__server__subcmd__cert"
                 ;;
+            mqsec,gen-token)
+                cmd="mqsec__subcmd__gen__subcmd__token"
+                ;;
             mqsec,help)
                 cmd="mqsec__subcmd__help"
                 ;;
@@ -87,6 +90,9 @@ _mqsec() {
                 ;;
             mqsec__subcmd__help,gen-server-cert)
                 cmd="mqsec__subcmd__help__subcmd__gen__subcmd__server__subcmd__cert"
+                ;;
+            mqsec__subcmd__help,gen-token)
+                cmd="mqsec__subcmd__help__subcmd__gen__subcmd__token"
                 ;;
             mqsec__subcmd__help,help)
                 cmd="mqsec__subcmd__help__subcmd__help"
@@ -173,7 +179,7 @@ _mqsec() {
 
     case "${cmd}" in
         mqsec)
-            opts="-h -V --help --version passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help"
+            opts="-h -V --help --version passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -187,7 +193,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__acl__subcmd__check)
-            opts="-u -i -a -h -V --username --client-id --access --qos --retain --role --queries --lint --json --help --version"
+            opts="-u -i -a -h -V --username --token --username-claim --client-id --access --qos --retain --role --queries --lint --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -198,6 +204,14 @@ _mqsec() {
                     return 0
                     ;;
                 -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --username-claim)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -556,8 +570,66 @@ _mqsec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mqsec__subcmd__gen__subcmd__token)
+            opts="-h -V --key --alg --sub --aud --iss --acl-pub --acl-sub --roles --ttl --kid --username-claim --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alg)
+                    COMPREPLY=($(compgen -W "HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA" -- "${cur}"))
+                    return 0
+                    ;;
+                --sub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --aud)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iss)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --acl-pub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --acl-sub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --roles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --username-claim)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mqsec__subcmd__help)
-            opts="passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help"
+            opts="passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -683,6 +755,20 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__help__subcmd__gen__subcmd__server__subcmd__cert)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mqsec__subcmd__help__subcmd__gen__subcmd__token)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

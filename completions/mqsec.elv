@@ -28,6 +28,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand gen-token 'Mint an access token (JWT) for a broker with token_key_file or token_jwks_file'
             cand serve 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
             cand keygen 'Create a payload key file, or add a key to one (rotation)'
             cand encrypt-payload 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
@@ -130,6 +131,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;acl-check'= {
             cand -u 'The client''s username; omit it for an anonymous client'
             cand --username 'The client''s username; omit it for an anonymous client'
+            cand --token 'Answer for the client a token (JWT) names, with its acl and roles claims. The signature and times are not checked: the answer is what the token may do if the broker accepts it. Use /dev/null as ACL_FILE for a listener without acl_file'
+            cand --username-claim 'With --token: the claim that names the client (the broker''s token_username_claim)'
             cand -i 'The client id (%c in patterns); empty by default, and then %c patterns never match'
             cand --client-id 'The client id (%c in patterns); empty by default, and then %c patterns never match'
             cand -a 'What the client wants to do'
@@ -199,6 +202,23 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand --revoke-serial 'Revoke by serial number in hex, as printed at issuance (repeatable; colons allowed)'
             cand --crl-days 'Days until the CRL''s nextUpdate (re-run gen-crl before then)'
             cand --json 'Print JSON instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mqsec;gen-token'= {
+            cand --key 'The signing key: a secret file (HS*) or a private key PEM (RS*, PS*, ES*, EdDSA)'
+            cand --alg 'Signature algorithm'
+            cand --sub 'The username the token names (its sub claim, or --username-claim)'
+            cand --aud 'Audience (aud): the broker''s token_audience'
+            cand --iss 'Issuer (iss): the broker''s token_issuer'
+            cand --acl-pub 'A topic filter the client may publish to (repeatable; %u and %c allowed)'
+            cand --acl-sub 'A topic filter the client may subscribe to and receive from (repeatable)'
+            cand --roles 'Roles of the broker''s ACL file (comma-separated or repeated)'
+            cand --ttl 'Lifetime: 30s, 15m, 1h, 1d (at most 366d)'
+            cand --kid 'Key id (kid) for a broker with token_jwks_file'
+            cand --username-claim 'The claim that carries --sub (the broker''s token_username_claim)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -311,6 +331,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand gen-server-cert 'Issue a TLS server certificate (for a broker) signed by a CA'
             cand gen-client-cert 'Issue a TLS client certificate (for a device) signed by a CA'
             cand gen-crl 'Revoke certificates and write the CA''s CRL (Mosquitto''s crlfile)'
+            cand gen-token 'Mint an access token (JWT) for a broker with token_key_file or token_jwks_file'
             cand serve 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
             cand keygen 'Create a payload key file, or add a key to one (rotation)'
             cand encrypt-payload 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
@@ -350,6 +371,8 @@ set edit:completion:arg-completer[mqsec] = {|@words|
         &'mqsec;help;gen-client-cert'= {
         }
         &'mqsec;help;gen-crl'= {
+        }
+        &'mqsec;help;gen-token'= {
         }
         &'mqsec;help;serve'= {
         }

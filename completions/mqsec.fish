@@ -32,6 +32,7 @@ complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-ca" -d 'Create a ro
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-server-cert" -d 'Issue a TLS server certificate (for a broker) signed by a CA'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-client-cert" -d 'Issue a TLS client certificate (for a device) signed by a CA'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-crl" -d 'Revoke certificates and write the CA\'s CRL (Mosquitto\'s crlfile)'
+complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "gen-token" -d 'Mint an access token (JWT) for a broker with token_key_file or token_jwks_file'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "serve" -d 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "keygen" -d 'Create a payload key file, or add a key to one (rotation)'
 complete -c mqsec -n "__fish_mqsec_needs_command" -f -a "encrypt-payload" -d 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
@@ -88,6 +89,8 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subc
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "import" -d 'Hash a clear-text `USER:PASSWORD` file into a new password file'
 complete -c mqsec -n "__fish_mqsec_using_subcommand passwd; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -s u -l username -d 'The client\'s username; omit it for an anonymous client' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -l token -d 'Answer for the client a token (JWT) names, with its acl and roles claims. The signature and times are not checked: the answer is what the token may do if the broker accepts it. Use /dev/null as ACL_FILE for a listener without acl_file' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -l username-claim -d 'With --token: the claim that names the client (the broker\'s token_username_claim)' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -s i -l client-id -d 'The client id (%c in patterns); empty by default, and then %c patterns never match' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand acl-check" -s a -l access -d 'What the client wants to do' -r -f -a "read\t''
 write\t''
@@ -159,6 +162,30 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l crl-days -d 'Day
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -l json -d 'Print JSON instead of text'
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -s h -l help -d 'Print help'
 complete -c mqsec -n "__fish_mqsec_using_subcommand gen-crl" -s V -l version -d 'Print version'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l key -d 'The signing key: a secret file (HS*) or a private key PEM (RS*, PS*, ES*, EdDSA)' -r -F
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l alg -d 'Signature algorithm' -r -f -a "HS256\t''
+HS384\t''
+HS512\t''
+RS256\t''
+RS384\t''
+RS512\t''
+PS256\t''
+PS384\t''
+PS512\t''
+ES256\t''
+ES384\t''
+EdDSA\t''"
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l sub -d 'The username the token names (its sub claim, or --username-claim)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l aud -d 'Audience (aud): the broker\'s token_audience' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l iss -d 'Issuer (iss): the broker\'s token_issuer' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l acl-pub -d 'A topic filter the client may publish to (repeatable; %u and %c allowed)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l acl-sub -d 'A topic filter the client may subscribe to and receive from (repeatable)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l roles -d 'Roles of the broker\'s ACL file (comma-separated or repeated)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l ttl -d 'Lifetime: 30s, 15m, 1h, 1d (at most 366d)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l kid -d 'Key id (kid) for a broker with token_jwks_file' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -l username-claim -d 'The claim that carries --sub (the broker\'s token_username_claim)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -s h -l help -d 'Print help'
+complete -c mqsec -n "__fish_mqsec_using_subcommand gen-token" -s V -l version -d 'Print version'
 complete -c mqsec -n "__fish_mqsec_using_subcommand serve" -s c -l config -d 'Configuration file (mosquitto.conf syntax)' -r -F
 complete -c mqsec -n "__fish_mqsec_using_subcommand serve" -l check -d 'Validate the configuration and exit: 0 valid, 2 invalid'
 complete -c mqsec -n "__fish_mqsec_using_subcommand serve" -s h -l help -d 'Print help'
@@ -232,21 +259,22 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -l auth-workers
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -l check -d 'Validate the files (and TLS material) and exit: 0 valid, 2 invalid'
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -s h -l help -d 'Print help'
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -s V -l version -d 'Print version'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "acl-check" -d 'Check topics against an ACL file, or lint it'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-ca" -d 'Create a root or intermediate certificate authority'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-server-cert" -d 'Issue a TLS server certificate (for a broker) signed by a CA'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-client-cert" -d 'Issue a TLS client certificate (for a device) signed by a CA'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-crl" -d 'Revoke certificates and write the CA\'s CRL (Mosquitto\'s crlfile)'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "serve" -d 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "keygen" -d 'Create a payload key file, or add a key to one (rotation)'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "encrypt-payload" -d 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "decrypt-payload" -d 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "sign-payload" -d 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "verify-payload" -d 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "audit" -d 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "auth-server" -d 'Answer RabbitMQ, EMQX and VerneMQ authentication and ACL questions from mqsec\'s files'
-complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "passwd" -d 'Manage password files: add, delete, list, verify, check, import'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "acl-check" -d 'Check topics against an ACL file, or lint it'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-ca" -d 'Create a root or intermediate certificate authority'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-server-cert" -d 'Issue a TLS server certificate (for a broker) signed by a CA'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-client-cert" -d 'Issue a TLS client certificate (for a device) signed by a CA'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-crl" -d 'Revoke certificates and write the CA\'s CRL (Mosquitto\'s crlfile)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "gen-token" -d 'Mint an access token (JWT) for a broker with token_key_file or token_jwks_file'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "serve" -d 'Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "keygen" -d 'Create a payload key file, or add a key to one (rotation)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "encrypt-payload" -d 'Encrypt a payload into an envelope (XChaCha20-Poly1305), optionally bound to a topic'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "decrypt-payload" -d 'Decrypt and authenticate an envelope; nothing is written unless it verifies'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "sign-payload" -d 'Sign a payload with HMAC-SHA256 (integrity only: the payload stays readable)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "verify-payload" -d 'Verify a signed envelope and write its payload; nothing is written unless it verifies'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "audit" -d 'Audit a broker: TLS, certificate and MQTT access control (table, JSON or SARIF)'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "auth-server" -d 'Answer RabbitMQ, EMQX and VerneMQ authentication and ACL questions from mqsec\'s files'
+complete -c mqsec -n "__fish_mqsec_using_subcommand help; and not __fish_seen_subcommand_from passwd acl-check gen-ca gen-server-cert gen-client-cert gen-crl gen-token serve keygen encrypt-payload decrypt-payload sign-payload verify-payload audit auth-server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "add" -d 'Add a user, or replace their password. Creates FILE (mode 0600) if missing'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "delete" -d 'Remove a user. Exit 1 (file unchanged) when the user is not in the file'
 complete -c mqsec -n "__fish_mqsec_using_subcommand help; and __fish_seen_subcommand_from passwd" -f -a "list" -d 'List users with their hash scheme and a warning for weak or legacy hashes'

@@ -40,6 +40,8 @@ pub enum Command {
     GenClientCert(crate::commands::pki::GenClientCertArgs),
     /// Revoke certificates and write the CA's CRL (Mosquitto's crlfile).
     GenCrl(crate::commands::pki::GenCrlArgs),
+    /// Mint an access token (JWT) for a broker with token_key_file or token_jwks_file.
+    GenToken(crate::commands::tokens::GenTokenArgs),
     /// Run the MQTT broker (MQTT 3.1, 3.1.1 and 5.0).
     Serve(crate::commands::serve::ServeArgs),
     /// Create a payload key file, or add a key to one (rotation).

@@ -716,7 +716,10 @@ fn every_refused_connect_is_logged_with_its_reason() {
             long.as_str(),
             "MQTT 3.1 client id longer than 23 characters",
         ),
-        ("scram", "no enhanced authentication method is offered"),
+        (
+            "scram",
+            "authentication method not offered on this listener",
+        ),
     ] {
         let e = b.wait_event(reason, |e| {
             e["event"] == "connect_refused" && e["client_id"] == id

@@ -168,6 +168,19 @@ pub trait Authorizer: Send + Sync {
         same_principal(owner, new)
     }
 
+    /// MQTT 5 re-authentication (AUTH 0x19) of a live client with the authentication data of
+    /// `method` (the method its CONNECT used). On success the client's identity has been
+    /// updated in place, and the answer is when its new credential ends (Unix seconds), if it
+    /// does. The error is the reason, for logs.
+    fn reauthenticate(
+        &self,
+        _who: &Identity,
+        method: &str,
+        _data: &[u8],
+    ) -> Result<Option<u64>, String> {
+        Err(format!("authentication method {method:?} is not offered"))
+    }
+
     /// After a reload of the password or ACL files: may this live client stay, and which of its
     /// subscriptions (raw filters, `$share/GROUP/` included, with the QoS they were granted) may
     /// it keep, and at what QoS?
@@ -209,6 +222,20 @@ impl Authorizer for Policy {
 
     fn recheck(&self, who: &Identity, subs: &[(String, QoS)]) -> Recheck {
         Policy::recheck(self, who, subs)
+    }
+
+    fn reauthenticate(
+        &self,
+        who: &Identity,
+        method: &str,
+        data: &[u8],
+    ) -> Result<Option<u64>, String> {
+        if method != crate::security::tokens::AUTH_METHOD {
+            return Err(format!("authentication method {method:?} is not offered"));
+        }
+        Policy::reauthenticate(self, who, data)
+            .map(Some)
+            .map_err(|e| format!("token: {e}"))
     }
 }
 

@@ -650,6 +650,7 @@ impl Broker {
             match t {
                 Timer::KeepAlive(w) => self.check_keep_alive(w, now_ms),
                 Timer::WriteStall(w) => self.check_write_stall(w, now_ms),
+                Timer::TokenExpiry(w) => self.check_token(w, now_ms),
                 Timer::Will(w) => {
                     if let Some(s) = w.upgrade() {
                         if let Some(will) = s.take_due_will(now) {
@@ -685,6 +686,35 @@ impl Broker {
             ctl.kick(v5::KEEP_ALIVE_TIMEOUT);
         } else {
             self.timers.schedule(due + 1, Timer::KeepAlive(w));
+        }
+    }
+
+    /// Close the connection of `ctl` when its access token runs out at `valid_until` (Unix
+    /// seconds, wall clock): v5 DISCONNECT 0xA0 (maximum connect time). Called at CONNECT and
+    /// after each re-authentication; a later deadline only moves the mark (the pending timer
+    /// finds it), an earlier one adds a timer.
+    pub fn token_deadline(&self, ctl: &Arc<ConnCtl>, valid_until: u64) {
+        let left_ms = valid_until
+            .saturating_mul(1000)
+            .saturating_sub(clock::now_ms());
+        let due = self.now_ms().saturating_add(left_ms).max(1);
+        let old = ctl.token_deadline_ms.swap(due, Ordering::AcqRel);
+        if old == 0 || due < old {
+            self.timers
+                .schedule(due, Timer::TokenExpiry(Arc::downgrade(ctl)));
+        }
+    }
+
+    fn check_token(&self, w: Weak<ConnCtl>, now_ms: u64) {
+        let Some(ctl) = w.upgrade() else { return };
+        let due = ctl.token_deadline_ms.load(Ordering::Acquire);
+        if due == 0 || ctl.kicked().is_some() {
+            return;
+        }
+        if now_ms >= due {
+            ctl.kick(v5::MAXIMUM_CONNECT_TIME);
+        } else {
+            self.timers.schedule(due, Timer::TokenExpiry(w));
         }
     }
 

@@ -115,6 +115,9 @@ pub struct ConnCtl {
     /// While the connection's write buffer is full: when its output last made progress
     /// (milliseconds since the broker started); 0 when it is not full.
     pub write_stalled_ms: AtomicU64,
+    /// When the client's access token runs out (milliseconds since the broker started); 0: it
+    /// authenticated without one. A v5 re-authentication moves it.
+    pub token_deadline_ms: AtomicU64,
 }
 
 impl ConnCtl {

@@ -1,4 +1,4 @@
-//! Deadlines the broker acts on: keep-alive checks, session expiry, delayed wills.
+//! Deadlines the broker acts on: keep-alive checks, session expiry, delayed wills, token expiry.
 //!
 //! Ordered by due time, so the once-a-second sweep touches only what is due (cost grows with what
 //! expires, not with the number of sessions). Entries hold weak references: a connection or
@@ -18,6 +18,8 @@ pub enum Timer {
     KeepAlive(Weak<ConnCtl>),
     /// Check a connection whose write buffer is full for progress.
     WriteStall(Weak<ConnCtl>),
+    /// Close a connection whose access token has run out.
+    TokenExpiry(Weak<ConnCtl>),
     /// End an offline session whose expiry interval has passed.
     Expiry(Weak<Session>),
     /// Send a delayed will.

@@ -12,7 +12,8 @@ use crate::exit::{CliError, CmdResult, Outcome};
 use crate::security::acl::{
     self, validate_name, validate_subscription, Access, Acl, AclRequest, Decision, Grants, Severity,
 };
-use crate::security::identity::Identity;
+use crate::security::identity::{AuthMethod, Identity};
+use crate::security::tokens::{self, TokenGrant, TokenSession};
 
 const LONG_ABOUT: &str = "\
 Answer \"may this client do this?\" from an ACL file, or lint it. Reads Mosquitto acl_file files \
@@ -139,8 +140,18 @@ pub struct AclCheckArgs {
     pub topics: Vec<String>,
 
     /// The client's username; omit it for an anonymous client
-    #[arg(long, short = 'u', value_name = "USERNAME", conflicts_with_all = ["queries", "lint"])]
+    #[arg(long, short = 'u', value_name = "USERNAME", conflicts_with_all = ["queries", "lint", "token"])]
     pub username: Option<String>,
+
+    /// Answer for the client a token (JWT) names, with its acl and roles claims. The signature
+    /// and times are not checked: the answer is what the token may do if the broker accepts it.
+    /// Use /dev/null as ACL_FILE for a listener without acl_file
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["queries", "lint", "roles"])]
+    pub token: Option<PathBuf>,
+
+    /// With --token: the claim that names the client (the broker's token_username_claim)
+    #[arg(long, value_name = "CLAIM", default_value = "sub", requires = "token")]
+    pub username_claim: String,
 
     /// The client id (%c in patterns); empty by default, and then %c patterns never match
     #[arg(long, short = 'i', value_name = "CLIENT_ID", conflicts_with_all = ["queries", "lint"])]
@@ -212,12 +223,16 @@ pub fn run(args: AclCheckArgs) -> CmdResult {
                 .access
                 .ok_or_else(|| CliError::input("--access is required with topics"))?
                 .into();
-            let mut id = match &args.username {
-                Some(u) => Identity::with_username(args.client_id.clone().unwrap_or_default(), u),
-                None => Identity::anonymous(args.client_id.clone().unwrap_or_default()),
+            let client = args.client_id.clone().unwrap_or_default();
+            let mut id = match (&args.token, &args.username) {
+                (Some(t), _) => token_identity(t, &args.username_claim, client, &acl)?,
+                (None, Some(u)) => Identity::with_username(client, u),
+                (None, None) => Identity::anonymous(client),
             };
             check_roles(&acl, &args.roles).map_err(CliError::input)?;
-            id.roles = args.roles.clone();
+            if args.token.is_none() {
+                id.roles = args.roles.clone();
+            }
             args.topics
                 .iter()
                 .map(|t| {
@@ -276,6 +291,54 @@ fn check_topic(access: Access, topic: &str) -> Result<(), String> {
         Access::Read | Access::Write => validate_name(topic),
         Access::Subscribe | Access::SubscribeAll => validate_subscription(topic),
     }
+}
+
+/// The identity the broker would give the client of this token: its username claim, and its
+/// `acl`/`roles` claims as a scope. The token is read, not verified (see `--token`).
+fn token_identity(
+    path: &Path,
+    username_claim: &str,
+    client_id: String,
+    acl: &Acl,
+) -> Result<Identity, CliError> {
+    let name = path.display();
+    let text = std::fs::read(path).map_err(|e| CliError::input(format!("{name}: {e}")))?;
+    let claims = tokens::unverified_claims(text.trim_ascii())
+        .map_err(|e| CliError::input(format!("{name}: {e}")))?;
+    let user = match claims.get(username_claim) {
+        Some(serde_json::Value::String(u)) if !u.is_empty() => u.clone(),
+        _ => {
+            return Err(CliError::input(format!(
+                "{name}: no {username_claim} claim naming the client"
+            )))
+        }
+    };
+    let scope = tokens::scope_of(&claims).map_err(|e| CliError::input(format!("{name}: {e}")))?;
+    if let Some(s) = &scope {
+        if let Some(r) = s.roles().iter().find(|r| !acl.has_role(r)) {
+            eprintln!(
+                "warning: {name}: role \"{r}\" is not defined in {}; it grants nothing",
+                acl.file()
+            );
+        }
+    }
+    eprintln!(
+        "note: {name}: signature and times not checked; answering for user \"{user}\"{}",
+        if scope.is_some() {
+            " with the token's acl/roles claims"
+        } else {
+            " (the token has no acl or roles claim)"
+        }
+    );
+    let mut id = Identity::with_username(client_id, user.clone());
+    id.auth = AuthMethod::Token;
+    id.token = Some(Arc::new(TokenSession::new(TokenGrant {
+        username: user,
+        valid_until: claims.get("exp").and_then(|v| v.as_u64()).unwrap_or(0),
+        scope: scope.map(Arc::new),
+        key_id: "acl-check".into(),
+    })));
+    Ok(id)
 }
 
 fn check_roles(acl: &Acl, roles: &[String]) -> Result<(), String> {
@@ -378,7 +441,7 @@ fn json_line(q: &Query, d: &Decision) -> String {
         "reason": d.reason.as_str(),
         "username": q.id.username,
         "client_id": q.id.client_id,
-        "roles": q.id.roles,
+        "roles": q.id.claims().map_or_else(|| q.id.roles.clone(), |c| c.roles().to_vec()),
         "qos": q.qos,
         "retain": q.retain,
         "max_qos": if d.allowed { Some(d.max_qos) } else { None },

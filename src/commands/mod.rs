@@ -10,6 +10,7 @@ pub mod passwd;
 pub mod payload;
 pub mod pki;
 pub mod serve;
+pub mod tokens;
 
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
@@ -27,5 +28,6 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::VerifyPayload(a) => payload::verify(a),
         Command::Audit(args) => audit::run(args),
         Command::AuthServer(args) => auth_server::run(args),
+        Command::GenToken(a) => tokens::run_gen_token(a),
     }
 }

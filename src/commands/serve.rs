@@ -102,8 +102,8 @@ pub fn run(args: ServeArgs) -> CmdResult {
         let policy = Policy::with_set(Arc::new(config.clone()), set)
             .map_err(|e| CliError::with_code(e.to_string(), 1))?;
         for (l, lp) in config.listeners.iter().zip(policy.set().listeners.iter()) {
-            if !lp.anonymous && lp.passwords.is_none() && lp.cert_name.is_none() {
-                tracing::warn!(listener = %l.origin, "allow_anonymous is false and no password_file is set: no client can connect on this listener");
+            if !lp.anonymous && lp.passwords.is_none() && lp.cert_name.is_none() && lp.tokens.is_none() {
+                tracing::warn!(listener = %l.origin, "allow_anonymous is false and no password_file or token key is set: no client can connect on this listener");
             } else if lp.anonymous && !l.is_loopback_only() {
                 tracing::warn!(listener = %l.origin, "anonymous clients admitted on a listener reachable from other hosts");
             }
@@ -213,6 +213,18 @@ fn summary(c: &Config, set: &PolicySet) -> String {
             }
             if let (Some(f), Some(a)) = (&l.auth.acl_file, &lp.acl) {
                 parts.push(format!("acl_file {f} ({} rules)", a.rules().len()));
+            }
+            if let (Some(t), Some(v)) = (&l.auth.token, &lp.tokens) {
+                let kind = match t.key {
+                    crate::config::model::TokenKeySource::KeyFile(_) => "token_key_file",
+                    crate::config::model::TokenKeySource::Jwks(_) => "token_jwks_file",
+                };
+                parts.push(format!(
+                    "{kind} {} ({} key(s), {})",
+                    t.key.file(),
+                    v.key_count(),
+                    v.algorithm_names().join(",")
+                ));
             }
             parts.push(format!(
                 "max_connections {}",

@@ -389,6 +389,53 @@ pub struct ListenerAuth {
     pub password_file: Option<FileOption>,
     /// `acl_file`: without one every topic is allowed, as in Mosquitto.
     pub acl_file: Option<FileOption>,
+    /// `token_*`: access tokens (JWT) accepted in the CONNECT password (or v5 enhanced
+    /// authentication, method `JWT`).
+    pub token: Option<TokenConfig>,
+}
+
+/// The JWT algorithms `token_algorithms` may name. `none` is never one of them.
+pub const TOKEN_ALGORITHMS: &[&str] = &[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
+];
+
+/// The default `token_leeway`: the clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const DEFAULT_TOKEN_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Where a listener's token verification keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKeySource {
+    /// `token_key_file`: an HMAC secret (the file's bytes, surrounding whitespace trimmed) or a
+    /// public key PEM (RSA, EC P-256/P-384, Ed25519).
+    KeyFile(FileOption),
+    /// `token_jwks_file`: a JWK set; a token names its key with `kid`.
+    Jwks(FileOption),
+}
+
+impl TokenKeySource {
+    pub fn file(&self) -> &FileOption {
+        match self {
+            TokenKeySource::KeyFile(f) | TokenKeySource::Jwks(f) => f,
+        }
+    }
+}
+
+/// A listener's access-token settings (`token_*` lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenConfig {
+    pub key: TokenKeySource,
+    /// `token_algorithms`: the accepted `alg` values (names from [`TOKEN_ALGORITHMS`]); `None`:
+    /// those that fit the key (HS256 for a secret; RS256, ES256/ES384 or EdDSA for a PEM; a
+    /// JWK's own `alg`, or its key type's usual one).
+    pub algorithms: Option<Located<Vec<String>>>,
+    /// `token_audience`: when set, a token must carry it in `aud`.
+    pub audience: Option<String>,
+    /// `token_issuer`: when set, a token's `iss` must equal it.
+    pub issuer: Option<String>,
+    pub leeway: Duration,
+    /// `token_username_claim`: the claim that names the client (default `sub`).
+    pub username_claim: String,
 }
 
 /// What happens to a PUBLISH the ACL refuses (`denied_publish_action`).

@@ -14,7 +14,8 @@ use super::defaults;
 use super::model::{
     CertUsername, CipherSuite, ConfLoc, Config, DeniedPublish, FileOption, ListenerConfig,
     ListenerProtocol, Located, LogDest, RateLimit, SecurityLogDest, SocketDomain, SyncPolicy,
-    TlsMinVersion, DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE,
+    TlsMinVersion, TokenConfig, TokenKeySource, DEFAULT_MAX_TOPIC_LEVELS, DEFAULT_TOKEN_LEEWAY,
+    PROTOCOL_MAX_PACKET_SIZE, TOKEN_ALGORITHMS,
 };
 
 /// How deep `include_dir` may nest: a directory that includes itself must not recurse forever.
@@ -101,6 +102,13 @@ const SUPPORTED: &[&str] = &[
     // authentication, authorization and the security log
     "password_file",
     "acl_file",
+    "token_key_file",
+    "token_jwks_file",
+    "token_algorithms",
+    "token_audience",
+    "token_issuer",
+    "token_leeway",
+    "token_username_claim",
     "denied_publish_action",
     "security_log",
     "cert_expiry_warning_days",
@@ -226,6 +234,8 @@ struct Parser {
     anonymous: Vec<(bool, Option<usize>)>,
     /// `password_file` / `acl_file` lines, placed like `allow_anonymous` in `finish`.
     auth_files: Vec<(AuthFile, FileOption, Option<usize>)>,
+    /// `token_*` lines, placed like the auth files.
+    token_lines: Vec<(TokenLine, ConfLoc, Option<usize>)>,
     current: Option<usize>,
     log_levels: Vec<&'static str>,
 }
@@ -238,6 +248,7 @@ impl Parser {
             template_touched: false,
             anonymous: Vec::new(),
             auth_files: Vec::new(),
+            token_lines: Vec::new(),
             current: None,
             log_levels: Vec::new(),
         }
@@ -671,6 +682,16 @@ impl Parser {
                 let file = file_option(value, at, base)?;
                 self.auth_files.push((kind, file, self.current));
             }
+            "token_key_file"
+            | "token_jwks_file"
+            | "token_algorithms"
+            | "token_audience"
+            | "token_issuer"
+            | "token_leeway"
+            | "token_username_claim" => {
+                let line = token_line(opt, value, at, base)?;
+                self.token_lines.push((line, at.loc(), self.current));
+            }
             "denied_publish_action" => {
                 self.cfg.security.denied_publish = match value {
                     "acknowledge" => DeniedPublish::Acknowledge,
@@ -782,6 +803,15 @@ impl Parser {
                     AuthFile::Acl => auth.acl_file = Some(file.clone()),
                 }
             }
+        }
+        for i in 0..self.cfg.listeners.len() {
+            let lines = self.token_lines.iter().filter(|(_, _, l)| {
+                match (self.cfg.per_listener_settings, l) {
+                    (true, Some(j)) => *j == i,
+                    _ => true,
+                }
+            });
+            self.cfg.listeners[i].auth.token = token_config(lines)?;
         }
         if let Some(level) = most_verbose(&self.log_levels) {
             self.cfg.logging.level = level;
@@ -980,6 +1010,136 @@ fn parse_ciphers(
         )));
     }
     Ok(out)
+}
+
+/// One `token_*` line, checked.
+#[derive(Debug, Clone)]
+enum TokenLine {
+    KeyFile(FileOption),
+    Jwks(FileOption),
+    Algorithms(Vec<String>),
+    Audience(String),
+    Issuer(String),
+    Leeway(Duration),
+    UsernameClaim(String),
+}
+
+fn token_line(opt: &str, value: &str, at: Loc<'_>, base: &Path) -> Result<TokenLine, ConfigError> {
+    let word = |what: &str| -> Result<String, ConfigError> {
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            Err(at.err(format!("`{opt}` takes one {what}")))
+        } else {
+            Ok(value.to_string())
+        }
+    };
+    Ok(match opt {
+        "token_key_file" => TokenLine::KeyFile(file_option(value, at, base)?),
+        "token_jwks_file" => TokenLine::Jwks(file_option(value, at, base)?),
+        "token_algorithms" => {
+            let mut algs = Vec::new();
+            for a in value.split([',', ' ']).filter(|a| !a.is_empty()) {
+                if a.eq_ignore_ascii_case("none") {
+                    return Err(at.err(
+                        "token_algorithms: `none` (unsigned tokens) is never accepted".into(),
+                    ));
+                }
+                match TOKEN_ALGORITHMS.iter().find(|k| **k == a) {
+                    Some(k) if !algs.contains(&k.to_string()) => algs.push(k.to_string()),
+                    Some(_) => {}
+                    None => {
+                        return Err(at.err(format!(
+                            "token_algorithms: unknown algorithm `{a}` (expected some of {})",
+                            TOKEN_ALGORITHMS.join(", ")
+                        )))
+                    }
+                }
+            }
+            if algs.is_empty() {
+                return Err(at.err("`token_algorithms` needs at least one algorithm".into()));
+            }
+            let hmac = algs.iter().filter(|a| a.starts_with("HS")).count();
+            if hmac != 0 && hmac != algs.len() {
+                // One key file is either a shared secret or a public key: a list with both
+                // kinds is the HS/RS key-confusion mistake waiting to happen.
+                return Err(at.err(
+                    "token_algorithms cannot mix HMAC (HS*) and public-key algorithms".into(),
+                ));
+            }
+            TokenLine::Algorithms(algs)
+        }
+        "token_audience" => TokenLine::Audience(word("audience")?),
+        "token_issuer" => TokenLine::Issuer(word("issuer")?),
+        "token_leeway" => {
+            TokenLine::Leeway(Duration::from_secs(parse_int(value, at, 0, 3600)? as u64))
+        }
+        _ => TokenLine::UsernameClaim(word("claim name")?),
+    })
+}
+
+/// The token settings of one listener from the lines that apply to it (later lines win);
+/// `token_*` lines without a key file are an error naming the first of them.
+fn token_config<'a>(
+    lines: impl Iterator<Item = &'a (TokenLine, ConfLoc, Option<usize>)>,
+) -> Result<Option<TokenConfig>, ConfigError> {
+    let mut key: Option<(TokenKeySource, ConfLoc)> = None;
+    let mut first: Option<&ConfLoc> = None;
+    let mut cfg = TokenConfig {
+        key: TokenKeySource::KeyFile(FileOption {
+            path: PathBuf::new(),
+            origin: String::new(),
+        }),
+        algorithms: None,
+        audience: None,
+        issuer: None,
+        leeway: DEFAULT_TOKEN_LEEWAY,
+        username_claim: "sub".into(),
+    };
+    for (line, at, _) in lines {
+        first.get_or_insert(at);
+        match line {
+            TokenLine::KeyFile(f) | TokenLine::Jwks(f) => {
+                let src = match line {
+                    TokenLine::KeyFile(_) => TokenKeySource::KeyFile(f.clone()),
+                    _ => TokenKeySource::Jwks(f.clone()),
+                };
+                if let Some((old, old_at)) = &key {
+                    if std::mem::discriminant(old) != std::mem::discriminant(&src) {
+                        return Err(ConfigError::At {
+                            file: at.file.clone(),
+                            line: at.line,
+                            message: format!(
+                                "token_key_file and token_jwks_file cannot both apply to one listener (the other was set at {old_at})"
+                            ),
+                        });
+                    }
+                }
+                key = Some((src, at.clone()));
+            }
+            TokenLine::Algorithms(a) => {
+                cfg.algorithms = Some(Located {
+                    value: a.clone(),
+                    at: at.clone(),
+                })
+            }
+            TokenLine::Audience(a) => cfg.audience = Some(a.clone()),
+            TokenLine::Issuer(i) => cfg.issuer = Some(i.clone()),
+            TokenLine::Leeway(d) => cfg.leeway = *d,
+            TokenLine::UsernameClaim(c) => cfg.username_claim = c.clone(),
+        }
+    }
+    match (key, first) {
+        (Some((k, _)), _) => {
+            cfg.key = k;
+            Ok(Some(cfg))
+        }
+        (None, Some(at)) => Err(ConfigError::At {
+            file: at.file.clone(),
+            line: at.line,
+            message: "token_* options need token_key_file or token_jwks_file on the same listener"
+                .into(),
+        }),
+        (None, None) => Ok(None),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -1344,6 +1504,50 @@ mod tests {
         // Before any listener: every listener (here the embedded loopback ones) gets it.
         let c = parse_str("certfile /a\nkeyfile /b\n", "t").unwrap();
         assert!(c.listeners.iter().all(|l| l.tls.enabled()));
+    }
+
+    #[test]
+    fn token_options_per_listener_and_their_errors() {
+        let c = parse_str(
+            "per_listener_settings true\nlistener 1 127.0.0.1\ntoken_key_file k.pem\ntoken_algorithms ES256,ES384\ntoken_audience mqtt\ntoken_leeway 0\nlistener 2 0.0.0.0\npassword_file a.pw\n",
+            "t.conf",
+        )
+        .unwrap();
+        let t = c.listeners[0].auth.token.as_ref().unwrap();
+        assert_eq!(
+            t.key,
+            TokenKeySource::KeyFile(FileOption {
+                path: PathBuf::from("./k.pem"),
+                origin: "t.conf:3".into()
+            })
+        );
+        assert_eq!(t.algorithms.as_ref().unwrap().value, ["ES256", "ES384"]);
+        assert_eq!(t.audience.as_deref(), Some("mqtt"));
+        assert_eq!(
+            (t.leeway, t.username_claim.as_str(), t.issuer.as_ref()),
+            (Duration::ZERO, "sub", None)
+        );
+        assert!(c.listeners[1].auth.token.is_none());
+        // Without per_listener_settings every listener takes them.
+        let c = parse_str(
+            "listener 1\nlistener 2\ntoken_jwks_file keys.json\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert!(c
+            .listeners
+            .iter()
+            .all(|l| matches!(l.auth.token.as_ref().unwrap().key, TokenKeySource::Jwks(_))));
+        assert!(err("token_key_file k\ntoken_algorithms none\n")
+            .contains("t.conf:2: token_algorithms: `none`"));
+        assert!(err("token_key_file k\ntoken_algorithms HS256 RS256\n").contains("cannot mix"));
+        assert!(
+            err("token_key_file k\ntoken_algorithms HS999\n").contains("unknown algorithm `HS999`")
+        );
+        assert!(err("listener 1\ntoken_audience a\n")
+            .contains("t.conf:2: token_* options need token_key_file"));
+        assert!(err("token_key_file k\ntoken_jwks_file j\n").contains("cannot both apply"));
+        assert!(err("token_key_file k\ntoken_leeway -1\n").contains("t.conf:2"));
     }
 
     #[test]

@@ -3,7 +3,11 @@
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
+use crate::security::acl::ClaimRules;
 use crate::security::policy::AuthzCache;
+use crate::security::tokens::TokenSession;
 
 /// How the client proved who it is. Later waves add certificates and tokens; the broker and the
 /// ACL matcher only ever see this type, so adding a method touches no protocol code.
@@ -39,6 +43,11 @@ pub struct Identity {
     /// This client's compiled permissions and the listener whose policy applies to it (see
     /// `security::policy`). A clone starts with an empty cache.
     pub authz: AuthzCache,
+    /// The live token of a client that authenticated with one (`AuthMethod::Token`): its expiry
+    /// and claims, replaced in place by a v5 re-authentication. `None` for a session restored
+    /// from the store (the token is never stored): such an identity is judged by the ACL file
+    /// alone, and without one it may do nothing.
+    pub token: Option<Arc<TokenSession>>,
 }
 
 impl Identity {
@@ -53,7 +62,20 @@ impl Identity {
             peer: None,
             peer_cert: None,
             authz: AuthzCache::default(),
+            token: None,
         }
+    }
+
+    /// The permissions the client's current token grants (`None`: no token, or a token without
+    /// `acl` or `roles` claims, which is judged like a password client).
+    pub fn claims(&self) -> Option<Arc<ClaimRules>> {
+        self.token.as_ref().and_then(|t| t.current().scope.clone())
+    }
+
+    /// Changes whenever the client's token is replaced: cached permissions compiled under
+    /// another value are stale.
+    pub fn token_epoch(&self) -> u64 {
+        self.token.as_ref().map_or(0, |t| t.epoch())
     }
 
     pub fn with_username(client_id: impl Into<String>, username: impl Into<String>) -> Identity {

@@ -25,12 +25,13 @@ use crate::broker::auth::{
     ConnectDecision, ConnectDenial, ConnectRequest, Recheck, SubscribeDecision,
 };
 use crate::broker::codec::QoS;
-use crate::config::model::{Config, FileOption, ListenerConfig};
+use crate::config::model::{Config, FileOption, ListenerConfig, TokenConfig};
 use crate::security::acl::{Access, Acl, AclError, AclRequest, Decision, Grants};
 use crate::security::events::{self, Event};
 use crate::security::identity::{AuthMethod, Identity, PeerCert};
 use crate::security::passwd::{LineKind, PasswordFile, Verifier};
 use crate::security::password_gate::{Checked, Origin, PasswordGate};
+use crate::security::tokens::{self, TokenError, TokenGrant, TokenSession, TokenVerifier};
 use crate::security::verify_pool::VerifyPool;
 
 /// A file that cannot be used, named with its line where there is one.
@@ -56,6 +57,9 @@ pub struct ListenerPolicy {
     /// Set on TLS listeners with `use_identity_as_username` / `use_subject_as_username`: the
     /// certificate names the client and no password is checked.
     pub cert_name: Option<CertName>,
+    /// `token_*`: access tokens accepted here, and the verifier loaded from them.
+    pub token_config: Option<TokenConfig>,
+    pub tokens: Option<Arc<TokenVerifier>>,
 }
 
 /// The loaded files of every listener, indexed like `Config::listeners`.
@@ -81,6 +85,7 @@ impl PolicySet {
     ) -> Result<(PolicySet, Vec<KeptOld>), PolicyError> {
         let mut passwords: HashMap<PathBuf, Arc<Verifier>> = HashMap::new();
         let mut acls: HashMap<PathBuf, Arc<Acl>> = HashMap::new();
+        let mut verifiers: Vec<(TokenConfig, Arc<TokenVerifier>)> = Vec::new();
         let mut kept = Vec::new();
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for (i, l) in config.listeners.iter().enumerate() {
@@ -105,7 +110,32 @@ impl PolicySet {
                     &mut kept,
                 )?),
             };
+            let tokens = match &l.auth.token {
+                None => None,
+                Some(tc) => Some(match verifiers.iter().find(|(c, _)| c == tc) {
+                    Some((_, v)) => v.clone(),
+                    None => {
+                        let v = match TokenVerifier::load(tc, config.security.auth_cache_size) {
+                            Ok(v) => Arc::new(v),
+                            Err(e) => match prev.and_then(|p| p.tokens.clone()) {
+                                Some(old) => {
+                                    kept.push(KeptOld {
+                                        file: tc.key.file().path.display().to_string(),
+                                        error: PolicyError(e),
+                                    });
+                                    old
+                                }
+                                None => return Err(PolicyError(e)),
+                            },
+                        };
+                        verifiers.push((tc.clone(), v.clone()));
+                        v
+                    }
+                }),
+            };
             listeners.push(Arc::new(ListenerPolicy {
+                token_config: l.auth.token.clone(),
+                tokens,
                 anonymous: l.anonymous_allowed(),
                 password_file: l.auth.password_file.clone(),
                 passwords: pw,
@@ -201,6 +231,9 @@ pub struct AuthzCache {
 /// A client's permissions under one generation of the policy set.
 struct Compiled {
     generation: u64,
+    /// The client's token epoch when compiled (0 without a token): a re-authentication with
+    /// another token makes the entry stale.
+    token_epoch: u64,
     /// `None`: the listener has no ACL (everything is allowed).
     grants: Option<Grants>,
 }
@@ -351,23 +384,35 @@ impl Policy {
     fn with_grants<R>(&self, who: &Identity, f: impl FnOnce(Option<&Grants>) -> R) -> Option<R> {
         // Read before the set: a reload between the two only makes this entry look stale.
         let generation = self.0.generation.load(Ordering::Acquire);
+        let token_epoch = who.token_epoch();
         let cache = &who.authz;
         if let Some(c) = cache.first.get() {
-            if c.generation == generation {
+            if c.generation == generation && c.token_epoch == token_epoch {
                 return Some(f(c.grants.as_ref()));
             }
             let later = cache.later.load();
             if let Some(c) = later.as_ref() {
-                if c.generation == generation {
+                if c.generation == generation && c.token_epoch == token_epoch {
                     return Some(f(c.grants.as_ref()));
                 }
             }
         }
         let set = self.0.set.load();
         let lp = self.policy_for(&set, who)?;
+        // A token with `acl` or `roles` claims is scoped: without an ACL file it may do what
+        // its claims grant and nothing else. So is a token identity restored from the store,
+        // whose claims were never stored.
+        let scoped =
+            who.auth == AuthMethod::Token && (who.token.is_none() || who.claims().is_some());
+        let grants = match &lp.acl {
+            Some(acl) => Some(Grants::new(acl.clone(), who)),
+            None if scoped => Some(Grants::new(empty_acl(), who)),
+            None => None,
+        };
         let fresh = Arc::new(Compiled {
             generation,
-            grants: lp.acl.as_ref().map(|acl| Grants::new(acl.clone(), who)),
+            token_epoch,
+            grants,
         });
         if let Err(fresh) = cache.first.set(fresh.clone()) {
             cache.later.store(Some(fresh));
@@ -413,6 +458,28 @@ impl Policy {
                 None => ConnectDecision::Deny(ConnectDenial::BadCredentials),
             };
         }
+        if let Some(verifier) = &lp.tokens {
+            // A password of the JWT compact form is a token here (docs: "tokens and passwords
+            // on one listener"); anything else goes on to the password file.
+            if let Some(p) = req
+                .password
+                .as_deref()
+                .filter(|p| tokens::looks_like_jwt(p))
+            {
+                return match verifier.verify(p, req.username.as_deref()) {
+                    Ok(grant) => {
+                        tracing::debug!(client_id = ?req.client_id, username = ?grant.username, "token accepted");
+                        let mut id = identity(Some(grant.username.clone()), AuthMethod::Token);
+                        id.token = Some(Arc::new(TokenSession::new(grant)));
+                        ConnectDecision::Allow(id)
+                    }
+                    Err(e) => {
+                        token_refused(&req, &e);
+                        ConnectDecision::Deny(ConnectDenial::BadCredentials)
+                    }
+                };
+            }
+        }
         let (Some(user), Some(verifier)) = (&req.username, &lp.passwords) else {
             // No password file here: credentials cannot be checked, so they are not taken as
             // proof of anything; the client is admitted as anonymous where that is allowed.
@@ -440,6 +507,27 @@ impl Policy {
             Checked::Locked => ConnectDecision::Deny(ConnectDenial::Throttled),
             Checked::Busy => ConnectDecision::Deny(ConnectDenial::ServerBusy),
         }
+    }
+
+    /// MQTT 5 re-authentication of a live token client: verify `token` with the keys of its
+    /// listener; it must name the same user. On success the client's token (expiry and
+    /// permissions) is replaced in place and its new end (Unix seconds) returned.
+    pub fn reauthenticate(&self, who: &Identity, token: &[u8]) -> Result<u64, TokenError> {
+        let set = self.0.set.load();
+        let (Some(lp), Some(session)) = (self.policy_for(&set, who), &who.token) else {
+            return Err(TokenError::UnknownKey(
+                "tokens are not accepted here".into(),
+            ));
+        };
+        let Some(v) = &lp.tokens else {
+            return Err(TokenError::UnknownKey(
+                "tokens are not accepted here".into(),
+            ));
+        };
+        let grant: TokenGrant = v.verify(token, who.username.as_deref())?;
+        let until = grant.valid_until;
+        session.replace(grant);
+        Ok(until)
     }
 
     fn decide<R>(
@@ -528,6 +616,19 @@ impl Policy {
         if who.auth == AuthMethod::Anonymous && !lp.anonymous {
             return Recheck::Disconnect;
         }
+        if who.auth == AuthMethod::Token {
+            // Tokens are no longer accepted here, or the key that verified this one is gone
+            // (a JWK set rotated by SIGHUP). A restored identity holds no token: it is judged
+            // when its client comes back.
+            let keep = match (&who.token, &lp.tokens) {
+                (Some(t), Some(v)) => v.has_key(&t.current().key_id),
+                (None, Some(_)) => true,
+                (_, None) => false,
+            };
+            if !keep {
+                return Recheck::Disconnect;
+            }
+        }
         let (mut drop, mut cap) = (Vec::new(), Vec::new());
         for (f, granted) in subs {
             let req = AclRequest::new(Access::Subscribe, f);
@@ -548,8 +649,17 @@ impl Policy {
     }
 }
 
+/// The ACL of a listener without an ACL file, for token clients whose claims are all they may do.
+fn empty_acl() -> Arc<Acl> {
+    static EMPTY: OnceLock<Arc<Acl>> = OnceLock::new();
+    EMPTY
+        .get_or_init(|| Arc::new(Acl::empty("(no acl_file)")))
+        .clone()
+}
+
 fn same_files(a: &ListenerPolicy, b: &ListenerPolicy) -> bool {
-    a.acl_file == b.acl_file
+    a.token_config == b.token_config
+        && a.acl_file == b.acl_file
         && a.password_file == b.password_file
         && a.anonymous == b.anonymous
         && a.cert_name == b.cert_name
@@ -562,6 +672,21 @@ pub fn cert_username(mode: CertName, cert: Option<&PeerCert>) -> Option<String> 
     match mode {
         CertName::CommonName => cert.common_name.clone(),
         CertName::Subject => Some(cert.subject.clone()),
+    }
+}
+
+/// Log a refused token: the reason, never the token.
+fn token_refused(req: &ConnectRequest, e: &TokenError) {
+    tracing::info!(client_id = ?req.client_id, peer = %req.peer, reason = %e, "token refused");
+    if events::enabled() {
+        events::emit(
+            Event::new("auth_failure")
+                .peer(req.peer)
+                .listener(req.listener.port)
+                .client_id(&req.client_id)
+                .username(req.username.as_deref())
+                .reason(format!("token: {e}")),
+        );
     }
 }
 

@@ -14,7 +14,7 @@
 //!   SHA-256 state inside the HMAC is not wiped by its crate; it lives on this thread's stack
 //!   for microseconds.)
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -24,9 +24,8 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::security::cache::{BoundedCache, CacheKey};
 use crate::security::passwd::{StoredHash, Verifier};
-
-type CacheKey = [u8; 32];
 
 /// Why a check did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -66,36 +65,8 @@ struct Shared {
     stats: PoolStats,
 }
 
-/// Remembered successes: a set for lookups, insertion order for eviction.
-struct Cache {
-    capacity: usize,
-    set: HashSet<CacheKey>,
-    order: VecDeque<CacheKey>,
-}
-
-impl Cache {
-    fn contains(&self, k: &CacheKey) -> bool {
-        self.set.contains(k)
-    }
-
-    fn insert(&mut self, k: CacheKey) {
-        if self.capacity == 0 || self.set.contains(&k) {
-            return;
-        }
-        while self.order.len() >= self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        self.set.insert(k);
-        self.order.push_back(k);
-    }
-
-    fn clear(&mut self) {
-        self.set.clear();
-        self.order.clear();
-    }
-}
+/// Remembered successes.
+type Cache = BoundedCache<()>;
 
 /// The password verification pool. Dropping it stops its threads once they finish the hash
 /// they are computing.
@@ -127,11 +98,7 @@ impl VerifyPool {
             ready: Condvar::new(),
             stop: AtomicBool::new(false),
             queue_limit: queue_limit.max(1),
-            cache: Mutex::new(Cache {
-                capacity: cache_size,
-                set: HashSet::new(),
-                order: VecDeque::new(),
-            }),
+            cache: Mutex::new(Cache::new(cache_size)),
             hmac_key,
             stats: PoolStats::default(),
         });
@@ -169,7 +136,7 @@ impl VerifyPool {
             .stored(user)
             .map(|h| cache_key(&self.shared.hmac_key, user, &password, h));
         if let Some(k) = &key {
-            if self.shared.cache.lock().contains(k) {
+            if self.shared.cache.lock().get(k).is_some() {
                 self.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(true);
             }
@@ -231,7 +198,7 @@ fn worker(s: &Shared) {
         s.stats.computed.fetch_add(1, Ordering::Relaxed);
         if ok {
             if let Some(k) = job.key {
-                s.cache.lock().insert(k);
+                s.cache.lock().insert(k, ());
             }
         }
         let _ = job.reply.send(ok);
@@ -398,16 +365,12 @@ mod tests {
 
     #[test]
     fn cache_is_bounded_and_keys_never_contain_the_password() {
-        let mut c = Cache {
-            capacity: 3,
-            set: HashSet::new(),
-            order: VecDeque::new(),
-        };
+        let mut c = Cache::new(3);
         for i in 0..10u8 {
-            c.insert([i; 32]);
+            c.insert([i; 32], ());
         }
-        assert_eq!(c.set.len(), 3);
-        assert!(c.contains(&[9; 32]) && !c.contains(&[6; 32]));
+        assert_eq!(c.len(), 3);
+        assert!(c.get(&[9; 32]).is_some() && c.get(&[6; 32]).is_none());
         let h = crate::security::passwd::parse_hash(&hash_password(b"pw", &WEAK).unwrap()).unwrap();
         let k1 = cache_key(&[1; 32], "alice", b"pw", &h);
         let k2 = cache_key(&[2; 32], "alice", b"pw", &h);

@@ -136,7 +136,7 @@ impl Client {
         Client::connect_as(addr, client_id, opts, None).await
     }
 
-    /// Connect with a username and password (`None`: anonymous).
+    /// Connect with a username and password or access token (`None`: anonymous).
     pub async fn connect_as(
         addr: SocketAddr,
         client_id: &str,

@@ -75,6 +75,49 @@ pub struct Settings {
     /// When set, throughput scenarios also report the CPU time this process (the broker) used
     /// during their measured window: a figure the machine's other load disturbs much less.
     pub broker_pid: Option<u32>,
+    /// Credentials for the connect-rate scenario (the login storm), used in turn; `None`:
+    /// anonymous CONNECTs.
+    pub credentials: Option<std::sync::Arc<Vec<Credential>>>,
+}
+
+/// One login: a username (MQTT 3.1.1 sends a password only with one; it may be empty) and a
+/// password or access token.
+#[derive(Clone)]
+pub struct Credential {
+    pub username: String,
+    pub password: Vec<u8>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credential {
+    /// `USERNAME:PASSWORD` lines (an access token as the password; an empty username is
+    /// allowed), blank lines skipped. Read from a file: secrets never go on a command line.
+    pub fn parse_lines(text: &str) -> Result<Vec<Credential>, String> {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (u, p) = line
+                .split_once(':')
+                .ok_or_else(|| format!("line {}: expected USERNAME:PASSWORD", i + 1))?;
+            out.push(Credential {
+                username: u.to_string(),
+                password: p.trim_end().as_bytes().to_vec(),
+            });
+        }
+        if out.is_empty() {
+            return Err("no credentials".into());
+        }
+        Ok(out)
+    }
 }
 
 impl Settings {
@@ -92,6 +135,7 @@ impl Settings {
             idle: 10_000,
             connects: 5_000,
             broker_pid: None,
+            credentials: None,
         }
     }
 
@@ -104,5 +148,30 @@ impl Settings {
             connects: 1_000,
             ..Settings::full()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_file_lines() {
+        let c = Credential::parse_lines("alice:pw:with:colons\n\n:eyJ.a.b\n").unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].username.as_str(), &c[0].password[..]),
+            ("alice", &b"pw:with:colons"[..])
+        );
+        assert_eq!(
+            (c[1].username.as_str(), &c[1].password[..]),
+            ("", &b"eyJ.a.b"[..])
+        );
+        assert!(Credential::parse_lines("no colon\n")
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(Credential::parse_lines("\n").is_err());
+        // Debug never shows a password.
+        assert!(!format!("{:?}", c[0]).contains("pw"));
     }
 }

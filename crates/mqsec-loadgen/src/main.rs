@@ -1,6 +1,9 @@
 //! Ad-hoc load against any MQTT broker:
 //! `cargo run --release -p mqsec-loadgen -- --addr 127.0.0.1:1883 [--scenario qos0,latency]
-//! [--quick] [--duration SECS] [--v5] [--pid BROKER_PID]`.
+//! [--quick] [--duration SECS] [--v5] [--pid BROKER_PID] [--credentials FILE]`.
+//!
+//! `--credentials FILE` (`USERNAME:PASSWORD` lines; a password may be an access token) makes
+//! the connect scenario a login storm: each CONNECT takes the next line in turn.
 //!
 //! Prints one JSON line per scenario. `--pid` (the broker's process id) adds the broker's CPU time
 //! per message and enables the idle-connections scenario (VmRSS). The side-by-side comparison
@@ -17,7 +20,7 @@ use mqsec_loadgen::{scenario, LoadError, Settings};
 
 const USAGE: &str =
     "usage: mqsec-loadgen --addr HOST:PORT [--scenario qos0,qos1,fanout,latency,connect,idle] \
-[--quick] [--duration SECS] [--v5] [--pid BROKER_PID]";
+[--quick] [--duration SECS] [--v5] [--pid BROKER_PID] [--credentials FILE]";
 
 async fn run(
     addr: SocketAddr,
@@ -101,9 +104,20 @@ fn main() -> ExitCode {
                     .ok_or_else(|| format!("--scenario: unknown name in {v}"))
             }),
             "--quick" => {
+                let creds = settings.credentials.take();
                 settings = Settings::quick();
+                settings.credentials = creds;
                 Ok(())
             }
+            "--credentials" => value("--credentials").and_then(|v| {
+                std::fs::read_to_string(&v)
+                    .map_err(|e| format!("--credentials {v}: {e}"))
+                    .and_then(|t| {
+                        mqsec_loadgen::Credential::parse_lines(&t)
+                            .map_err(|e| format!("--credentials {v}: {e}"))
+                    })
+                    .map(|c| settings.credentials = Some(std::sync::Arc::new(c)))
+            }),
             "--v5" => {
                 settings.version = ProtocolVersion::V5;
                 Ok(())

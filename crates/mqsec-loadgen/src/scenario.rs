@@ -597,13 +597,17 @@ pub async fn connect_rate(addr: SocketAddr, s: &Settings) -> Result<ConnectRate,
     let mut handles = Vec::new();
     for _ in 0..CONNECT_CONCURRENCY {
         let (next, done, run) = (next.clone(), done.clone(), run.clone());
+        let creds = s.credentials.clone();
         handles.push(AbortOnDrop(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= limit || Instant::now() > deadline {
                     return Ok::<(), LoadError>(());
                 }
-                let c = Client::connect(addr, &format!("{run}-c{i}"), opts).await?;
+                // The storm cycles over the credentials (a fleet logging in).
+                let login = creds.as_ref().map(|c| &c[i as usize % c.len()]);
+                let login = login.map(|l| (l.username.as_str(), l.password.as_slice()));
+                let c = Client::connect_as(addr, &format!("{run}-c{i}"), opts, login).await?;
                 c.disconnect().await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }

@@ -21,6 +21,7 @@ use crate::broker::session::{Attachment, ConnCtl, Message, Will, NEVER_EXPIRES};
 use crate::broker::topic::topic_too_deep;
 use crate::security::events::{self, Event};
 use crate::security::identity::PeerCert;
+use crate::security::tokens::{looks_like_jwt, AUTH_METHOD};
 
 /// What CONNECT settled for the rest of the connection.
 pub(super) struct Established {
@@ -181,18 +182,55 @@ where
             return Err(refuse(t, c, why));
         }
     }
-    if v5c && connect.properties.authentication_method.is_some() {
-        // No enhanced authentication method is offered (yet).
-        return Err(refuse(
-            t,
-            v5::BAD_AUTHENTICATION_METHOD,
-            "no enhanced authentication method is offered",
-        ));
+    // MQTT 5 enhanced authentication: only the token method, on a listener that takes tokens
+    // (and does not name clients by their certificate). The token is the authentication data,
+    // in one step: CONNACK follows, with no AUTH exchange.
+    let enhanced = v5c && connect.properties.authentication_method.is_some();
+    if enhanced {
+        let offered = connect.properties.authentication_method.as_deref() == Some(AUTH_METHOD)
+            && listener.auth.token.is_some()
+            && listener.cert_username().is_none();
+        if !offered {
+            return Err(refuse(
+                t,
+                v5::BAD_AUTHENTICATION_METHOD,
+                "authentication method not offered on this listener",
+            ));
+        }
+        if !connect
+            .properties
+            .authentication_data
+            .as_deref()
+            .is_some_and(looks_like_jwt)
+        {
+            return Err(refuse(
+                t,
+                v5::BAD_USER_NAME_OR_PASSWORD,
+                "no token in the authentication data",
+            ));
+        }
     }
+    let credential = if enhanced {
+        connect.properties.authentication_data.as_deref()
+    } else {
+        connect.password.as_deref()
+    };
     let peer_cert = cert.clone().map(Arc::new);
-    let decision = authenticate(ctx, &connect, &client_id, peer, cert).await;
+    let decision = authenticate(ctx, &connect, credential, &client_id, peer, cert).await;
     let identity = match decision {
         ConnectDecision::Allow(mut id) => {
+            if enhanced {
+                match &id.token {
+                    Some(ts) => ts.set_enhanced(),
+                    None => {
+                        return Err(refuse(
+                            t,
+                            v5::NOT_AUTHORIZED,
+                            "the authentication data was not taken as a token",
+                        ))
+                    }
+                }
+            }
             // Whatever the authorizer filled in, these are facts of the connection.
             id.peer = Some(peer);
             id.listener_port = Some(listener.port);
@@ -271,6 +309,9 @@ where
         if listener.max_qos < 2 {
             props.maximum_qos = Some(listener.max_qos);
         }
+        if enhanced {
+            props.authentication_method = Some(AUTH_METHOD.to_string());
+        }
         if !cfg.limits.retain_available {
             props.retain_available = Some(0);
         }
@@ -326,6 +367,9 @@ where
             ));
         }
     };
+    if let Some(ts) = &identity.token {
+        b.token_deadline(&ctl, ts.current().valid_until);
+    }
     // MQTT 3.1 has no session present flag.
     let present = attached.present && v != ProtocolVersion::V31;
     connack(t, v, 0, present, props);
@@ -376,6 +420,7 @@ where
 async fn authenticate(
     ctx: &Ctx,
     connect: &Connect,
+    credential: Option<&[u8]>,
     client_id: &str,
     peer: SocketAddr,
     cert: Option<PeerCert>,
@@ -385,10 +430,7 @@ async fn authenticate(
         .connect(ConnectRequest {
             client_id: client_id.to_string(),
             username: connect.username.clone(),
-            password: connect
-                .password
-                .as_ref()
-                .map(|p| zeroize::Zeroizing::new(p.to_vec())),
+            password: credential.map(|p| zeroize::Zeroizing::new(p.to_vec())),
             peer,
             listener: ctx.listener.config.clone(),
             cert,
@@ -469,7 +511,7 @@ fn connack_text(code: u8) -> &'static str {
         v5::RETAIN_NOT_SUPPORTED => "retained messages are not available",
         v5::TOPIC_NAME_INVALID => "will topic not allowed",
         v5::PACKET_TOO_LARGE => "will payload larger than message_size_limit",
-        v5::BAD_AUTHENTICATION_METHOD => "no enhanced authentication method is offered",
+        v5::BAD_AUTHENTICATION_METHOD => "authentication method not offered",
         v5::MALFORMED_PACKET => "malformed CONNECT",
         v5::PROTOCOL_ERROR => "CONNECT breaks the protocol",
         v5::UNSUPPORTED_PROTOCOL_VERSION => "unsupported protocol version",

@@ -13,13 +13,15 @@ use super::{forwarded, Close, Conn};
 use crate::broker::auth::SubscribeDecision;
 use crate::broker::codec::reason::{v3, v5};
 use crate::broker::codec::{
-    valid_topic_filter, valid_topic_name, Disconnect, Packet, Properties, PubResp, Publish, QoS,
-    SubAck, Subscribe, UnsubAck, Unsubscribe,
+    valid_topic_filter, valid_topic_name, Auth, Disconnect, Packet, Properties, PubResp, Publish,
+    QoS, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 use crate::broker::core::{Departure, SubscribeError};
 use crate::broker::session::{AckKind, AckOutcome, IncomingQos2, Message, Session, NEVER_EXPIRES};
 use crate::broker::topic::{is_sys_topic, parse_filter, topic_too_deep, FilterError, SubOpts};
 use crate::config::model::DeniedPublish;
+use crate::security::events::{self, Event};
+use crate::security::tokens::AUTH_METHOD;
 
 /// Payloads up to this are copied out of the read buffer: otherwise a small retained or queued
 /// message would keep the whole read buffer it arrived in alive.
@@ -67,10 +69,66 @@ where
                 Ok(None)
             }
             Packet::Disconnect(d) => self.on_disconnect(d, &session),
+            Packet::Auth(a) if self.v5() => self.on_reauth(a),
             _ => {
                 // A second CONNECT, AUTH without an authentication method, or a server packet.
                 self.send_disconnect(v5::PROTOCOL_ERROR);
                 Err(Close)
+            }
+        }
+    }
+
+    /// MQTT 5 re-authentication (AUTH 0x19): only a client whose CONNECT used an authentication
+    /// method may send AUTH, with the same method. Success is answered with AUTH 0x00 and moves
+    /// the token's deadline; a refused token ends the connection (DISCONNECT 0x87, no will).
+    fn on_reauth(&mut self, a: Auth) -> Result<Option<Departure>, Close> {
+        let id = self.link.identity.clone();
+        let enhanced = id.token.as_ref().is_some_and(|t| t.enhanced());
+        if !enhanced || a.reason != v5::RE_AUTHENTICATE {
+            // AUTH without an authentication method in CONNECT, or a continuation of an
+            // exchange the broker never started.
+            self.send_disconnect(v5::PROTOCOL_ERROR);
+            return Err(Close);
+        }
+        let method = a.properties.authentication_method.as_deref().unwrap_or("");
+        if method != AUTH_METHOD {
+            // MQTT-4.12.1-1: the method of a re-authentication is the one CONNECT used; 0x8C
+            // is not a DISCONNECT code, so this is a protocol error.
+            self.send_disconnect(v5::PROTOCOL_ERROR);
+            return Err(Close);
+        }
+        let data = a.properties.authentication_data.as_deref().unwrap_or(&[]);
+        let b = self.ctx.broker.clone();
+        match b.auth.reauthenticate(&id, method, data) {
+            Ok(until) => {
+                if let Some(until) = until {
+                    b.token_deadline(&self.link.ctl, until);
+                }
+                tracing::info!(client_id = ?self.client_id(), "re-authenticated: token refreshed");
+                if events::enabled() {
+                    events::emit(Event::new("reauthenticated").who(&id));
+                }
+                self.send(&Packet::Auth(Auth {
+                    reason: v5::SUCCESS,
+                    properties: Properties {
+                        authentication_method: Some(AUTH_METHOD.to_string()),
+                        ..Properties::default()
+                    },
+                }));
+                Ok(None)
+            }
+            Err(why) => {
+                tracing::info!(client_id = ?self.client_id(), reason = why.as_str(), "re-authentication refused");
+                if events::enabled() {
+                    events::emit(
+                        Event::new("reauth_refused")
+                            .who(&id)
+                            .reason(why)
+                            .code(v5::NOT_AUTHORIZED),
+                    );
+                }
+                self.send_disconnect(v5::NOT_AUTHORIZED);
+                Ok(Some(Departure::Graceful { with_will: false }))
             }
         }
     }

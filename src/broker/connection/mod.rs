@@ -296,6 +296,21 @@ where
                         self.send_disconnect(v5::ADMINISTRATIVE_ACTION);
                         return Departure::Graceful { with_will: false };
                     }
+                    Some(v5::MAXIMUM_CONNECT_TIME) => {
+                        // Its access token ran out: like revoked credentials, it leaves without
+                        // a will (a client that refreshes its token late is not "gone").
+                        tracing::info!(client_id = ?self.client_id(), "closing connection: access token expired");
+                        if crate::security::events::enabled() {
+                            crate::security::events::emit(
+                                crate::security::events::Event::new("disconnected")
+                                    .who(&self.link.identity)
+                                    .reason("access token expired")
+                                    .code(v5::MAXIMUM_CONNECT_TIME),
+                            );
+                        }
+                        self.send_disconnect(v5::MAXIMUM_CONNECT_TIME);
+                        return Departure::Graceful { with_will: false };
+                    }
                     Some(reason) => {
                         // Keep alive ran out, output stalled, or an administrator's action:
                         // the connection ends abnormally (its will goes).
@@ -504,6 +519,7 @@ fn reason_text(code: u8) -> &'static str {
         v5::NOT_AUTHORIZED => "not authorized",
         v5::ADMINISTRATIVE_ACTION => "disconnected by the administrator (credentials revoked)",
         v5::QUOTA_EXCEEDED => "a limit of the broker was exceeded",
+        v5::MAXIMUM_CONNECT_TIME => "access token expired",
         v5::MALFORMED_PACKET => "malformed packet",
         _ => "disconnected by the server",
     }

@@ -247,6 +247,8 @@ fn get_identity(r: &mut Reader) -> R<Identity> {
         peer_cert: None,
         // A restored identity is judged by the listener of its port (security::policy).
         authz: Default::default(),
+        // Tokens are never stored; see `Identity::token`.
+        token: None,
     })
 }
 

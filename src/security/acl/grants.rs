@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::filter::{Filter, Subst};
 use super::parse::{READ, WRITE};
-use super::{apply_limits, Access, Acl, AclRequest, Decision, Reason};
+use super::{apply_limits, Access, Acl, AclRequest, ClaimRules, Decision, Reason, Rule};
 use crate::security::identity::Identity;
 
 /// Lists shorter than this are scanned; an index would cost more than it saves.
@@ -22,6 +22,8 @@ const INDEX_FROM: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Grants {
     acl: Arc<Acl>,
+    /// The client's token claims: their rules are steps numbered after the file's rules.
+    claims: Option<Arc<ClaimRules>>,
     own: Steps,
     patterns: Patterns,
 }
@@ -135,10 +137,11 @@ impl Step {
 }
 
 impl Grants {
-    /// Compile `acl` for the client `id`.
+    /// Compile `acl` for the client `id` (and the claims of its token, if it holds one).
     pub fn new(acl: Arc<Acl>, id: &Identity) -> Grants {
+        let claims = id.claims();
         let mut own = Vec::new();
-        let lists = acl.own_lists(id);
+        let lists = acl.own_lists(id, claims.as_deref());
         for list in lists.clone() {
             own.extend(
                 list.denies
@@ -151,6 +154,22 @@ impl Grants {
                 let r = &acl.rules[i as usize];
                 Step::new(i, false, r.access, r.filter.clone())
             }));
+        }
+        if let Some(c) = &claims {
+            let s = Subst {
+                user: id.username.as_deref(),
+                client: &id.client_id,
+                empty_ok: false,
+            };
+            let base = acl.rules.len();
+            for (k, r) in c.rules().iter().enumerate() {
+                if !ClaimRules::usable(r, id) {
+                    continue;
+                }
+                if let (Some(f), Ok(n)) = (r.filter.substituted(&s), u32::try_from(base + k)) {
+                    own.push(Step::new(n, false, r.access, f));
+                }
+            }
         }
         let own = Steps::new(own);
         let patterns = if acl.patterns.denies.is_empty() && acl.patterns.allows.is_empty() {
@@ -181,7 +200,25 @@ impl Grants {
             }
             Patterns::Steps(Steps::new(steps))
         };
-        Grants { acl, own, patterns }
+        Grants {
+            acl,
+            claims,
+            own,
+            patterns,
+        }
+    }
+
+    /// The rule a step stands for: the file's, or one of the token's after them.
+    fn rule(&self, step: &Step) -> &Rule {
+        let i = step.rule as usize;
+        match self.acl.rules.get(i) {
+            Some(r) => r,
+            None => {
+                let claims = self.claims.as_deref().map(ClaimRules::rules).unwrap_or(&[]);
+                // Steps past the file's rules exist only for claim rules (see `new`).
+                &claims[i - self.acl.rules.len()]
+            }
+        }
     }
 
     /// The ACL these grants were compiled from.
@@ -196,13 +233,14 @@ impl Grants {
         let bit = match req.access {
             Access::Read => READ,
             Access::Write => WRITE,
-            Access::Subscribe | Access::SubscribeAll => return self.acl.decide(id, req),
+            Access::Subscribe | Access::SubscribeAll => {
+                return self.acl.decide_with(id, self.claims.as_deref(), req)
+            }
         };
         let topic = req.topic;
         if let Some(d) = Decision::before_rules(topic, bit) {
             return d;
         }
-        let acl = &*self.acl;
         let found = match self.own.find(topic, bit) {
             Some(s) => Some(s),
             None => match &self.patterns {
@@ -213,7 +251,7 @@ impl Grants {
         };
         match found {
             Some(s) => {
-                let r = &acl.rules[s.rule as usize];
+                let r = self.rule(s);
                 if s.deny {
                     Decision::deny(Some(r), Reason::DenyRule)
                 } else {

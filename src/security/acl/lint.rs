@@ -55,6 +55,7 @@ fn owner_name(o: &Owner) -> String {
         Owner::User(u) => format!("user \"{u}\""),
         Owner::Role(r) => format!("role \"{r}\""),
         Owner::Everyone => "the patterns".into(),
+        Owner::Token => "a token's acl claim".into(),
     }
 }
 

@@ -19,6 +19,7 @@
 //! A decision never does I/O, never scans other users' rules (users and roles are hash-indexed),
 //! and for PUBLISH/delivery allocates nothing.
 
+mod claims;
 mod filter;
 mod grants;
 mod lint;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 use crate::security::identity::Identity;
 
+pub use claims::{ClaimRules, MAX_CLAIM_FILTERS, MAX_CLAIM_ROLES};
 pub use filter::{validate_filter, validate_name, MAX_TOPIC_LEN};
 pub use grants::Grants;
 pub use lint::{lint, Finding, Severity};
@@ -136,6 +138,8 @@ pub enum Owner {
     Role(String),
     /// `pattern` lines apply to every client wherever they stand.
     Everyone,
+    /// A rule from a token's `acl` claim (see [`ClaimRules`]).
+    Token,
 }
 
 /// One compiled `topic`/`pattern` line.
@@ -370,6 +374,11 @@ impl Acl {
         }
     }
 
+    /// An ACL without rules (everything is denied unless a token's claims grant it).
+    pub fn empty(file_name: &str) -> Acl {
+        compile("", file_name).acl
+    }
+
     pub fn file(&self) -> &str {
         &self.file
     }
@@ -394,22 +403,44 @@ impl Acl {
 
     /// Decide one request for one client. The topic must already be valid for the access (a topic
     /// name for read/write, a filter for subscribe): the broker's codec and `acl-check` check it.
+    /// This answers from the file alone; a client holding a token's claims is answered by its
+    /// [`Grants`] (which evaluates the claims here, through [`Acl::decide_with`]).
     pub fn decide<'a>(&'a self, id: &Identity, req: &AclRequest) -> Decision<'a> {
+        self.decide_with(id, None, req)
+    }
+
+    /// Decide for a client whose token granted `claims`: the claim's roles join its own list,
+    /// and the claim's rules follow the own list's allows, before the patterns.
+    pub fn decide_with<'a>(
+        &'a self,
+        id: &Identity,
+        claims: Option<&'a ClaimRules>,
+        req: &AclRequest,
+    ) -> Decision<'a> {
         match req.access {
-            Access::Read => self.decide_name(id, req, READ),
-            Access::Write => self.decide_name(id, req, WRITE),
-            Access::Subscribe => self.decide_filter(id, req),
-            Access::SubscribeAll => self.decide_filter_all(id, req),
+            Access::Read => self.decide_name(id, claims, req, READ),
+            Access::Write => self.decide_name(id, claims, req, WRITE),
+            Access::Subscribe => self.decide_filter(id, claims, req),
+            Access::SubscribeAll => self.decide_filter_all(id, claims, req),
         }
     }
 
-    fn own_lists<'a>(&'a self, id: &'a Identity) -> impl Iterator<Item = &'a List> + Clone + 'a {
+    fn own_lists<'a>(
+        &'a self,
+        id: &'a Identity,
+        claims: Option<&'a ClaimRules>,
+    ) -> impl Iterator<Item = &'a List> + Clone + 'a {
         let own = match &id.username {
             Some(u) => self.users.get(u.as_str()),
             None => Some(&self.anonymous),
         };
-        own.into_iter()
-            .chain(id.roles.iter().filter_map(|r| self.roles.get(r.as_str())))
+        let claim_roles = claims.map(ClaimRules::roles).unwrap_or(&[]);
+        own.into_iter().chain(
+            id.roles
+                .iter()
+                .chain(claim_roles.iter().filter(|r| !id.roles.contains(r)))
+                .filter_map(|r| self.roles.get(r.as_str())),
+        )
     }
 
     /// Mosquitto's gate before patterns, widened by mqsec to `/` (see module docs).
@@ -426,7 +457,13 @@ impl Acl {
         !(rule.filter.uses_user && id.username.is_none())
     }
 
-    fn decide_name<'a>(&'a self, id: &Identity, req: &AclRequest, bit: u8) -> Decision<'a> {
+    fn decide_name<'a>(
+        &'a self,
+        id: &Identity,
+        claims: Option<&'a ClaimRules>,
+        req: &AclRequest,
+        bit: u8,
+    ) -> Decision<'a> {
         let topic = req.topic;
         if let Some(d) = Decision::before_rules(topic, bit) {
             return d;
@@ -440,7 +477,7 @@ impl Acl {
             empty_ok: true,
             ..s
         };
-        let lists = self.own_lists(id);
+        let lists = self.own_lists(id, claims);
         for list in lists.clone() {
             for &i in list.denies.iter() {
                 let r = &self.rules[i as usize];
@@ -455,6 +492,11 @@ impl Acl {
                 if r.access & bit != 0 && r.filter.matches(topic, &Subst::NONE) {
                     return apply_limits(r, req);
                 }
+            }
+        }
+        for r in claims.map(ClaimRules::rules).unwrap_or(&[]) {
+            if r.access & bit != 0 && ClaimRules::usable(r, id) && r.filter.matches(topic, &s) {
+                return apply_limits(r, req);
             }
         }
         if self.patterns.denies.is_empty() && self.patterns.allows.is_empty() {
@@ -483,7 +525,12 @@ impl Acl {
     /// by a single deny rule that is tried before R. It is denied when no such R exists. This is
     /// exact except when several deny rules together (but none alone) cover I; then the SUBSCRIBE
     /// is allowed and each delivery is still checked with `read`, so nothing leaks.
-    fn decide_filter<'a>(&'a self, id: &Identity, req: &AclRequest) -> Decision<'a> {
+    fn decide_filter<'a>(
+        &'a self,
+        id: &Identity,
+        claims: Option<&'a ClaimRules>,
+        req: &AclRequest,
+    ) -> Decision<'a> {
         let filter = strip_share(req.topic);
         let f = levels_of(filter);
         let s = Subst {
@@ -495,7 +542,7 @@ impl Acl {
             empty_ok: true,
             ..s
         };
-        let lists = self.own_lists(id);
+        let lists = self.own_lists(id, claims);
         let mut denies: Vec<(&Rule, Vec<Lv>)> = Vec::new();
         for list in lists.clone() {
             for &i in list.denies.iter() {
@@ -512,6 +559,16 @@ impl Acl {
             for &i in list.allows.iter() {
                 let r = &self.rules[i as usize];
                 if r.grants_read() && uncovered(&f, &r.filter.literal(), &denies, &mut covered_by) {
+                    return Decision::allow(r);
+                }
+            }
+        }
+        for r in claims.map(ClaimRules::rules).unwrap_or(&[]) {
+            if !r.grants_read() || !ClaimRules::usable(r, id) {
+                continue;
+            }
+            if let Some(a) = r.filter.resolve(&s) {
+                if uncovered(&f, &a, &denies, &mut covered_by) {
                     return Decision::allow(r);
                 }
             }
@@ -559,10 +616,20 @@ impl Acl {
     /// an allow rule tried before R. `max_qos` is the lowest of those rules' limits, and with
     /// `req.retain` (retained messages may be delivered) a rule among them with `retain=false`
     /// denies. Conservative: a filter only the union of several rules covers is denied.
-    fn decide_filter_all<'a>(&'a self, id: &Identity, req: &AclRequest) -> Decision<'a> {
+    fn decide_filter_all<'a>(
+        &'a self,
+        id: &Identity,
+        claims: Option<&'a ClaimRules>,
+        req: &AclRequest,
+    ) -> Decision<'a> {
         let f = levels_of(strip_share(req.topic));
         let mut limits = RuleLimits::default();
-        let lists = self.own_lists(id);
+        let s = Subst {
+            user: id.username.as_deref(),
+            client: &id.client_id,
+            empty_ok: false,
+        };
+        let lists = self.own_lists(id, claims);
         for list in lists.clone() {
             for &i in list.denies.iter() {
                 let r = &self.rules[i as usize];
@@ -579,17 +646,23 @@ impl Acl {
                 }
             }
         }
+        // A token's claim rules come after the own list's allows, as in `decide_filter`.
+        for r in claims.map(ClaimRules::rules).unwrap_or(&[]) {
+            if !ClaimRules::usable(r, id) {
+                continue;
+            }
+            if let Some(a) = r.filter.resolve(&s) {
+                if let Some(d) = whole_grant(r, &a, &f, &mut limits, req) {
+                    return d;
+                }
+            }
+        }
         if self.patterns.denies.is_empty() && self.patterns.allows.is_empty() {
             return Decision::deny(None, Reason::DefaultDeny);
         }
         if self.dangerous(id) {
             return Decision::deny(None, Reason::DangerousIdentity);
         }
-        let s = Subst {
-            user: id.username.as_deref(),
-            client: &id.client_id,
-            empty_ok: false,
-        };
         let s_deny = Subst {
             empty_ok: true,
             ..s
@@ -756,7 +829,7 @@ pub(crate) fn compile(text: &str, file_name: &str) -> Compiled {
                         });
                         continue;
                     }
-                    Owner::Everyone => None,
+                    Owner::Everyone | Owner::Token => None,
                 };
                 let list = assigned.entry(key).or_default();
                 for n in names {
@@ -782,7 +855,7 @@ pub(crate) fn compile(text: &str, file_name: &str) -> Compiled {
                         Owner::Anonymous => anon_ids.push(id),
                         Owner::User(u) => user_ids.entry(u.clone()).or_default().push(id),
                         Owner::Role(n) => role_ids.entry(n.clone()).or_default().push(id),
-                        Owner::Everyone => {}
+                        Owner::Everyone | Owner::Token => {}
                     }
                     owner.clone()
                 };
