@@ -115,6 +115,11 @@ pub struct ConnCtl {
     /// While the connection's write buffer is full: when its output last made progress
     /// (milliseconds since the broker started); 0 when it is not full.
     pub write_stalled_ms: AtomicU64,
+    /// The broker asks an idle connection to park (give up its task, see
+    /// `connection::parking`).
+    park: AtomicBool,
+    /// The connection read or wrote since the broker last looked: it is not idle.
+    active: AtomicBool,
 }
 
 impl ConnCtl {
@@ -143,6 +148,46 @@ impl ConnCtl {
         }
     }
 
+    /// Make `waker` the bell's (a parked connection's), and say whether the bell has rung
+    /// already (the ring is left for whoever polls next).
+    pub fn register_bell(&self, waker: &std::task::Waker) -> bool {
+        self.waker.register(waker);
+        self.rung.load(Ordering::Acquire)
+    }
+
+    /// Whether a ring is waiting to be taken.
+    pub fn is_rung(&self) -> bool {
+        self.rung.load(Ordering::Acquire)
+    }
+
+    /// Ask the connection to park at its first idle moment.
+    pub fn request_park(&self) {
+        self.park.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the connection was asked to park.
+    pub fn park_requested(&self) -> bool {
+        self.park.load(Ordering::Relaxed)
+    }
+
+    /// The connection parked: the request is done.
+    pub fn parked(&self) {
+        self.park.store(false, Ordering::Relaxed);
+    }
+
+    /// The connection moved bytes: it is not idle.
+    pub fn mark_active(&self) {
+        // Read first: a busy connection would otherwise write a shared line on every turn.
+        if !self.active.load(Ordering::Relaxed) {
+            self.active.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the connection moved bytes since the last call.
+    pub fn take_active(&self) -> bool {
+        self.active.swap(false, Ordering::Relaxed)
+    }
+
     /// Whether the keep alive has run out at `now_ms`.
     pub fn keep_alive_expired(&self, now_ms: u64) -> bool {
         let ka = self.keep_alive_ms.load(Ordering::Relaxed);
@@ -155,6 +200,14 @@ impl ConnCtl {
             r => Some(r),
         }
     }
+}
+
+/// The session's will: live (sent if its connection ends abnormally) or, once the connection
+/// has ended, delayed until `due`.
+#[derive(Debug)]
+struct WillSlot {
+    due: Option<Instant>,
+    will: Will,
 }
 
 /// B-trees rather than hash maps: 24 bytes each when empty instead of 48, in every session (the
@@ -183,8 +236,8 @@ struct SessionState {
     window: u16,
     expiry_interval: u32,
     disconnected_at: Option<Instant>,
-    will: Option<Will>,
-    delayed_will: Option<(Instant, Will)>,
+    /// Boxed: most clients have no will (8 bytes in every session instead of 64).
+    will: Option<Box<WillSlot>>,
     next_seq: u64,
     /// Messages dropped because a queue limit was reached.
     dropped: u64,
@@ -344,7 +397,6 @@ impl Session {
                 expiry_interval,
                 disconnected_at: None,
                 will: None,
-                delayed_will: None,
                 next_seq: 0,
                 dropped: 0,
                 gen: rand::random(),
@@ -398,15 +450,15 @@ impl Session {
         let mut st = self.state.lock();
         st.epoch += 1;
         let old_conn = st.attached.replace(a.ctl);
-        let old_will = st.will.take();
-        // Resumed before its delay ran out: a delayed will is not sent (the session goes on).
-        st.delayed_will = None;
+        let old_will = st.take_live_will();
         st.identity = Some(a.identity);
         st.version = a.version;
         st.window = a.window;
         st.expiry_interval = a.expiry;
         st.disconnected_at = None;
-        st.will = a.will;
+        // Replaces a delayed will too: resumed before its delay ran out, the session goes on
+        // and that will is not sent.
+        st.will = a.will.map(|will| Box::new(WillSlot { due: None, will }));
         self.set_online(true);
         Replaced {
             epoch: st.epoch,
@@ -425,7 +477,7 @@ impl Session {
         st.attached = None;
         self.set_online(false);
         st.disconnected_at = Some(now);
-        let will = st.will.take().filter(|_| keep_will);
+        let will = st.take_live_will().filter(|_| keep_will);
         let expiry = st.expiry_interval;
         let mut d = Detached {
             will_now: None,
@@ -437,7 +489,10 @@ impl Session {
                 let wait = w.delay.min(expiry);
                 // u32 seconds always fit in an Instant on supported platforms.
                 if let Some(at) = now.checked_add(Duration::from_secs(u64::from(wait))) {
-                    st.delayed_will = Some((at, w));
+                    st.will = Some(Box::new(WillSlot {
+                        due: Some(at),
+                        will: w,
+                    }));
                     d.will_at = Some(at);
                 }
             } else {
@@ -461,10 +516,7 @@ impl Session {
         st.incoming_qos2.clear();
         let was_stored = std::mem::take(&mut st.stored);
         let conn = st.attached.take();
-        let will = st
-            .will
-            .take()
-            .or_else(|| st.delayed_will.take().map(|(_, w)| w));
+        let will = st.will.take().map(|s| s.will);
         Ended {
             filters: std::mem::take(&mut st.subscriptions).into_keys().collect(),
             conn,
@@ -476,8 +528,12 @@ impl Session {
     /// The delayed will, if it is due at `now`.
     pub fn take_due_will(&self, now: Instant) -> Option<Will> {
         let mut st = self.state.lock();
-        if st.delayed_will.as_ref().is_some_and(|(t, _)| *t <= now) {
-            st.delayed_will.take().map(|(_, w)| w)
+        if st
+            .will
+            .as_ref()
+            .is_some_and(|s| s.due.is_some_and(|t| t <= now))
+        {
+            st.will.take().map(|s| s.will)
         } else {
             None
         }
@@ -531,10 +587,9 @@ impl Session {
             return;
         }
         st.stored = true;
-        let (will, will_due) = match (&st.will, &st.delayed_will) {
-            (Some(w), _) => (Some(w.clone()), None),
-            (None, Some((at, w))) => (Some(w.clone()), Some(clock::wall_ms(*at))),
-            (None, None) => (None, None),
+        let (will, will_due) = match st.will.as_deref() {
+            Some(s) => (Some(s.will.clone()), s.due.map(clock::wall_ms)),
+            None => (None, None),
         };
         record(ImageChange::Save(Box::new(SessionImage {
             record: SessionRecord {
@@ -573,7 +628,12 @@ impl Session {
             st.gen = r.gen;
             st.next_seq = r.next_seq;
             st.stored = true;
-            st.delayed_will = r.delayed_will;
+            st.will = r.delayed_will.map(|(at, will)| {
+                Box::new(WillSlot {
+                    due: Some(at),
+                    will,
+                })
+            });
             st.incoming_qos2 = r.incoming_qos2.into_iter().map(|p| (p, None)).collect();
             for (d, awaiting_comp) in r.queue {
                 let Some(pid) = d.pid else { continue };
@@ -965,6 +1025,15 @@ impl Session {
 }
 
 impl SessionState {
+    /// The will of the attached connection (not a delayed one).
+    fn take_live_will(&mut self) -> Option<Will> {
+        if self.will.as_ref().is_some_and(|s| s.due.is_none()) {
+            self.will.take().map(|s| s.will)
+        } else {
+            None
+        }
+    }
+
     fn alloc_pid(&mut self) -> Option<u16> {
         if self.inflight.len() + self.reserved.len() >= usize::from(u16::MAX) {
             return None;

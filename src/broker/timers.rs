@@ -18,6 +18,8 @@ pub enum Timer {
     KeepAlive(Weak<ConnCtl>),
     /// Check a connection whose write buffer is full for progress.
     WriteStall(Weak<ConnCtl>),
+    /// Ask a connection that has been idle since the last check to park.
+    Park(Weak<ConnCtl>),
     /// End an offline session whose expiry interval has passed.
     Expiry(Weak<Session>),
     /// Send a delayed will.

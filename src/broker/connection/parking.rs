@@ -1,0 +1,211 @@
+//! The parking lot: idle plain-TCP connections without a tokio task.
+//!
+//! An idle connection in a tokio task costs the task cell (the connection future plus tokio's
+//! header, 512 bytes) and tokio's I/O registration (`ScheduledIo`, 256 bytes): more than
+//! Mosquitto's whole connection. A connection with nothing buffered, nothing in flight towards
+//! the store and nothing to write gives both up here: its socket leaves tokio's driver, its small
+//! state is kept in a slot of this lot, and one thread waits on all parked sockets with a
+//! `mio::Poll`. The connection comes back to a task (`super::resume`) when
+//! - its socket becomes readable (a packet, or the peer closed it), or
+//! - its bell rings: a delivery was queued, or the broker kicked it (keep alive, takeover,
+//!   shutdown, a revoked certificate, a full queue...). The bell's waker is this lot's
+//!   `Parked`, so everything that reaches a waiting task reaches a parked connection the same way.
+//!
+//! TLS and WebSocket connections are never parked: their state lives inside the stream layers
+//! (rustls, tungstenite), which cannot leave a task without their buffers.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Wake, Waker};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use parking_lot::Mutex;
+
+use super::ParkedConn;
+use crate::broker::session::ConnCtl;
+
+/// The token of the lot's own waker (rings, shutdown); every other token is a slot.
+const WAKE: Token = Token(usize::MAX);
+
+/// One parking thread and its parked connections. Dropping the last handle stops the thread
+/// (every parked connection holds one, so that happens only once none is parked).
+pub struct Lot {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    registry: Registry,
+    waker: mio::Waker,
+    slots: Mutex<Slots>,
+    /// Parked connections whose bell rang since the thread last looked.
+    rung: Mutex<Vec<Arc<Parked>>>,
+    runtime: tokio::runtime::Handle,
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Slots {
+    entries: Vec<Option<Arc<Parked>>>,
+    free: Vec<usize>,
+}
+
+impl Slots {
+    fn insert(&mut self, make: impl FnOnce(usize) -> Arc<Parked>) -> Arc<Parked> {
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.entries.push(None);
+            self.entries.len() - 1
+        });
+        let p = make(i);
+        self.entries[i] = Some(p.clone());
+        p
+    }
+
+    /// Take slot `i` if it holds `expected` (any parked connection when None).
+    fn take(&mut self, i: usize, expected: Option<&Arc<Parked>>) -> Option<Arc<Parked>> {
+        let e = self.entries.get_mut(i)?;
+        if !e
+            .as_ref()
+            .is_some_and(|p| expected.is_none_or(|x| Arc::ptr_eq(x, p)))
+        {
+            return None;
+        }
+        self.free.push(i);
+        e.take()
+    }
+}
+
+/// One parked connection, and the waker its bell holds while it is parked.
+pub(super) struct Parked {
+    token: usize,
+    lot: Weak<Shared>,
+    /// Taken by whoever resumes it (once).
+    conn: Mutex<Option<ParkedConn>>,
+}
+
+impl Wake for Parked {
+    fn wake(self: Arc<Self>) {
+        if let Some(lot) = self.lot.upgrade() {
+            lot.rung.lock().push(self);
+            let _ = lot.waker.wake();
+        }
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.clone().wake();
+    }
+}
+
+impl Lot {
+    /// Start the parking thread. Must run inside the tokio runtime that resumed connections go
+    /// back to.
+    pub fn start() -> std::io::Result<Arc<Lot>> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = mio::Waker::new(poll.registry(), WAKE)?;
+        let shared = Arc::new(Shared {
+            registry,
+            waker,
+            slots: Mutex::new(Slots::default()),
+            rung: Mutex::new(Vec::new()),
+            runtime: tokio::runtime::Handle::current(),
+            closed: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("mqsec-parking".into())
+            .spawn(move || s.run(poll))?;
+        Ok(Arc::new(Lot { shared }))
+    }
+
+    /// Park `conn`, whose bell is `ctl`. Err gives it back when it cannot be parked (the bell
+    /// has rung meanwhile, or the socket could not be registered): it must go on in a task.
+    pub(super) fn park(&self, conn: ParkedConn, ctl: &ConnCtl) -> Result<(), ParkedConn> {
+        let fd = conn.io.as_raw_fd();
+        let mut slots = self.shared.slots.lock();
+        let p = slots.insert(|token| {
+            Arc::new(Parked {
+                token,
+                lot: Arc::downgrade(&self.shared),
+                conn: Mutex::new(None),
+            })
+        });
+        // Held until the bell is this slot's: a readable socket may resume the connection as
+        // soon as it is registered, and the new task's waker must not be replaced by ours.
+        let mut held = p.conn.lock();
+        let registered =
+            self.shared
+                .registry
+                .register(&mut SourceFd(&fd), Token(p.token), Interest::READABLE);
+        if let Err(e) = registered {
+            tracing::debug!(error = %e, "cannot park a connection");
+            slots.take(p.token, Some(&p));
+            return Err(conn);
+        }
+        *held = Some(conn);
+        drop(slots);
+        let waker = Waker::from(p.clone());
+        if ctl.register_bell(&waker) {
+            // Rang before the bell was ours: resume at once (the ring stays set for the task).
+            drop(held);
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lot {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        let _ = self.shared.waker.wake();
+    }
+}
+
+impl Shared {
+    fn run(self: Arc<Self>, mut poll: Poll) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if let Err(e) = poll.poll(&mut events, None) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(error = %e, "parking lot: poll failed; resuming every parked connection");
+                self.closed.store(true, Ordering::Release);
+            }
+            for ev in events.iter() {
+                if ev.token() != WAKE {
+                    self.resume(ev.token().0, None);
+                }
+            }
+            let rung = std::mem::take(&mut *self.rung.lock());
+            for p in rung {
+                self.resume(p.token, Some(&p));
+            }
+            if self.closed.load(Ordering::Acquire) {
+                // The last handle went (or polling broke): nothing should be parked, but
+                // whatever is goes back to a task, which ends it properly.
+                let n = self.slots.lock().entries.len();
+                for i in 0..n {
+                    self.resume(i, None);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Give slot `token`'s connection (if it still holds `expected`) back to a task.
+    fn resume(&self, token: usize, expected: Option<&Arc<Parked>>) {
+        let Some(p) = self.slots.lock().take(token, expected) else {
+            return;
+        };
+        let Some(conn) = p.conn.lock().take() else {
+            return;
+        };
+        let _ = self
+            .registry
+            .deregister(&mut SourceFd(&conn.io.as_raw_fd()));
+        let _rt = self.runtime.enter();
+        conn.resume();
+    }
+}
