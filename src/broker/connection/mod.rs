@@ -131,6 +131,10 @@ pub(super) struct ParkedConn {
 }
 
 impl ParkedConn {
+    /// The lot it is parked in (every parked connection has one).
+    fn lot(&self) -> Option<&Arc<Lot>> {
+        self.ctx.lot.as_ref()
+    }
     /// Back to a task (inside the tokio runtime): the socket is registered with tokio again.
     fn resume(self) {
         let ParkedConn {

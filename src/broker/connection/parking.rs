@@ -16,7 +16,7 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Wake, Waker};
 
 use mio::unix::SourceFd;
@@ -79,17 +79,26 @@ impl Slots {
 /// One parked connection, and the waker its bell holds while it is parked.
 pub(super) struct Parked {
     token: usize,
-    lot: Weak<Shared>,
     /// Taken by whoever resumes it (once).
     conn: Mutex<Option<ParkedConn>>,
 }
 
 impl Wake for Parked {
     fn wake(self: Arc<Self>) {
-        if let Some(lot) = self.lot.upgrade() {
-            lot.rung.lock().push(self);
-            let _ = lot.waker.wake();
-        }
+        // The lot is reached through the connection's own handle (no second pointer in every
+        // parked connection). Once resumed, a late ring has nothing left to do here. The lock
+        // is only tried: `Lot::park` holds it while it hands the bell over (a wake from inside
+        // that hand-over would deadlock), and then reads the bell's flag itself; the lot
+        // thread holds it only to take the connection, whose new task sees the flag.
+        let Some(lot) = self
+            .conn
+            .try_lock()
+            .and_then(|c| c.as_ref().and_then(|c| c.lot()).map(|l| l.shared.clone()))
+        else {
+            return;
+        };
+        lot.rung.lock().push(self);
+        let _ = lot.waker.wake();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
@@ -127,7 +136,6 @@ impl Lot {
         let p = slots.insert(|token| {
             Arc::new(Parked {
                 token,
-                lot: Arc::downgrade(&self.shared),
                 conn: Mutex::new(None),
             })
         });
@@ -146,9 +154,11 @@ impl Lot {
         *held = Some(conn);
         drop(slots);
         let waker = Waker::from(p.clone());
-        if ctl.register_bell(&waker) {
-            // Rang before the bell was ours: resume at once (the ring stays set for the task).
-            drop(held);
+        ctl.register_bell(&waker);
+        drop(held);
+        // Rang before the bell was ours, or while `held` kept the ring's wake from reaching the
+        // lot (it only tries the lock): resume at once (the ring stays set for the task).
+        if ctl.is_rung() {
             waker.wake();
         }
         Ok(())
