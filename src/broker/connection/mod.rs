@@ -249,12 +249,11 @@ pub fn run<S: Io>(stream: S, ctx: ConnContext) -> impl std::future::Future<Outpu
         };
         let mut c = Conn::new(&mut t, &ctx_kept, est);
         c.start();
-        if c.parkable() {
-            // A new connection parks as soon as it is idle: a fleet of devices that connect and
-            // wait never holds a task each (memory freed after the fact is seldom given back
-            // to the system, so parking late would not lower the peak). Once woken, a
-            // connection parks again only after a quiet second (`Broker::park_later`).
-            c.link.ctl.request_park();
+        if let Some(lot) = &ctx_kept.lot {
+            // A new connection parks soon (`parking::FIRST_PARK`): a fleet of devices that
+            // connect and wait never holds a task each. Once woken, a connection parks again
+            // only after a quiet second (`Broker::park_later`).
+            lot.park_soon(&c.link.ctl);
         }
         let exit = c.main_loop().await;
         // (Bound in an `if let`, not a `match` around the close: the matched value would be
@@ -760,8 +759,10 @@ mod tests {
             let size = std::mem::size_of_val(&f);
             // tokio rounds a task (about 104 bytes of header and trailer + the future) up to
             // 128 bytes: four lines (512) hold a future of up to about 408 bytes. This duplex
-            // stream is 24 bytes smaller than a TcpStream, hence 384 here (344 when measured);
-            // each line more costs every idle connection 128 bytes.
+            // stream is 24 bytes smaller than a TcpStream, hence 384 here (384 when measured:
+            // 40 more than before parking, for the lot's handle and the way out to it). Idle
+            // plain-TCP connections park and keep no future at all, but every idle TLS or
+            // WebSocket connection is one: each line more costs each of them 128 bytes.
             assert!(size <= 384, "connection future is {size} bytes");
         });
     }

@@ -11,13 +11,18 @@
 //!   shutdown, a revoked certificate, a full queue...). The bell's waker is this lot's
 //!   `Parked`, so everything that reaches a waiting task reaches a parked connection the same way.
 //!
+//! A new connection is asked to park `FIRST_PARK` after CONNACK; a woken one once it has moved
+//! no bytes for a second or two (`Broker::park_later`): busy connections never park.
+//!
 //! TLS and WebSocket connections are never parked: their state lives inside the stream layers
 //! (rustls, tungstenite), which cannot leave a task without their buffers.
 
+use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -28,6 +33,13 @@ use crate::broker::session::ConnCtl;
 
 /// The token of the lot's own waker (rings, shutdown); every other token is a slot.
 const WAKE: Token = Token(usize::MAX);
+
+/// How long a new connection stays in its task before it is asked to park. Long enough that a
+/// client that connects and goes on at once (SUBSCRIBE, PUBLISH, DISCONNECT after CONNACK) is
+/// not parked and woken for it (that halved the connect rate); short enough that a connect storm
+/// of clients that then wait never holds many tasks at once: memory freed after the fact is
+/// seldom given back to the system, so the peak is what RSS keeps.
+const FIRST_PARK: Duration = Duration::from_millis(20);
 
 /// One parking thread and its parked connections. Dropping the last handle stops the thread
 /// (every parked connection holds one, so that happens only once none is parked).
@@ -41,6 +53,8 @@ struct Shared {
     slots: Mutex<Slots>,
     /// Parked connections whose bell rang since the thread last looked.
     rung: Mutex<Vec<Arc<Parked>>>,
+    /// New connections to ask to park, in the order they are due (one delay for all).
+    soon: Mutex<VecDeque<(Instant, Weak<ConnCtl>)>>,
     runtime: tokio::runtime::Handle,
     closed: AtomicBool,
 }
@@ -118,6 +132,7 @@ impl Lot {
             waker,
             slots: Mutex::new(Slots::default()),
             rung: Mutex::new(Vec::new()),
+            soon: Mutex::new(VecDeque::new()),
             runtime: tokio::runtime::Handle::current(),
             closed: AtomicBool::new(false),
         });
@@ -126,6 +141,18 @@ impl Lot {
             .name("mqsec-parking".into())
             .spawn(move || s.run(poll))?;
         Ok(Arc::new(Lot { shared }))
+    }
+
+    /// Ask the new connection of `ctl` to park once `FIRST_PARK` has passed (at its first idle
+    /// moment from then on).
+    pub fn park_soon(&self, ctl: &Arc<ConnCtl>) {
+        let mut soon = self.shared.soon.lock();
+        soon.push_back((Instant::now() + FIRST_PARK, Arc::downgrade(ctl)));
+        if soon.len() == 1 {
+            // The thread may be waiting without a timeout.
+            drop(soon);
+            let _ = self.shared.waker.wake();
+        }
     }
 
     /// Park `conn`, whose bell is `ctl`. Err gives it back when it cannot be parked (the bell
@@ -176,7 +203,12 @@ impl Shared {
     fn run(self: Arc<Self>, mut poll: Poll) {
         let mut events = Events::with_capacity(1024);
         loop {
-            if let Err(e) = poll.poll(&mut events, None) {
+            let timeout = self
+                .soon
+                .lock()
+                .front()
+                .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -192,6 +224,7 @@ impl Shared {
             for p in rung {
                 self.resume(p.token, Some(&p));
             }
+            self.ask_new_ones_to_park();
             if self.closed.load(Ordering::Acquire) {
                 // The last handle went (or polling broke): nothing should be parked, but
                 // whatever is goes back to a task, which ends it properly.
@@ -200,6 +233,25 @@ impl Shared {
                     self.resume(i, None);
                 }
                 return;
+            }
+        }
+    }
+
+    fn ask_new_ones_to_park(&self) {
+        let now = Instant::now();
+        loop {
+            let due = {
+                let mut soon = self.soon.lock();
+                match soon.front() {
+                    Some((at, _)) if *at <= now => soon.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some((_, ctl)) = due else { return };
+            // Gone already (the client left): nothing to ask.
+            if let Some(ctl) = ctl.upgrade() {
+                ctl.request_park();
+                ctl.ring();
             }
         }
     }
