@@ -699,7 +699,7 @@ impl Broker {
         if ctl.take_active() {
             self.timers.schedule(now_ms + PARK_AFTER_MS, Timer::Park(w));
         } else {
-            // The connection parks at its next turn if it is still idle, else asks again.
+            // Quiet since the last check: the connection parks at its first idle moment.
             ctl.request_park();
             ctl.ring();
         }
