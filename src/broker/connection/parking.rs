@@ -271,3 +271,36 @@ impl Shared {
         conn.resume();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty(token: usize) -> Arc<Parked> {
+        Arc::new(Parked {
+            token,
+            conn: Mutex::new(None),
+        })
+    }
+
+    #[test]
+    fn a_slot_is_taken_once_and_only_by_its_own_connection() {
+        let mut s = Slots::default();
+        let a = s.insert(empty);
+        let b = s.insert(empty);
+        assert_ne!(a.token, b.token);
+        // A stale wake of another connection in the same slot takes nothing.
+        let stranger = empty(a.token);
+        assert!(s.take(a.token, Some(&stranger)).is_none());
+        assert!(s
+            .take(a.token, Some(&a))
+            .is_some_and(|p| Arc::ptr_eq(&p, &a)));
+        assert!(s.take(a.token, Some(&a)).is_none(), "taken once");
+        assert!(s.take(a.token, None).is_none());
+        // The freed slot is used again; the other one is untouched.
+        let c = s.insert(empty);
+        assert_eq!(c.token, a.token);
+        assert!(s.take(b.token, None).is_some_and(|p| Arc::ptr_eq(&p, &b)));
+        assert!(s.take(99, None).is_none(), "no such slot");
+    }
+}
