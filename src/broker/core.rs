@@ -60,6 +60,10 @@ pub struct Attached {
     pub present: bool,
 }
 
+/// How long a connection must have moved no bytes before it parks (at most twice this, the
+/// timers being checked once a second).
+const PARK_AFTER_MS: u64 = 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttachError {
     /// The session belongs to another identity (v5 0x87, v3 5).
@@ -651,6 +655,7 @@ impl Broker {
                 Timer::KeepAlive(w) => self.check_keep_alive(w, now_ms),
                 Timer::WriteStall(w) => self.check_write_stall(w, now_ms),
                 Timer::TokenExpiry(w) => self.check_token(w, now_ms),
+                Timer::Park(w) => self.check_idle(w, now_ms),
                 Timer::Will(w) => {
                     if let Some(s) = w.upgrade() {
                         if let Some(will) = s.take_due_will(now) {
@@ -715,6 +720,30 @@ impl Broker {
             ctl.kick(v5::MAXIMUM_CONNECT_TIME);
         } else {
             self.timers.schedule(due, Timer::TokenExpiry(w));
+        }
+    }
+
+    /// Ask the connection of `ctl` to park if it stays idle until the next check: it must then
+    /// have moved no bytes for at least `PARK_AFTER`, so busy connections never pay for parking
+    /// and resuming. Only a connection that can park (plain TCP) asks for this.
+    pub fn park_later(&self, ctl: &Arc<ConnCtl>) {
+        self.timers.schedule(
+            self.now_ms() + PARK_AFTER_MS,
+            Timer::Park(Arc::downgrade(ctl)),
+        );
+    }
+
+    fn check_idle(&self, w: Weak<ConnCtl>, now_ms: u64) {
+        let Some(ctl) = w.upgrade() else { return };
+        if ctl.kicked().is_some() {
+            return;
+        }
+        if ctl.take_active() {
+            self.timers.schedule(now_ms + PARK_AFTER_MS, Timer::Park(w));
+        } else {
+            // Quiet since the last check: the connection parks at its first idle moment.
+            ctl.request_park();
+            ctl.ring();
         }
     }
 

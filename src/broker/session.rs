@@ -118,6 +118,11 @@ pub struct ConnCtl {
     /// When the client's access token runs out (milliseconds since the broker started); 0: it
     /// authenticated without one. A v5 re-authentication moves it.
     pub token_deadline_ms: AtomicU64,
+    /// The broker asks an idle connection to park (give up its task, see
+    /// `connection::parking`).
+    park: AtomicBool,
+    /// The connection read or wrote since the broker last looked: it is not idle.
+    active: AtomicBool,
 }
 
 impl ConnCtl {
@@ -146,6 +151,45 @@ impl ConnCtl {
         }
     }
 
+    /// Make `waker` the bell's (a parked connection's). A ring already waiting is left for
+    /// whoever polls next (see `is_rung`).
+    pub fn register_bell(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Whether a ring is waiting to be taken.
+    pub fn is_rung(&self) -> bool {
+        self.rung.load(Ordering::Acquire)
+    }
+
+    /// Ask the connection to park at its first idle moment.
+    pub fn request_park(&self) {
+        self.park.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the connection was asked to park.
+    pub fn park_requested(&self) -> bool {
+        self.park.load(Ordering::Relaxed)
+    }
+
+    /// The connection parked: the request is done.
+    pub fn parked(&self) {
+        self.park.store(false, Ordering::Relaxed);
+    }
+
+    /// The connection moved bytes: it is not idle.
+    pub fn mark_active(&self) {
+        // Read first: a busy connection would otherwise write a shared line on every turn.
+        if !self.active.load(Ordering::Relaxed) {
+            self.active.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the connection moved bytes since the last call.
+    pub fn take_active(&self) -> bool {
+        self.active.swap(false, Ordering::Relaxed)
+    }
+
     /// Whether the keep alive has run out at `now_ms`.
     pub fn keep_alive_expired(&self, now_ms: u64) -> bool {
         let ka = self.keep_alive_ms.load(Ordering::Relaxed);
@@ -157,6 +201,37 @@ impl ConnCtl {
             0 => None,
             r => Some(r),
         }
+    }
+}
+
+/// The session's will: live (sent if its connection ends abnormally) or, once the connection
+/// has ended, delayed until `due`.
+#[derive(Debug)]
+struct WillSlot {
+    due: Option<Instant>,
+    will: Will,
+}
+
+/// A set or map that most sessions never use (durable packet ids, incoming QoS 2): 8 bytes
+/// while unused instead of 24.
+#[derive(Debug, Default)]
+struct Sparse<T>(Option<Box<T>>);
+
+impl<T: Default> Sparse<T> {
+    fn get(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
+
+    fn get_mut(&mut self) -> Option<&mut T> {
+        self.0.as_deref_mut()
+    }
+
+    fn make(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    fn clear(&mut self) {
+        self.0 = None;
     }
 }
 
@@ -181,21 +256,19 @@ struct SessionState {
     next_pid: u16,
     /// QoS 2 packet ids received (PUBREC sent), waiting for PUBREL.
     /// With the batch that records it, while that is being written (a failed one frees the id).
-    incoming_qos2: BTreeMap<u16, Option<Arc<Pending>>>,
+    incoming_qos2: Sparse<BTreeMap<u16, Option<Arc<Pending>>>>,
     /// Outbound window: the client's receive maximum (v5) or max_inflight_messages.
     window: u16,
     expiry_interval: u32,
     disconnected_at: Option<Instant>,
-    will: Option<Will>,
-    delayed_will: Option<(Instant, Will)>,
+    /// Boxed: most clients have no will (8 bytes in every session instead of 64).
+    will: Option<Box<WillSlot>>,
     next_seq: u64,
-    /// Messages dropped because a queue limit was reached.
-    dropped: u64,
     /// Tells this session's rows in the durable store from those of an earlier session of the
     /// same client id (random, kept across restarts).
     gen: u64,
     /// Packet ids given to queued deliveries that the durable store keeps (not yet in flight).
-    reserved: BTreeSet<u16>,
+    reserved: Sparse<BTreeSet<u16>>,
     /// The durable store holds a record of this session (so a change to a session that ends
     /// with its connection must remove it).
     stored: bool,
@@ -342,16 +415,14 @@ impl Session {
                 inflight: BTreeMap::new(),
                 inflight_order: 0,
                 next_pid: 0,
-                incoming_qos2: BTreeMap::new(),
+                incoming_qos2: Sparse::default(),
                 window: 20,
                 expiry_interval,
                 disconnected_at: None,
                 will: None,
-                delayed_will: None,
                 next_seq: 0,
-                dropped: 0,
                 gen: rand::random(),
-                reserved: BTreeSet::new(),
+                reserved: Sparse::default(),
                 stored: false,
             }),
             online: AtomicBool::new(false),
@@ -401,15 +472,15 @@ impl Session {
         let mut st = self.state.lock();
         st.epoch += 1;
         let old_conn = st.attached.replace(a.ctl);
-        let old_will = st.will.take();
-        // Resumed before its delay ran out: a delayed will is not sent (the session goes on).
-        st.delayed_will = None;
+        let old_will = st.take_live_will();
         st.identity = Some(a.identity);
         st.version = a.version;
         st.window = a.window;
         st.expiry_interval = a.expiry;
         st.disconnected_at = None;
-        st.will = a.will;
+        // Replaces a delayed will too: resumed before its delay ran out, the session goes on
+        // and that will is not sent.
+        st.will = a.will.map(|will| Box::new(WillSlot { due: None, will }));
         self.set_online(true);
         Replaced {
             epoch: st.epoch,
@@ -428,7 +499,7 @@ impl Session {
         st.attached = None;
         self.set_online(false);
         st.disconnected_at = Some(now);
-        let will = st.will.take().filter(|_| keep_will);
+        let will = st.take_live_will().filter(|_| keep_will);
         let expiry = st.expiry_interval;
         let mut d = Detached {
             will_now: None,
@@ -440,7 +511,10 @@ impl Session {
                 let wait = w.delay.min(expiry);
                 // u32 seconds always fit in an Instant on supported platforms.
                 if let Some(at) = now.checked_add(Duration::from_secs(u64::from(wait))) {
-                    st.delayed_will = Some((at, w));
+                    st.will = Some(Box::new(WillSlot {
+                        due: Some(at),
+                        will: w,
+                    }));
                     d.will_at = Some(at);
                 }
             } else {
@@ -464,10 +538,7 @@ impl Session {
         st.incoming_qos2.clear();
         let was_stored = std::mem::take(&mut st.stored);
         let conn = st.attached.take();
-        let will = st
-            .will
-            .take()
-            .or_else(|| st.delayed_will.take().map(|(_, w)| w));
+        let will = st.will.take().map(|s| s.will);
         Ended {
             filters: std::mem::take(&mut st.subscriptions).into_keys().collect(),
             conn,
@@ -479,8 +550,12 @@ impl Session {
     /// The delayed will, if it is due at `now`.
     pub fn take_due_will(&self, now: Instant) -> Option<Will> {
         let mut st = self.state.lock();
-        if st.delayed_will.as_ref().is_some_and(|(t, _)| *t <= now) {
-            st.delayed_will.take().map(|(_, w)| w)
+        if st
+            .will
+            .as_ref()
+            .is_some_and(|s| s.due.is_some_and(|t| t <= now))
+        {
+            st.will.take().map(|s| s.will)
         } else {
             None
         }
@@ -534,10 +609,9 @@ impl Session {
             return;
         }
         st.stored = true;
-        let (will, will_due) = match (&st.will, &st.delayed_will) {
-            (Some(w), _) => (Some(w.clone()), None),
-            (None, Some((at, w))) => (Some(w.clone()), Some(clock::wall_ms(*at))),
-            (None, None) => (None, None),
+        let (will, will_due) = match st.will.as_deref() {
+            Some(s) => (Some(s.will.clone()), s.due.map(clock::wall_ms)),
+            None => (None, None),
         };
         record(ImageChange::Save(Box::new(SessionImage {
             record: SessionRecord {
@@ -576,8 +650,15 @@ impl Session {
             st.gen = r.gen;
             st.next_seq = r.next_seq;
             st.stored = true;
-            st.delayed_will = r.delayed_will;
-            st.incoming_qos2 = r.incoming_qos2.into_iter().map(|p| (p, None)).collect();
+            st.will = r.delayed_will.map(|(at, will)| {
+                Box::new(WillSlot {
+                    due: Some(at),
+                    will,
+                })
+            });
+            if !r.incoming_qos2.is_empty() {
+                *st.incoming_qos2.make() = r.incoming_qos2.into_iter().map(|p| (p, None)).collect();
+            }
             for (d, awaiting_comp) in r.queue {
                 let Some(pid) = d.pid else { continue };
                 if awaiting_comp {
@@ -593,7 +674,7 @@ impl Session {
                         },
                     );
                 } else {
-                    st.reserved.insert(pid);
+                    st.reserved.make().insert(pid);
                     st.queued_bytes += d.cost();
                     st.queue.push_back(d);
                 }
@@ -686,16 +767,16 @@ impl Session {
     /// Classify an incoming QoS 2 packet id; `max` is how many may await PUBREL at once.
     pub fn incoming_qos2(&self, pid: u16, max: usize) -> IncomingQos2 {
         let mut st = self.state.lock();
-        match st.incoming_qos2.get(&pid) {
+        match st.incoming_qos2.get().and_then(|m| m.get(&pid)) {
             // Its message was never kept (the store failed, perhaps after the connection that
             // would have said so had gone): a resend is a new message.
             Some(Some(p)) if p.state() == PendingState::Failed => {
-                st.incoming_qos2.remove(&pid);
+                st.incoming_qos2.get_mut().and_then(|m| m.remove(&pid));
             }
             Some(_) => return IncomingQos2::Duplicate,
             None => {}
         }
-        if st.incoming_qos2.len() >= max {
+        if st.incoming_qos2.get().map_or(0, BTreeMap::len) >= max {
             IncomingQos2::TooMany
         } else {
             IncomingQos2::New
@@ -705,12 +786,17 @@ impl Session {
     /// PUBREC was (or will be, once `pending` is durable) sent for `pid`: remember it until
     /// PUBREL.
     pub fn remember_qos2(&self, pid: u16, pending: Option<Arc<Pending>>) {
-        self.state.lock().incoming_qos2.insert(pid, pending);
+        self.state.lock().incoming_qos2.make().insert(pid, pending);
     }
 
     /// PUBREL: forget `pid`. False if it was not known.
     pub fn release_qos2(&self, pid: u16) -> bool {
-        self.state.lock().incoming_qos2.remove(&pid).is_some()
+        self.state
+            .lock()
+            .incoming_qos2
+            .get_mut()
+            .and_then(|m| m.remove(&pid))
+            .is_some()
     }
 
     /// Tell the attached connection to go with a v5 reason code.
@@ -762,16 +848,14 @@ impl Session {
             && st.queue.len() >= limits.max_queued_messages)
             || (limits.max_queued_bytes != 0 && st.queued_bytes + cost > limits.max_queued_bytes);
         if full {
-            st.dropped += 1;
             return Err(Refused::QueueFull);
         }
         let durable = pending.filter(|_| qos != QoS::AtMostOnce && st.expiry_interval != 0);
         if let Some(p) = durable {
             let Some(pid) = st.alloc_pid() else {
-                st.dropped += 1;
                 return Err(Refused::QueueFull);
             };
-            st.reserved.insert(pid);
+            st.reserved.make().insert(pid);
             d.pid = Some(pid);
             d.pending = Some(p.clone());
         }
@@ -818,7 +902,7 @@ impl Session {
                         if let Some(d) = st.queue.pop_front() {
                             st.queued_bytes = st.queued_bytes.saturating_sub(d.cost());
                             if let Some(pid) = d.pid {
-                                st.reserved.remove(&pid);
+                                st.unreserve(pid);
                             }
                         }
                         continue;
@@ -831,7 +915,7 @@ impl Session {
                     if let Some(d) = st.queue.pop_front() {
                         st.queued_bytes = st.queued_bytes.saturating_sub(d.cost());
                         if let Some(pid) = d.pid {
-                            st.reserved.remove(&pid);
+                            st.unreserve(pid);
                             done.push(d.seq);
                         }
                     }
@@ -854,7 +938,7 @@ impl Session {
             }
             let pid = match d.pid {
                 Some(pid) => {
-                    st.reserved.remove(&pid);
+                    st.unreserve(pid);
                     pid
                 }
                 None => {
@@ -990,8 +1074,25 @@ impl Session {
 }
 
 impl SessionState {
+    fn unreserve(&mut self, pid: u16) {
+        if let Some(r) = self.reserved.get_mut() {
+            r.remove(&pid);
+        }
+    }
+
+    /// The will of the attached connection (not a delayed one).
+    fn take_live_will(&mut self) -> Option<Will> {
+        if self.will.as_ref().is_some_and(|s| s.due.is_none()) {
+            self.will.take().map(|s| s.will)
+        } else {
+            None
+        }
+    }
+
     fn alloc_pid(&mut self) -> Option<u16> {
-        if self.inflight.len() + self.reserved.len() >= usize::from(u16::MAX) {
+        if self.inflight.len() + self.reserved.get().map_or(0, BTreeSet::len)
+            >= usize::from(u16::MAX)
+        {
             return None;
         }
         loop {
@@ -1000,7 +1101,10 @@ impl SessionState {
                 continue;
             }
             if !self.inflight.contains_key(&self.next_pid)
-                && !self.reserved.contains(&self.next_pid)
+                && !self
+                    .reserved
+                    .get()
+                    .is_some_and(|r| r.contains(&self.next_pid))
             {
                 return Some(self.next_pid);
             }

@@ -67,6 +67,7 @@ pub fn run_clients(inputs: &[Vec<u8>], idle: Duration) -> Outcome {
                 peer_cert: None,
                 slot: listener.enter(),
                 alive: None,
+                lot: None,
             };
             let conn = tokio::spawn(connection::run(server, ctx));
             let input = input.clone();

@@ -5,6 +5,8 @@ use std::sync::atomic::AtomicU64;
 #[derive(Debug, Default)]
 pub struct Stats {
     pub connected: AtomicU64,
+    /// Of those, connections parked while idle (no task: `connection::Lot`).
+    pub parked: AtomicU64,
     pub total_connections: AtomicU64,
     pub messages_received: AtomicU64,
     pub messages_sent: AtomicU64,

@@ -15,7 +15,7 @@ pub fn publish_sys(b: &Broker, now: Instant) {
     let s = &b.stats;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
     let subs = b.subs.len().to_string();
-    let items: [(&str, String); 14] = [
+    let items: [(&str, String); 15] = [
         (
             "$SYS/broker/version",
             format!("mqsec {}", env!("CARGO_PKG_VERSION")),
@@ -25,6 +25,7 @@ pub fn publish_sys(b: &Broker, now: Instant) {
             format!("{} seconds", now.duration_since(b.started).as_secs()),
         ),
         ("$SYS/broker/clients/connected", load(&s.connected)),
+        ("$SYS/broker/clients/parked", load(&s.parked)),
         ("$SYS/broker/clients/total", b.sessions.len().to_string()),
         ("$SYS/broker/messages/received", load(&s.messages_received)),
         ("$SYS/broker/messages/sent", load(&s.messages_sent)),

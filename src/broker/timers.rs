@@ -20,6 +20,8 @@ pub enum Timer {
     WriteStall(Weak<ConnCtl>),
     /// Close a connection whose access token has run out.
     TokenExpiry(Weak<ConnCtl>),
+    /// Ask a connection that has been idle since the last check to park.
+    Park(Weak<ConnCtl>),
     /// End an offline session whose expiry interval has passed.
     Expiry(Weak<Session>),
     /// Send a delayed will.

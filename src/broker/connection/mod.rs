@@ -7,13 +7,17 @@
 //! listener layer). Reading and writing are polled together in one task, so a client that does
 //! not read cannot stop the broker from reading its packets (and the reverse), and one task per
 //! connection keeps idle connections small. Writes are batched: every ready packet is encoded
-//! into one buffer, then written at once.
+//! into one buffer, then written at once. An idle plain-TCP connection gives up even its task:
+//! it waits in the parking lot (`parking`) until its socket or its bell wakes it.
 
 mod acks;
 mod handshake;
 mod inbound;
 mod outbound;
+mod parking;
 mod transport;
+
+pub use parking::Lot;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -57,13 +61,39 @@ pub struct ConnContext {
     pub slot: Option<Slot>,
     /// Held for the connection's lifetime: shutdown waits until every clone is gone.
     pub alive: Option<tokio::sync::mpsc::Sender<()>>,
+    /// Where the connection parks while idle (streams that can park: plain TCP).
+    pub lot: Option<Arc<Lot>>,
 }
+
+/// A stream a connection runs on. Only a plain TCP stream can leave tokio while its connection is
+/// parked; the others (TLS, WebSocket: their state lives in the stream layers) stay in a task.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+    /// Whether `into_std` can give the socket up.
+    const PARKABLE: bool = false;
+
+    /// Take the socket out of tokio's I/O driver.
+    fn into_std(self) -> std::io::Result<std::net::TcpStream> {
+        Err(std::io::Error::other("this stream cannot be parked"))
+    }
+}
+
+impl Io for tokio::net::TcpStream {
+    const PARKABLE: bool = true;
+
+    fn into_std(self) -> std::io::Result<std::net::TcpStream> {
+        tokio::net::TcpStream::into_std(self)
+    }
+}
+
+impl Io for tokio::io::DuplexStream {}
 
 /// What the connection keeps of its context after CONNECT.
 struct Ctx {
     broker: Arc<Broker>,
     listener: Arc<ListenerRt>,
     _alive: Option<tokio::sync::mpsc::Sender<()>>,
+    /// Set when the connection can park.
+    lot: Option<Arc<Lot>>,
 }
 
 /// The session a connected client holds.
@@ -79,19 +109,115 @@ struct Link {
 /// Returned by handlers when the connection must close (after what is in the write buffer).
 struct Close;
 
+/// What a connection keeps of itself while parked (besides its socket and context): what
+/// CONNECT settled.
+struct Settled {
+    link: Link,
+    version: ProtocolVersion,
+    aliases: Option<Box<Aliases>>,
+    client_alias_max: u16,
+    connect_expiry: u32,
+    /// The client's Maximum Packet Size (`Transport::peer_max`).
+    peer_max: u32,
+}
+
+/// A parked connection: everything it needs to go on in a new task. Kept small: this is what an
+/// idle connection costs besides its session and identity.
+pub(super) struct ParkedConn {
+    io: std::net::TcpStream,
+    ctx: Ctx,
+    slot: Option<Slot>,
+    settled: Settled,
+}
+
+impl ParkedConn {
+    /// The lot it is parked in (every parked connection has one).
+    fn lot(&self) -> Option<&Arc<Lot>> {
+        self.ctx.lot.as_ref()
+    }
+    /// Back to a task (inside the tokio runtime): the socket is registered with tokio again.
+    fn resume(self) {
+        let ParkedConn {
+            io,
+            ctx,
+            slot,
+            settled,
+        } = self;
+        ctx.broker.stats.parked.fetch_sub(1, Ordering::Relaxed);
+        match tokio::net::TcpStream::from_std(io) {
+            Ok(io) => {
+                tokio::spawn(serve_resumed(io, Box::new((ctx, slot, settled))));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot resume a parked connection");
+                finish(&ctx, &settled.link, Departure::Abnormal);
+            }
+        }
+    }
+}
+
+/// Park a connection whose main loop found it idle; it goes on in a new task when its socket or
+/// its bell wakes it.
+fn park<S: Io>(t: Transport<S>, ctx: Ctx, slot: Option<Slot>, settled: Settled) {
+    let Some(lot) = ctx.lot.clone() else {
+        return finish(&ctx, &settled.link, Departure::Abnormal);
+    };
+    let io = match t.io.into_std() {
+        Ok(io) => io,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot park a connection");
+            return finish(&ctx, &settled.link, Departure::Abnormal);
+        }
+    };
+    let ctl = settled.link.ctl.clone();
+    ctl.parked();
+    ctx.broker.stats.parked.fetch_add(1, Ordering::Relaxed);
+    let conn = ParkedConn {
+        io,
+        ctx,
+        slot,
+        settled,
+    };
+    if let Err(conn) = lot.park(conn, &ctl) {
+        conn.resume();
+    }
+}
+
+/// A parked connection's new task: the main loop again, on the state it parked with.
+fn serve_resumed(
+    io: tokio::net::TcpStream,
+    rest: Box<(Ctx, Option<Slot>, Settled)>,
+) -> impl Future<Output = ()> + Send {
+    let mut t = Transport::new(io, rest.0.broker.config.limits.max_packet_size);
+    t.peer_max = rest.2.peer_max;
+    async move {
+        // Unboxed in a block, so the box is freed now (see `run`).
+        let (ctx, slot, settled) = {
+            let r = rest;
+            *r
+        };
+        let mut c = Conn::resumed(&mut t, &ctx, settled);
+        // Woken for a reason; once it has been idle for a while again it parks again.
+        ctx.broker.park_later(&c.link.ctl);
+        let exit = c.main_loop().await;
+        if let Some(settled) = c.conclude(exit) {
+            return park(t, ctx, slot, settled);
+        }
+        Box::pin(t.close()).await;
+    }
+}
+
 /// The whole life of one connection. Built as a plain function returning the future so that
 /// only the connection state is captured: an async fn would also keep its arguments (the stream
 /// and the context) in every idle connection's memory.
-pub fn run<S>(stream: S, ctx: ConnContext) -> impl std::future::Future<Output = ()> + Send
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+pub fn run<S: Io>(stream: S, ctx: ConnContext) -> impl std::future::Future<Output = ()> + Send {
     let slot = ctx.slot;
     let mut t = Transport::new(stream, ctx.broker.config.limits.max_packet_size);
     let ctx_kept = Ctx {
         broker: ctx.broker,
         listener: ctx.listener,
         _alive: ctx.alive,
+        lot: ctx.lot.filter(|_| S::PARKABLE),
     };
     // What only CONNECT needs travels boxed (8 bytes kept in the future, not 32).
     let arrival = Box::new(Arrival {
@@ -100,7 +226,7 @@ where
         peer: ctx.peer,
     });
     async move {
-        let _slot = slot;
+        let slot = slot;
         // Unboxed in a block so the box is freed now: a partly moved-from box would keep its
         // allocation until the connection ends.
         let arrival = {
@@ -123,8 +249,18 @@ where
         };
         let mut c = Conn::new(&mut t, &ctx_kept, est);
         c.start();
-        let end = c.main_loop().await;
-        c.finish(end);
+        if let Some(lot) = &ctx_kept.lot {
+            // A new connection parks soon (`parking::FIRST_PARK`): a fleet of devices that
+            // connect and wait never holds a task each. Once woken, a connection parks again
+            // only after a quiet second (`Broker::park_later`).
+            lot.park_soon(&c.link.ctl);
+        }
+        let exit = c.main_loop().await;
+        // (Bound in an `if let`, not a `match` around the close: the matched value would be
+        // kept in the future across the close.)
+        if let Some(settled) = c.conclude(exit) {
+            return park(t, ctx_kept, slot, settled);
+        }
         // Boxed like the handshake: its timers would otherwise size every idle connection's
         // future (it is the largest state once the main loop is lean).
         Box::pin(t.close()).await;
@@ -172,6 +308,59 @@ where
         }
     }
 
+    /// A parked connection going on: its session may have queued deliveries meanwhile.
+    fn resumed(t: &'a mut Transport<S>, ctx: &'a Ctx, s: Settled) -> Conn<'a, S> {
+        Conn {
+            t,
+            ctx,
+            link: s.link,
+            version: s.version,
+            aliases: s.aliases,
+            client_alias_max: s.client_alias_max,
+            want_fill: true,
+            connect_expiry: s.connect_expiry,
+            acks: None,
+        }
+    }
+
+    /// After the main loop: the connection ended (None; the session is told), or it parks with
+    /// what it keeps.
+    fn conclude(self, exit: Option<Departure>) -> Option<Settled> {
+        match exit {
+            Some(end) => {
+                finish(self.ctx, &self.link, end);
+                None
+            }
+            None => Some(Settled {
+                link: self.link,
+                version: self.version,
+                aliases: self.aliases,
+                client_alias_max: self.client_alias_max,
+                connect_expiry: self.connect_expiry,
+                peer_max: self.t.peer_max,
+            }),
+        }
+    }
+
+    /// The connection may park while idle (plain TCP, and the listener has a parking lot).
+    fn parkable(&self) -> bool {
+        self.ctx.lot.is_some()
+    }
+
+    /// Whether nothing is buffered, waiting or due: the connection can park without losing
+    /// anything (its session keeps what is queued for it, and rings when there is more).
+    fn may_park(&self) -> bool {
+        let ctl = &self.link.ctl;
+        self.t.rbuf.is_empty()
+            && self.t.wbuf.is_empty()
+            && !self.t.oversize
+            && !self.want_fill
+            && self.acks.is_none()
+            && ctl.write_stalled_ms.load(Ordering::Relaxed) == 0
+            && ctl.kicked().is_none()
+            && !ctl.is_rung()
+    }
+
     /// Right after CONNACK: unacknowledged deliveries of a resumed session go first, flagged DUP.
     fn start(&mut self) {
         for o in self.link.session.resend_all() {
@@ -213,19 +402,20 @@ where
         }
     }
 
-    async fn main_loop(&mut self) -> Departure {
+    /// Serve until the connection ends (Some) or parks (None).
+    async fn main_loop(&mut self) -> Option<Departure> {
         // Packets a client pipelined behind its CONNECT (paho sends SUBSCRIBE before CONNACK)
         // are already in the buffer: handle them now, not when the next read happens to come.
         if let Some(end) = self.process_input() {
-            return end;
+            return Some(end);
         }
         loop {
             if self.t.oversize {
                 // A packet the client's maximum packet size refused and that cannot be dropped.
-                return Departure::Abnormal;
+                return Some(Departure::Abnormal);
             }
             if self.flush_acks().is_err() {
-                return Departure::Abnormal;
+                return Some(Departure::Abnormal);
             }
             if self.want_fill && self.t.wbuf.len() < WRITE_HIGH_WATER {
                 self.want_fill = false;
@@ -233,8 +423,12 @@ where
                     // Replaced by a newer connection (its kick may not have reached us yet).
                     let reason = self.link.ctl.kicked().unwrap_or(v5::SESSION_TAKEN_OVER);
                     self.send_disconnect(reason);
-                    return Departure::TakenOver;
+                    return Some(Departure::TakenOver);
                 }
+            }
+            // Asked to park: at the first moment nothing is buffered or due.
+            if self.parkable() && self.link.ctl.park_requested() && self.may_park() {
+                return None;
             }
             // An idle client holds no read buffer: it is read through a few bytes inside the
             // connection until a packet needs more (RSS per idle connection is a goal).
@@ -283,18 +477,18 @@ where
                     None => self.want_fill = true,
                     Some(v5::SERVER_SHUTTING_DOWN) => {
                         self.send_disconnect(v5::SERVER_SHUTTING_DOWN);
-                        return Departure::Shutdown;
+                        return Some(Departure::Shutdown);
                     }
                     Some(v5::SESSION_TAKEN_OVER) => {
                         self.send_disconnect(v5::SESSION_TAKEN_OVER);
-                        return Departure::TakenOver;
+                        return Some(Departure::TakenOver);
                     }
                     Some(v5::ADMINISTRATIVE_ACTION) => {
                         // Its credentials were revoked: it leaves without a will (it may no
                         // longer publish), and its session stays as after a disconnect.
                         tracing::info!(client_id = ?self.client_id(), "closing connection: credentials no longer valid");
                         self.send_disconnect(v5::ADMINISTRATIVE_ACTION);
-                        return Departure::Graceful { with_will: false };
+                        return Some(Departure::Graceful { with_will: false });
                     }
                     Some(v5::MAXIMUM_CONNECT_TIME) => {
                         // Its access token ran out: like revoked credentials, it leaves without
@@ -309,7 +503,7 @@ where
                             );
                         }
                         self.send_disconnect(v5::MAXIMUM_CONNECT_TIME);
-                        return Departure::Graceful { with_will: false };
+                        return Some(Departure::Graceful { with_will: false });
                     }
                     Some(reason) => {
                         // Keep alive ran out, output stalled, or an administrator's action:
@@ -321,14 +515,17 @@ where
                         };
                         tracing::info!(client_id = ?self.client_id(), peer = self.peer().map(tracing::field::display), reason = why, "closing connection");
                         self.send_disconnect(reason);
-                        return Departure::Abnormal;
+                        return Some(Departure::Abnormal);
                     }
                 }
             }
             if let Some(r) = wrote {
                 match r {
-                    Ok(0) | Err(_) => return Departure::Abnormal,
+                    Ok(0) | Err(_) => return Some(Departure::Abnormal),
                     Ok(n) => {
+                        if self.parkable() {
+                            self.link.ctl.mark_active();
+                        }
                         let b = &self.ctx.broker;
                         b.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
                         let stall = &self.link.ctl.write_stalled_ms;
@@ -337,7 +534,7 @@ where
                                 // Room again: what the client sent meanwhile is handled now.
                                 stall.store(0, Ordering::Relaxed);
                                 if let Some(end) = self.process_input() {
-                                    return end;
+                                    return Some(end);
                                 }
                             } else {
                                 stall.store(b.now_ms().max(1), Ordering::Relaxed);
@@ -345,7 +542,7 @@ where
                         }
                         if self.t.wbuf.is_empty() {
                             if self.t.io.flush().await.is_err() {
-                                return Departure::Abnormal;
+                                return Some(Departure::Abnormal);
                             }
                             if self.t.wbuf.capacity() > SHRINK_ABOVE {
                                 self.t.wbuf = BytesMut::new();
@@ -357,8 +554,11 @@ where
             }
             if let Some(r) = read {
                 match r {
-                    Ok(0) | Err(_) => return Departure::Abnormal,
+                    Ok(0) | Err(_) => return Some(Departure::Abnormal),
                     Ok(n) => {
+                        if self.parkable() {
+                            self.link.ctl.mark_active();
+                        }
                         let b = &self.ctx.broker;
                         b.stats
                             .bytes_received
@@ -371,7 +571,7 @@ where
                             self.t.read_hint = INITIAL_READ;
                         }
                         if let Some(end) = self.process_input() {
-                            return end;
+                            return Some(end);
                         }
                         if streaming && spare >= YIELD_AFTER_READ {
                             // A publisher streaming at full speed must not starve the
@@ -425,23 +625,23 @@ where
         }
         end
     }
+}
 
-    /// The connection has ended: statistics, log, and the session's side (will, expiry) by the
-    /// broker core.
-    fn finish(&mut self, end: Departure) {
-        let b = self.ctx.broker.clone();
-        b.stats.connected.fetch_sub(1, Ordering::Relaxed);
-        if b.config.logging.connection_messages {
-            let how = match end {
-                Departure::Graceful { .. } => "disconnect",
-                Departure::Abnormal => "connection lost",
-                Departure::TakenOver => "taken over",
-                Departure::Shutdown => "server shutdown",
-            };
-            tracing::info!(client_id = ?self.client_id(), peer = self.peer().map(tracing::field::display), how, "client disconnected");
-        }
-        b.detach(&self.link.session, self.link.epoch, end);
+/// The connection has ended: statistics, log, and the session's side (will, expiry) by the
+/// broker core.
+fn finish(ctx: &Ctx, link: &Link, end: Departure) {
+    let b = &ctx.broker;
+    b.stats.connected.fetch_sub(1, Ordering::Relaxed);
+    if b.config.logging.connection_messages {
+        let how = match end {
+            Departure::Graceful { .. } => "disconnect",
+            Departure::Abnormal => "connection lost",
+            Departure::TakenOver => "taken over",
+            Departure::Shutdown => "server shutdown",
+        };
+        tracing::info!(client_id = ?link.session.client_id, peer = link.identity.peer.map(tracing::field::display), how, "client disconnected");
     }
+    b.detach(&link.session, link.epoch, end);
 }
 
 /// Wait until the session's bell rings, the stream takes bytes from `wbuf` (when `writing`) or
@@ -569,13 +769,16 @@ mod tests {
                 peer_cert: None,
                 slot: None,
                 alive: None,
+                lot: None,
             };
             let f = run(a, ctx);
             let size = std::mem::size_of_val(&f);
             // tokio rounds a task (about 104 bytes of header and trailer + the future) up to
             // 128 bytes: four lines (512) hold a future of up to about 408 bytes. This duplex
-            // stream is 24 bytes smaller than a TcpStream, hence 384 here (344 when measured);
-            // each line more costs every idle connection 128 bytes.
+            // stream is 24 bytes smaller than a TcpStream, hence 384 here (384 when measured:
+            // 40 more than before parking, for the lot's handle and the way out to it). Idle
+            // plain-TCP connections park and keep no future at all, but every idle TLS or
+            // WebSocket connection is one: each line more costs each of them 128 bytes.
             assert!(size <= 384, "connection future is {size} bytes");
         });
     }

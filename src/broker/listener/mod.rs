@@ -35,6 +35,9 @@ use crate::security::identity::PeerCert;
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
+/// A wrapped stream (TLS, WebSocket) never parks: its state lives in the layers.
+impl connection::Io for Box<dyn Stream> {}
+
 /// A stream as one transport layer hands it to the next (and the last to the connection).
 pub struct Upgraded {
     pub stream: Box<dyn Stream>,
@@ -292,6 +295,18 @@ pub async fn accept_loop(
     let nodelay = broker.config.set_tcp_nodelay;
     let deadline = rt.config.handshake_timeout;
     let mut limiter = rt.config.connection_rate_limit.map(RateLimiter::new);
+    // Plain TCP connections park while idle (see `connection::Lot`); without a lot (the thread
+    // could not start) they just stay in their tasks.
+    let lot = match upgrade {
+        Some(_) => None,
+        None => match connection::Lot::start() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, listener = %rt.local, "cannot start the parking thread: idle connections keep their tasks");
+                None
+            }
+        },
+    };
     loop {
         let accepted = tokio::select! {
             r = tcp.accept() => r,
@@ -333,10 +348,15 @@ pub async fn accept_loop(
             peer_cert: None,
             slot,
             alive: Some(alive.clone()),
+            lot: None,
         };
         match (&upgrade, refusal) {
             // Plain TCP: the task is the connection itself, nothing wrapped around it.
             (None, None) => {
+                let ctx = ConnContext {
+                    lot: lot.clone(),
+                    ..ctx
+                };
                 tokio::spawn(connection::run(stream, ctx));
             }
             (None, Some(r)) => {
