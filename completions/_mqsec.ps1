@@ -350,6 +350,7 @@ Register-ArgumentCompleter -Native -CommandName 'mqsec' -ScriptBlock {
             [CompletionResult]::new('--security-log', '--security-log', [CompletionResultType]::ParameterName, 'Security events as JSON lines: `stderr` or a file')
             [CompletionResult]::new('--rabbitmq-exchange', '--rabbitmq-exchange', [CompletionResultType]::ParameterName, 'RabbitMQ: the exchange the MQTT plugin publishes through (its mqtt.exchange)')
             [CompletionResult]::new('--auth-workers', '--auth-workers', [CompletionResultType]::ParameterName, 'Threads that verify passwords (0: one per core)')
+            [CompletionResult]::new('--token-conf', '--token-conf', [CompletionResultType]::ParameterName, 'Accept access tokens too: a file of `serve`''s `token_*` lines (token_key_file or token_jwks_file, token_algorithms, token_audience, ...). Re-read on SIGHUP')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Validate the files (and TLS material) and exit: 0 valid, 2 invalid')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

@@ -305,7 +305,7 @@ _mqsec() {
             return 0
             ;;
         mqsec__subcmd__auth__subcmd__server)
-            opts="-h -V --password-file --acl-file --listen --certfile --keyfile --rate-limit --security-log --rabbitmq-exchange --auth-workers --check --help --version"
+            opts="-h -V --password-file --acl-file --listen --certfile --keyfile --rate-limit --security-log --rabbitmq-exchange --auth-workers --token-conf --check --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,6 +344,10 @@ _mqsec() {
                     return 0
                     ;;
                 --auth-workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-conf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -318,6 +318,7 @@ set edit:completion:arg-completer[mqsec] = {|@words|
             cand --security-log 'Security events as JSON lines: `stderr` or a file'
             cand --rabbitmq-exchange 'RabbitMQ: the exchange the MQTT plugin publishes through (its mqtt.exchange)'
             cand --auth-workers 'Threads that verify passwords (0: one per core)'
+            cand --token-conf 'Accept access tokens too: a file of `serve`''s `token_*` lines (token_key_file or token_jwks_file, token_algorithms, token_audience, ...). Re-read on SIGHUP'
             cand --check 'Validate the files (and TLS material) and exit: 0 valid, 2 invalid'
             cand -h 'Print help'
             cand --help 'Print help'

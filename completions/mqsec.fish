@@ -256,6 +256,7 @@ complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -l rate-limit -
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -l security-log -d 'Security events as JSON lines: `stderr` or a file' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -l rabbitmq-exchange -d 'RabbitMQ: the exchange the MQTT plugin publishes through (its mqtt.exchange)' -r
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -l auth-workers -d 'Threads that verify passwords (0: one per core)' -r
+complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -l token-conf -d 'Accept access tokens too: a file of `serve`\'s `token_*` lines (token_key_file or token_jwks_file, token_algorithms, token_audience, ...). Re-read on SIGHUP' -r -F
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -l check -d 'Validate the files (and TLS material) and exit: 0 valid, 2 invalid'
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -s h -l help -d 'Print help'
 complete -c mqsec -n "__fish_mqsec_using_subcommand auth-server" -s V -l version -d 'Print version'

@@ -418,3 +418,125 @@ fn check_validates_the_files_and_names_the_broken_line() {
     ]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// `--token-conf`: a JWT in the password is checked as `serve` checks it, and its `acl` claims
+/// join the ACL file's rules for that username (engines ask topic questions by username, never
+/// with the token). Password logins work beside it.
+#[test]
+fn tokens_log_in_and_their_claims_decide_topics() {
+    let (dir, passwd) = files();
+    let secret = dir.path().join("jwt.secret");
+    std::fs::write(&secret, "auth-server-test-secret-0123456789abcdef\n").unwrap();
+    let conf = dir.path().join("tokens.conf");
+    std::fs::write(
+        &conf,
+        format!("token_key_file {}\ntoken_audience mqtt\n", secret.display()),
+    )
+    .unwrap();
+    let srv = AuthServerProc::start(
+        dir.path(),
+        &passwd,
+        &fixture_acl(),
+        &[
+            "--token-conf",
+            conf.to_str().unwrap(),
+            "--security-log",
+            "stderr",
+        ],
+    );
+    let mint = |sub: &str, aud: &str| -> String {
+        let out = mqsec(&[
+            "gen-token",
+            "--key",
+            secret.to_str().unwrap(),
+            "--alg",
+            "HS256",
+            "--sub",
+            sub,
+            "--aud",
+            aud,
+            "--acl-pub",
+            "tok/%u/up",
+            "--acl-sub",
+            "tok/%u/down/#",
+            "--ttl",
+            "1h",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let authn = |user: &str, pw: &str| {
+        srv.json(
+            "/emqx/authn",
+            &serde_json::json!({"username": user, "password": pw, "clientid": "c1"}),
+        )
+        .1["result"]
+            .clone()
+    };
+    let authz = |user: &str, topic: &str, action: &str| {
+        srv.json(
+            "/emqx/authz",
+            &serde_json::json!({"username": user, "clientid": "c1", "topic": topic,
+                "action": action, "qos": "0", "retain": "false"}),
+        )
+        .1["result"]
+            .clone()
+    };
+    let token = mint("tok1", "mqtt");
+    // The file alone says nothing for tok1: denied until its token has logged in.
+    assert_eq!(authz("tok1", "tok/tok1/up", "publish"), "deny");
+    assert_eq!(authn("tok1", &token), "allow");
+    assert_eq!(authz("tok1", "tok/tok1/up", "publish"), "allow");
+    assert_eq!(authz("tok1", "tok/tok2/up", "publish"), "deny");
+    assert_eq!(authz("tok1", "tok/tok1/down/#", "subscribe"), "allow");
+    assert_eq!(authz("tok1", "tok/tok1/up", "subscribe"), "deny");
+    // RabbitMQ asks the same with the token as the password.
+    assert_eq!(
+        srv.form("/rabbitmq/user", &format!("username=tok1&password={token}"))
+            .1,
+        "allow"
+    );
+    // Refused: another username, no username, another audience, a forged signature.
+    assert_eq!(authn("tok2", &token), "deny");
+    assert_eq!(authn("", &token), "deny");
+    assert_eq!(authn("tok1", &mint("tok1", "elsewhere")), "deny");
+    // One character in the middle of the signature changed (the last one may be padding bits).
+    let sig = token.rfind('.').unwrap() + 5;
+    let mut forged = token.clone().into_bytes();
+    forged[sig] = if forged[sig] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(authn("tok1", &forged), "deny");
+    // Passwords still go to the password file.
+    assert_eq!(authn("device1", "devpass"), "allow");
+    assert_eq!(authn("device1", "wrong"), "deny");
+    let log = srv.log_text();
+    assert!(
+        log.contains(r#""event":"auth_failure""#) && log.contains("token: "),
+        "{log}"
+    );
+    assert!(!log.contains(&token), "the token is never logged");
+
+    // A token file takes only token_* lines, checked as in a broker's configuration.
+    let bad = dir.path().join("bad-tokens.conf");
+    std::fs::write(
+        &bad,
+        format!("token_key_file {}\nlistener 1883\n", secret.display()),
+    )
+    .unwrap();
+    let out = mqsec(&[
+        "auth-server",
+        "--password-file",
+        passwd.to_str().unwrap(),
+        "--acl-file",
+        fixture_acl().to_str().unwrap(),
+        "--token-conf",
+        bad.to_str().unwrap(),
+        "--check",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad-tokens.conf:2") && err.contains("token_*"),
+        "{err}"
+    );
+}

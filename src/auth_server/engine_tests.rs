@@ -32,6 +32,7 @@ fn server(dir: &std::path::Path) -> AuthServer {
             ..Security::default()
         },
         rabbitmq_exchange: "amq.topic".into(),
+        tokens: None,
     })
     .unwrap()
 }

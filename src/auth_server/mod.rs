@@ -6,8 +6,9 @@
 //! Every engine's question comes down to two engine-neutral ones asked here: [`AuthServer::login`]
 //! (the password check `serve` makes at CONNECT: same throttle, same bounded pool, same cache)
 //! and [`AuthServer::authorize`] (the ACL matcher `serve` and `acl-check` use). The engine
-//! modules only translate requests and answers. A token check (issue 21) joins `login` as one
-//! more credential kind; nothing in the engine modules needs to change for it.
+//! modules only translate requests and answers. Access tokens are one more credential kind in
+//! `login` (`serve`'s verifier); their claims are remembered by username for `authorize`,
+//! because an engine's topic questions carry the username, never the token.
 
 pub mod emqx;
 pub mod http;
@@ -23,18 +24,23 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
-use crate::config::model::{FileOption, Security};
+use crate::config::model::{FileOption, Security, TokenConfig};
+use crate::security::acl::ClaimRules;
 use crate::security::acl::{validate_name, validate_subscription, Access, Acl, AclRequest};
+use crate::security::events::{self, Event};
 use crate::security::identity::Identity;
 use crate::security::passwd::Verifier;
 use crate::security::password_gate::{Checked, Origin, PasswordGate};
 use crate::security::policy::{denied, load_acl, load_once, load_passwords, KeptOld, PolicyError};
+use crate::security::tokens::{self, TokenVerifier};
 
 /// The files in force: swapped whole on reload, so a request sees one consistent pair.
 #[derive(Debug)]
 pub struct Files {
     pub passwords: Arc<Verifier>,
     pub acl: Arc<Acl>,
+    /// `--token-conf`: the keys tokens are verified with.
+    pub tokens: Option<Arc<TokenVerifier>>,
 }
 
 /// What the service was started with.
@@ -46,7 +52,19 @@ pub struct Settings {
     pub security: Security,
     /// RabbitMQ: the exchange MQTT is published through (`mqtt.exchange`, `amq.topic` by default).
     pub rabbitmq_exchange: String,
+    /// Access tokens accepted as passwords (`--token-conf`).
+    pub tokens: Option<TokenConfig>,
 }
+
+/// The claims of the last valid token a username logged in with, until the token expires.
+struct Scope {
+    rules: Option<Arc<ClaimRules>>,
+    valid_until: u64,
+}
+
+/// Usernames whose token claims are remembered at most; beyond it, expired ones are dropped,
+/// then all (their clients' topic questions fall back to the ACL file until they log in again).
+const MAX_SCOPES: usize = 100_000;
 
 /// An answer to an authorization question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +178,7 @@ pub struct AuthServer {
     files: ArcSwap<Files>,
     gate: PasswordGate,
     reloading: Mutex<()>,
+    scopes: Mutex<HashMap<String, Scope>>,
     pub stats: Stats,
 }
 
@@ -183,6 +202,7 @@ impl AuthServer {
             files: ArcSwap::from_pointee(files),
             gate,
             reloading: Mutex::new(()),
+            scopes: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         })
     }
@@ -212,6 +232,8 @@ impl AuthServer {
             }],
         };
         self.gate.clear_cache();
+        // Claims of tokens whose key may be gone: a client's next login brings them back.
+        self.scopes.lock().clear();
         self.stats.reloads.fetch_add(1, Ordering::Relaxed);
         kept
     }
@@ -228,13 +250,84 @@ impl AuthServer {
         password: Zeroizing<Vec<u8>>,
         from: Origin<'_>,
     ) -> Checked {
-        let passwords = self.files.load().passwords.clone();
+        let files = self.files.load_full();
+        if let Some(v) = files.tokens.as_ref() {
+            if tokens::looks_like_jwt(&password) {
+                let r = self.token_login(v, user, &password, &from);
+                self.stats.logins.fetch_add(1, Ordering::Relaxed);
+                if r != Checked::Valid {
+                    self.stats.logins_refused.fetch_add(1, Ordering::Relaxed);
+                }
+                return r;
+            }
+        }
+        let passwords = files.passwords.clone();
         let r = self.gate.check(&passwords, user, password, from).await;
         self.stats.logins.fetch_add(1, Ordering::Relaxed);
         if r != Checked::Valid {
             self.stats.logins_refused.fetch_add(1, Ordering::Relaxed);
         }
         r
+    }
+
+    /// A token as the password: `serve`'s verification (signature, times, audience, issuer). The
+    /// username is required and must be the token's: the engine's later topic questions carry
+    /// only the username, and that is what the token's claims are remembered by.
+    fn token_login(
+        &self,
+        v: &TokenVerifier,
+        user: &str,
+        token: &[u8],
+        from: &Origin<'_>,
+    ) -> Checked {
+        let refused = |reason: String| {
+            tracing::info!(username = user, reason = %reason, "token refused");
+            if events::enabled() {
+                let mut e = Event::new("auth_failure")
+                    .username(Some(user))
+                    .reason(format!("token: {reason}"));
+                if let Some(p) = from.peer {
+                    e = e.peer(p);
+                }
+                events::emit(e);
+            }
+            Checked::Invalid
+        };
+        if user.is_empty() {
+            return refused("no username (it must be the token's username claim)".into());
+        }
+        match v.verify(token, Some(user)) {
+            Ok(grant) => {
+                let mut scopes = self.scopes.lock();
+                if scopes.len() >= MAX_SCOPES && !scopes.contains_key(user) {
+                    let now = tokens::now_unix();
+                    scopes.retain(|_, s| s.valid_until >= now);
+                    if scopes.len() >= MAX_SCOPES {
+                        scopes.clear();
+                    }
+                }
+                scopes.insert(
+                    grant.username,
+                    Scope {
+                        rules: grant.scope,
+                        valid_until: grant.valid_until,
+                    },
+                );
+                Checked::Valid
+            }
+            Err(e) => refused(e.to_string()),
+        }
+    }
+
+    /// The claims `username`'s last token granted, while it is valid.
+    fn scope_of(&self, username: Option<&str>) -> Option<Arc<ClaimRules>> {
+        let u = username?;
+        let scopes = self.scopes.lock();
+        let s = scopes.get(u)?;
+        if s.valid_until < tokens::now_unix() {
+            return None;
+        }
+        s.rules.clone()
     }
 
     /// Ask the ACL, as `acl-check` would for the same client, access and topic. A topic that is
@@ -265,7 +358,8 @@ impl AuthServer {
             return Verdict::DENY;
         }
         let files = self.files.load();
-        let d = files.acl.decide(who, &req);
+        let scope = self.scope_of(who.username.as_deref());
+        let d = files.acl.decide_with(who, scope.as_deref(), &req);
         if !d.allowed {
             self.stats.decisions_denied.fetch_add(1, Ordering::Relaxed);
             denied(who, &req, None, &d);
@@ -307,7 +401,30 @@ fn load_files(
         previous.map(|p| p.acl.clone()),
         &mut kept,
     )?;
-    Ok((Files { passwords, acl }, kept))
+    let tokens = match &s.tokens {
+        None => None,
+        Some(tc) => match TokenVerifier::load(tc, s.security.auth_cache_size) {
+            Ok(v) => Some(Arc::new(v)),
+            Err(e) => match previous.and_then(|p| p.tokens.clone()) {
+                Some(old) => {
+                    kept.push(KeptOld {
+                        file: tc.key.file().path.display().to_string(),
+                        error: PolicyError(e),
+                    });
+                    Some(old)
+                }
+                None => return Err(PolicyError(e)),
+            },
+        },
+    };
+    Ok((
+        Files {
+            passwords,
+            acl,
+            tokens,
+        },
+        kept,
+    ))
 }
 
 #[cfg(test)]

@@ -45,8 +45,13 @@ Examples:
       --certfile server.crt --keyfile server.key
   mqsec auth-server --password-file passwd --acl-file acl --check
 
-SIGHUP: re-read both files (a broken one keeps its previous version), the TLS files, reopen the
-security log. SIGTERM or SIGINT: stop.
+Access tokens (--token-conf): a password of JWT form is checked as a token (serve's checks);
+the username must be the token's username claim, because engines ask topic questions by
+username. Its `acl`/`roles` claims join the ACL file's rules for that username until the token
+expires; after that, topic questions are answered from the file alone.
+
+SIGHUP: re-read both files and the token keys (a broken one keeps its previous version), the TLS
+files, reopen the security log. SIGTERM or SIGINT: stop.
 
 {EXIT_CODES_HELP}"
     )
@@ -89,6 +94,10 @@ pub struct AuthServerArgs {
     /// Threads that verify passwords (0: one per core)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub auth_workers: usize,
+    /// Accept access tokens too: a file of `serve`'s `token_*` lines (token_key_file or
+    /// token_jwks_file, token_algorithms, token_audience, ...). Re-read on SIGHUP
+    #[arg(long, value_name = "FILE")]
+    pub token_conf: Option<PathBuf>,
     /// Validate the files (and TLS material) and exit: 0 valid, 2 invalid
     #[arg(long)]
     pub check: bool,
@@ -136,7 +145,21 @@ pub fn run(args: AuthServerArgs) -> CmdResult {
         Some("stderr") => SecurityLogDest::Stderr,
         Some(path) => SecurityLogDest::File(file(&PathBuf::from(path), "security-log")),
     };
+    let tokens = match &args.token_conf {
+        None => None,
+        Some(path) => Some(
+            crate::config::mosquitto::read_token_file(path)
+                .map_err(|e| CliError::input(e.to_string()))?
+                .ok_or_else(|| {
+                    CliError::input(format!(
+                        "{}: no token_key_file or token_jwks_file line",
+                        path.display()
+                    ))
+                })?,
+        ),
+    };
     let settings = Settings {
+        tokens,
         password_file: file(&args.password_file, "password-file"),
         acl_file: file(&args.acl_file, "acl-file"),
         security: Security {
@@ -151,11 +174,15 @@ pub fn run(args: AuthServerArgs) -> CmdResult {
     if args.check {
         let files = server.files();
         println!(
-            "auth-server: configuration OK; {} ({} users), {} ({} rules); listen {}{}",
+            "auth-server: configuration OK; {} ({} users), {} ({} rules){}; listen {}{}",
             args.password_file.display(),
             files.passwords.user_count(),
             args.acl_file.display(),
             files.acl.rules().len(),
+            match &args.token_conf {
+                Some(p) => format!(", tokens from {}", p.display()),
+                None => String::new(),
+            },
             args.listen,
             if tls.is_some() { " (TLS)" } else { "" }
         );

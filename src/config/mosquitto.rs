@@ -217,6 +217,15 @@ pub fn read_file(path: &Path) -> Result<Config, ConfigError> {
     p.finish()
 }
 
+/// Read a file of `token_*` lines only (`mqsec auth-server --token-conf`): the same options,
+/// checks and messages as in a broker's configuration. `None` when the file has no such line.
+pub fn read_token_file(path: &Path) -> Result<Option<TokenConfig>, ConfigError> {
+    let mut p = Parser::new(path.display().to_string());
+    p.only_tokens = true;
+    p.file(path, 0)?;
+    token_config(p.token_lines.iter())
+}
+
 /// Parse configuration text; `name` stands for the file in messages. `include_dir` paths are
 /// resolved against the current directory.
 pub fn parse_str(text: &str, name: &str) -> Result<Config, ConfigError> {
@@ -236,6 +245,8 @@ struct Parser {
     auth_files: Vec<(AuthFile, FileOption, Option<usize>)>,
     /// `token_*` lines, placed like the auth files.
     token_lines: Vec<(TokenLine, ConfLoc, Option<usize>)>,
+    /// A `--token-conf` file: every other option is refused.
+    only_tokens: bool,
     current: Option<usize>,
     log_levels: Vec<&'static str>,
 }
@@ -249,6 +260,7 @@ impl Parser {
             anonymous: Vec::new(),
             auth_files: Vec::new(),
             token_lines: Vec::new(),
+            only_tokens: false,
             current: None,
             log_levels: Vec::new(),
         }
@@ -322,6 +334,11 @@ impl Parser {
         base: &Path,
         depth: usize,
     ) -> Result<(), ConfigError> {
+        if self.only_tokens && !opt.starts_with("token_") {
+            return Err(at.err(format!(
+                "option `{opt}` does not belong in a token file: only the token_* options do"
+            )));
+        }
         if let Some((_, feature)) = LATER.iter().find(|(o, _)| *o == opt) {
             return Err(at.err(format!(
                 "option `{opt}` is not supported yet ({feature} comes in a later mqsec release)"

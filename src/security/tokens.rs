@@ -172,7 +172,7 @@ pub fn looks_like_jwt(p: &[u8]) -> bool {
     }
 }
 
-fn now_unix() -> u64 {
+pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
