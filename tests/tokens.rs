@@ -585,6 +585,38 @@ fn expiry_disconnects_a_live_client_and_v5_auth_refreshes_the_token() {
         e["event"] == "reauth_refused"
             && e["reason"] == "token: username does not match the token's sub claim"
     });
+    // A refresh whose claims allow less: the subscriptions it no longer allows go at once, as
+    // after a reload.
+    let subs = |filters: &[&str]| {
+        let mut args = vec![
+            "--key", &secret, "--alg", "HS256", "--sub", "nar", "--ttl", "1h",
+        ];
+        for f in filters {
+            args.extend(["--acl-sub", f]);
+        }
+        gen_token(&args)
+    };
+    let (mut n, ack) = Raw::connect(b.port, V5, "nar", jwt(&subs(&["s/%u/#", "t/%u/#"])));
+    assert_eq!(common::raw::connack_code(&ack), 0);
+    n.s.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(n.subscribe("s/nar/#", QoS::AtMostOnce), [0]);
+    assert_eq!(n.subscribe("t/nar/#", QoS::AtMostOnce), [0]);
+    match reauth(&mut n, "JWT", &subs(&["s/%u/#"])) {
+        Some(Packet::Auth(a)) => assert_eq!(a.reason, 0),
+        p => panic!("expected AUTH success, got {p:?}"),
+    }
+    b.wait_event("t/nar/# removed", |e| {
+        e["event"] == "subscription_removed"
+            && e["topic"] == "t/nar/#"
+            && e["reason"] == "no longer allowed after re-authentication"
+    });
+    assert!(
+        !b.events()
+            .iter()
+            .any(|e| e["event"] == "subscription_removed" && e["topic"] == "s/nar/#"),
+        "s/nar/# is still allowed"
+    );
+
     // Another method, or AUTH after a password-field login: protocol error 0x82 (0x8C is not
     // a DISCONNECT code).
     let (mut c, _) = Raw::connect(b.port, V5, "re2", jwt(&short("dev", "1h")));

@@ -254,55 +254,67 @@ pub struct RecheckReport {
 /// went down: it sees deliveries at the lower QoS, and the security log says why. Each
 /// session's lock is held only to read it and again to change it, never while asking.
 pub fn recheck_sessions(broker: &Broker) -> RecheckReport {
-    use crate::security::events::{self, Event};
     let mut report = RecheckReport::default();
     for s in broker.sessions.snapshot() {
-        let Some(who) = s.owner() else { continue };
-        let subs = s.subscriptions_granted();
-        match broker.auth.recheck(&who, &subs) {
-            Recheck::Keep => {}
-            Recheck::Disconnect => {
-                if s.is_online() {
-                    s.kick(v5::ADMINISTRATIVE_ACTION);
-                    report.disconnected += 1;
-                    tracing::info!(client_id = ?who.client_id, username = ?who.username, "disconnected: credentials no longer valid after reload");
-                    events::emit(
-                        Event::new("disconnected")
-                            .who(&who)
-                            .reason("credentials no longer valid after reload")
-                            .code(v5::ADMINISTRATIVE_ACTION),
-                    );
-                }
-            }
-            Recheck::Narrow { drop, cap } => {
-                for (f, qos) in &cap {
-                    if broker.cap_subscription(&s, f, *qos) {
-                        report.subscriptions_downgraded += 1;
-                        tracing::info!(client_id = ?who.client_id, filter = f.as_str(), max_qos = *qos as u8, "subscription downgraded: its rule's max_qos is lower after reload");
-                        events::emit(
-                            Event::new("subscription_downgraded")
-                                .who(&who)
-                                .topic("subscribe", f)
-                                .reason(format!("max_qos {} after reload", *qos as u8)),
-                        );
-                    }
-                }
-                for f in &drop {
-                    broker.unsubscribe(&s, f);
-                    report.subscriptions_removed += 1;
-                    tracing::info!(client_id = ?who.client_id, filter = f.as_str(), "subscription removed: no longer allowed after reload");
-                    events::emit(
-                        Event::new("subscription_removed")
-                            .who(&who)
-                            .topic("subscribe", f)
-                            .reason("no longer allowed after reload"),
-                    );
-                }
-                broker.save_session(&s);
-            }
-        }
+        recheck_session(broker, &s, "after reload", &mut report);
     }
     report
+}
+
+/// [`recheck_sessions`] for one session, after `why` ("after reload", "after
+/// re-authentication"): the client's permissions changed, so its subscriptions are narrowed to
+/// what it may still read, or it is disconnected when its credentials are gone.
+pub fn recheck_session(
+    broker: &Broker,
+    s: &Arc<crate::broker::session::Session>,
+    why: &str,
+    report: &mut RecheckReport,
+) {
+    use crate::security::events::{self, Event};
+    let Some(who) = s.owner() else { return };
+    let subs = s.subscriptions_granted();
+    match broker.auth.recheck(&who, &subs) {
+        Recheck::Keep => {}
+        Recheck::Disconnect => {
+            if s.is_online() {
+                s.kick(v5::ADMINISTRATIVE_ACTION);
+                report.disconnected += 1;
+                tracing::info!(client_id = ?who.client_id, username = ?who.username, "disconnected: credentials no longer valid {why}");
+                events::emit(
+                    Event::new("disconnected")
+                        .who(&who)
+                        .reason(format!("credentials no longer valid {why}"))
+                        .code(v5::ADMINISTRATIVE_ACTION),
+                );
+            }
+        }
+        Recheck::Narrow { drop, cap } => {
+            for (f, qos) in &cap {
+                if broker.cap_subscription(s, f, *qos) {
+                    report.subscriptions_downgraded += 1;
+                    tracing::info!(client_id = ?who.client_id, filter = f.as_str(), max_qos = *qos as u8, "subscription downgraded: its rule's max_qos is lower {why}");
+                    events::emit(
+                        Event::new("subscription_downgraded")
+                            .who(&who)
+                            .topic("subscribe", f)
+                            .reason(format!("max_qos {} {why}", *qos as u8)),
+                    );
+                }
+            }
+            for f in &drop {
+                broker.unsubscribe(s, f);
+                report.subscriptions_removed += 1;
+                tracing::info!(client_id = ?who.client_id, filter = f.as_str(), "subscription removed: no longer allowed {why}");
+                events::emit(
+                    Event::new("subscription_removed")
+                        .who(&who)
+                        .topic("subscribe", f)
+                        .reason(format!("no longer allowed {why}")),
+                );
+            }
+            broker.save_session(s);
+        }
+    }
 }
 
 /// Admits clients only on listeners where anonymous access is allowed (by default, listeners

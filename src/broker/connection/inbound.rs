@@ -104,6 +104,14 @@ where
                 if let Some(until) = until {
                     b.token_deadline(&self.link.ctl, until);
                 }
+                // The new token's claims may allow less: its subscriptions follow at once, as
+                // after a reload (deliveries are checked one by one anyway).
+                crate::broker::auth::recheck_session(
+                    &b,
+                    &self.link.session,
+                    "after re-authentication",
+                    &mut Default::default(),
+                );
                 tracing::info!(client_id = ?self.client_id(), "re-authenticated: token refreshed");
                 if events::enabled() {
                     events::emit(Event::new("reauthenticated").who(&id));
