@@ -3,31 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 
 use common::auth_http::{http, AuthServerProc};
-use common::{mqsec, mqsec_bin, root};
-
-fn set_password(file: &Path, user: &str, password: &str) {
-    use std::io::Write;
-    let mut child = Command::new(mqsec_bin())
-        .args(["passwd", "add"])
-        .arg(file)
-        .arg(user)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{mqsec, mqsec_passwd_add, root};
 
 fn fixture_acl() -> PathBuf {
     root().join("fixtures/auth-server/acl")
@@ -37,8 +17,8 @@ fn fixture_acl() -> PathBuf {
 fn files() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let passwd = dir.path().join("passwd");
-    set_password(&passwd, "device1", "devpass");
-    set_password(&passwd, "sub1", "subpass");
+    mqsec_passwd_add(&passwd, "device1", "devpass");
+    mqsec_passwd_add(&passwd, "sub1", "subpass");
     (dir, passwd)
 }
 
@@ -250,7 +230,7 @@ fn sighup_reloads_both_files_and_keeps_the_old_one_on_error() {
     assert_eq!(publish("b/1"), "deny");
 
     // A new password and a new rule, then SIGHUP.
-    set_password(&passwd, "device1", "newpass");
+    mqsec_passwd_add(&passwd, "device1", "newpass");
     std::fs::write(&acl, "user device1\ntopic write b/#\n").unwrap();
     srv.reload();
     assert_eq!(login("devpass"), "deny");
@@ -264,7 +244,7 @@ fn sighup_reloads_both_files_and_keeps_the_old_one_on_error() {
         "user device1\ntopic bogus_access b/#\ntopic sometimes a b\n",
     )
     .unwrap();
-    set_password(&passwd, "device1", "third");
+    mqsec_passwd_add(&passwd, "device1", "third");
     srv.reload();
     assert_eq!(login("third"), "allow");
     assert_eq!(publish("b/1"), "allow");

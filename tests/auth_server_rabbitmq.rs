@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::auth_http::AuthServerProc;
-use common::{mqsec_bin, ChildGuard};
+use common::{mqsec_passwd_add, ChildGuard};
 use mqsec_loadgen::rabbitmq::{self, Auth, Cluster};
 
 const ACL: &str = "\
@@ -19,27 +18,6 @@ topic write sensors/device1/#
 user sub1
 topic read sensors/+/temp
 ";
-
-/// Add or replace `user`'s password with `mqsec passwd add` (password on stdin, never argv).
-fn set_password(file: &Path, user: &str, password: &str) {
-    use std::io::Write;
-    let mut child = Command::new(mqsec_bin())
-        .args(["passwd", "add"])
-        .arg(file)
-        .arg(user)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// One QoS 1 PUBLISH (mosquitto_pub waits for the PUBACK, so a refusal shows in its exit code).
 fn publish(port: u16, user: &str, password: &str, client: &str, topic: &str, msg: &str) -> Output {
@@ -84,8 +62,8 @@ fn a_two_node_rabbitmq_cluster_enforces_mqsec_passwords_and_acl() {
     let dir = tempfile::tempdir().unwrap();
     let passwd = dir.path().join("passwd");
     let acl = dir.path().join("acl");
-    set_password(&passwd, "device1", "devpass");
-    set_password(&passwd, "sub1", "subpass");
+    mqsec_passwd_add(&passwd, "device1", "devpass");
+    mqsec_passwd_add(&passwd, "sub1", "subpass");
     std::fs::write(&acl, ACL).unwrap();
     let mut auth = AuthServerProc::start(dir.path(), &passwd, &acl, &["--security-log", "stderr"]);
     let mut cluster = Cluster::start(dir.path(), 2, Auth::Http { port: auth.port });
@@ -208,7 +186,7 @@ fn a_two_node_rabbitmq_cluster_enforces_mqsec_passwords_and_acl() {
     );
 
     // A password change plus SIGHUP takes effect on both nodes, neither restarted.
-    set_password(&passwd, "device1", "newpass");
+    mqsec_passwd_add(&passwd, "device1", "newpass");
     auth.reload();
     for (node, port) in [(1, n1), (2, n2)] {
         let old = publish(

@@ -6,14 +6,16 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mqsec::broker::codec::{Packet, ProtocolVersion, QoS};
 
 use common::raw::Raw;
-use common::{free_port, mosquitto_passwd, mqsec_bin, root, wait_output, ChildGuard};
+use common::serve::Serve;
+use common::{
+    free_port, mosquitto_passwd, mqsec_bin, mqsec_passwd_add, root, wait_output, ChildGuard,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 const V3: ProtocolVersion = ProtocolVersion::V311;
@@ -53,111 +55,8 @@ fn pw(user: &str) -> &'static str {
         .unwrap_or("no-such-password")
 }
 
-/// `mqsec passwd add FILE USER` with the password on stdin (argon2id at the cheapest allowed
-/// cost: tests must not spend seconds hashing).
-fn mqsec_passwd_add(file: &Path, user: &str, password: &str) {
-    let mut child = Command::new(mqsec_bin())
-        .args(["passwd", "add", "--allow-weak-params", "--memory-kib", "64"])
-        .args(["--iterations", "1"])
-        .arg(file)
-        .arg(user)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = wait_output(child, WAIT);
-    assert!(out.status.success(), "mqsec passwd add: {out:?}");
-}
-
-/// A running `mqsec serve` in its own directory, killed when dropped.
-struct Serve {
-    child: ChildGuard,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
+/// What these tests ask of the broker, beside the shared ones.
 impl Serve {
-    /// `conf` follows a `listener PORT 127.0.0.1` line and a `security_log` line; files the
-    /// test wrote in `dir` are named relative to it.
-    fn start(dir: tempfile::TempDir, conf: &str) -> Serve {
-        let port = free_port();
-        let path = dir.path().join("mqsec.conf");
-        std::fs::write(
-            &path,
-            format!("listener {port} 127.0.0.1\nsecurity_log security.jsonl\n{conf}\n"),
-        )
-        .unwrap();
-        let log = dir.path().join("serve.log");
-        let child = Command::new(mqsec_bin())
-            .args(["serve", "-c"])
-            .arg(&path)
-            .env("MQSEC_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut child = ChildGuard::with_log(child, &log);
-        child.wait_listening("127.0.0.1", &[port], WAIT);
-        Serve { child, port, dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Every complete line of the security log, each of which must be JSON.
-    fn events(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(self.path("security.jsonl")).unwrap_or_default();
-        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
-        complete
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    }
-
-    /// Wait until the security log holds an event matching `f`; returns it.
-    fn wait_event(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(e) = self.events().into_iter().find(|e| f(e)) {
-                return e;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} event within {WAIT:?}; log: {:#?}",
-                self.events()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn count(&self, event: &str) -> usize {
-        self.events().iter().filter(|e| e["event"] == event).count()
-    }
-
-    /// SIGHUP, then wait for the reload to finish (its `reload` event).
-    fn reload(&self) {
-        let before = self.count("reload");
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success());
-        self.wait_event("reload", |_| self.count("reload") > before);
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.path("serve.log")).unwrap_or_default()
-    }
-
     fn connack(&self, v: ProtocolVersion, id: &str, user: Option<&str>, pass: Option<&str>) -> u8 {
         Raw::login(self.port, v, id, user, pass).1
     }
@@ -230,7 +129,7 @@ fn passwords_from_both_tools_and_the_connack_codes() {
         text.contains("admin:$7$") && text.contains("dashboard:$argon2id$"),
         "{text}"
     );
-    let b = Serve::start(files, SECURED);
+    let b = Serve::start_in(files, SECURED);
 
     for user in ["admin", "sensor_001", "dashboard"] {
         for v in [V3, V5] {
@@ -288,7 +187,7 @@ fn passwords_from_both_tools_and_the_connack_codes() {
 
 #[test]
 fn guide_acl_enforced_for_publish_subscribe_and_delivery() {
-    let b = Serve::start(guide_files(), SECURED);
+    let b = Serve::start_in(guide_files(), SECURED);
     // paho, both versions: SUBACK failures, PUBACK 0x87, deliveries filtered.
     b.python("5", &["acl-guide"]);
     b.python("311", &["acl-guide"]);
@@ -402,7 +301,7 @@ fn guide_acl_enforced_for_publish_subscribe_and_delivery() {
 #[test]
 fn client_ids_without_a_permitted_prefix_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Serve::start(dir, "allow_anonymous true\nclientid_prefixes C1-\n");
+    let b = Serve::start_in(dir, "allow_anonymous true\nclientid_prefixes C1-\n");
     assert_eq!(b.connack(V5, "C1-python1", None, None), 0);
     assert_eq!(b.connack(V5, "python2", None, None), 0x85);
     assert_eq!(b.connack(V3, "python2", None, None), 0x02);
@@ -427,7 +326,7 @@ fn sighup_reloads_each_file_keeps_a_broken_one_and_rechecks_live_clients() {
         "user alice\ntopic readwrite a/#\nuser bob\ntopic read a/#\n",
     )
     .unwrap();
-    let b = Serve::start(dir, SECURED);
+    let b = Serve::start_in(dir, SECURED);
     let connect = |id: &str, user: &str, pass: &str| {
         let (c, code) = Raw::login(b.port, V5, id, Some(user), Some(pass));
         assert_eq!(code, 0, "{user}");
@@ -550,7 +449,7 @@ fn a_lower_max_qos_after_reload_caps_live_subscriptions() {
         format!("user alice\ntopic write c/#\nuser bob\ntopic read[max_qos={bob_max}] c/#\n")
     };
     std::fs::write(&acl, rules(1)).unwrap();
-    let b = Serve::start(dir, SECURED);
+    let b = Serve::start_in(dir, SECURED);
     let (mut alice, code) = Raw::login(b.port, V5, "alice", Some("alice"), Some("alice-pw"));
     assert_eq!(code, 0);
     let (mut bob, code) = Raw::login(b.port, V5, "bob", Some("bob"), Some("bob-pw"));
@@ -592,7 +491,7 @@ fn a_lower_max_qos_after_reload_caps_live_subscriptions() {
 fn brute_force_throttle_locks_then_expires() {
     let dir = tempfile::tempdir().unwrap();
     mqsec_passwd_add(&dir.path().join("passwd"), "dev", "dev-pw");
-    let b = Serve::start(
+    let b = Serve::start_in(
         dir,
         "allow_anonymous false\npassword_file passwd\nauth_throttle_delay_after 2\nauth_throttle_user_limit 4\nauth_throttle_address_limit 0\nauth_throttle_time 3\n",
     );
@@ -630,7 +529,7 @@ fn brute_force_throttle_locks_then_expires() {
 
 #[test]
 fn denied_publish_can_disconnect() {
-    let b = Serve::start(
+    let b = Serve::start_in(
         guide_files(),
         &format!("{SECURED}denied_publish_action disconnect\n"),
     );
@@ -680,7 +579,7 @@ fn check_names_the_line_of_a_broken_file() {
 fn every_refused_connect_is_logged_with_its_reason() {
     use mqsec::broker::codec::{encode_packet, Connect, Properties};
     let dir = tempfile::tempdir().unwrap();
-    let b = Serve::start(dir, "allow_anonymous true\nmax_keepalive 20\n");
+    let b = Serve::start_in(dir, "allow_anonymous true\nmax_keepalive 20\n");
     // v3.1.1 with a keep alive above max_keepalive (the raw client asks for 30 s): 0x02.
     assert_eq!(b.connack(V3, "ka", None, None), 0x02);
     // MQTT 3.1 with a client id longer than 23 characters.

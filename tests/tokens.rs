@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,90 +13,16 @@ use bytes::Bytes;
 use mqsec::broker::codec::{Auth, LastWill, Packet, Properties, ProtocolVersion, QoS};
 
 use common::raw::{connect_packet, Raw};
-use common::{free_port, mqsec, mqsec_bin, python, wait_output, ChildGuard};
+use common::serve::Serve;
+use common::{free_port, mqsec, python, wait_output};
 
 const WAIT: Duration = Duration::from_secs(30);
 const V3: ProtocolVersion = ProtocolVersion::V311;
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const SECRET: &str = "s3cret-for-tests-0123456789abcdef-0123456789";
 
-/// A running `mqsec serve` in its own directory, killed when dropped.
-struct Serve {
-    child: ChildGuard,
-    port: u16,
-    dir: PathBuf,
-}
-
+/// What these tests ask of the broker, beside the shared ones.
 impl Serve {
-    /// `conf` follows a `listener PORT 127.0.0.1` line and a `security_log` line.
-    fn start(dir: &Path, conf: &str) -> Serve {
-        let port = free_port();
-        let path = dir.join("mqsec.conf");
-        std::fs::write(
-            &path,
-            format!("listener {port} 127.0.0.1\nsecurity_log security.jsonl\n{conf}\n"),
-        )
-        .unwrap();
-        let log = dir.join("serve.log");
-        let child = Command::new(mqsec_bin())
-            .args(["serve", "-c"])
-            .arg(&path)
-            .env("MQSEC_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut child = ChildGuard::with_log(child, &log);
-        child.wait_listening("127.0.0.1", &[port], WAIT);
-        Serve {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn events(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(self.dir.join("security.jsonl")).unwrap_or_default();
-        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
-        complete
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn wait_event(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !self.events().iter().any(&f) {
-            assert!(
-                Instant::now() < deadline,
-                "no {what} event; log: {:#?}",
-                self.events()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn reload(&self) {
-        let count = || {
-            self.events()
-                .iter()
-                .filter(|e| e["event"] == "reload")
-                .count()
-        };
-        let before = count();
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = Instant::now() + WAIT;
-        while count() == before {
-            assert!(Instant::now() < deadline, "no reload event");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// Connect with a token in the password field; the CONNACK code. MQTT 3.1.1 has no
     /// password without a user name: an empty one stands for "the token's".
     fn connack(&self, v: ProtocolVersion, user: Option<&str>, token: &str) -> u8 {
@@ -104,8 +30,7 @@ impl Serve {
     }
 
     fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
-            + &std::fs::read_to_string(self.dir.join("security.jsonl")).unwrap_or_default()
+        self.stderr() + &std::fs::read_to_string(self.path("security.jsonl")).unwrap_or_default()
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod auth_http;
 pub mod raw;
+pub mod serve;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -177,6 +178,27 @@ pub fn mosquitto_passwd(args: &[&str]) {
         .status()
         .expect("mosquitto_passwd is installed (apt install mosquitto)");
     assert!(status.success(), "mosquitto_passwd {args:?}");
+}
+
+/// `mqsec passwd add FILE USER` with the password on stdin (never argv), argon2id at the
+/// cheapest cost the tool allows (tests must not spend seconds hashing); must succeed.
+pub fn mqsec_passwd_add(file: &Path, user: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(mqsec_bin())
+        .args(["passwd", "add", "--allow-weak-params", "--memory-kib", "64"])
+        .args(["--iterations", "1"])
+        .arg(file)
+        .arg(user)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mqsec passwd add");
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "{password}").expect("write the password");
+    }
+    let out = wait_output(child, Duration::from_secs(60));
+    assert!(out.status.success(), "mqsec passwd add: {out:?}");
 }
 
 /// A real Mosquitto, killed when dropped. Its config is `<dir>/<name>.conf`, its log
