@@ -27,11 +27,12 @@ use zeroize::Zeroizing;
 use crate::config::model::{FileOption, Security, TokenConfig};
 use crate::security::acl::ClaimRules;
 use crate::security::acl::{validate_name, validate_subscription, Access, Acl, AclRequest};
-use crate::security::events::{self, Event};
 use crate::security::identity::Identity;
 use crate::security::passwd::Verifier;
 use crate::security::password_gate::{Checked, Origin, PasswordGate};
-use crate::security::policy::{denied, load_acl, load_once, load_passwords, KeptOld, PolicyError};
+use crate::security::policy::{
+    denied, load_acl, load_once, load_passwords, load_tokens, token_refused, KeptOld, PolicyError,
+};
 use crate::security::tokens::{self, TokenVerifier};
 
 /// The files in force: swapped whole on reload, so a request sees one consistent pair.
@@ -280,21 +281,12 @@ impl AuthServer {
         token: &[u8],
         from: &Origin<'_>,
     ) -> Checked {
-        let refused = |reason: String| {
-            tracing::info!(username = user, reason = %reason, "token refused");
-            if events::enabled() {
-                let mut e = Event::new("auth_failure")
-                    .username(Some(user))
-                    .reason(format!("token: {reason}"));
-                if let Some(p) = from.peer {
-                    e = e.peer(p);
-                }
-                events::emit(e);
-            }
+        let refused = |reason: &dyn std::fmt::Display| {
+            token_refused(from.client_id, Some(user), from.peer, from.listener, reason);
             Checked::Invalid
         };
         if user.is_empty() {
-            return refused("no username (it must be the token's username claim)".into());
+            return refused(&"no username (it must be the token's username claim)");
         }
         match v.verify(token, Some(user)) {
             Ok(grant) => {
@@ -315,7 +307,7 @@ impl AuthServer {
                 );
                 Checked::Valid
             }
-            Err(e) => refused(e.to_string()),
+            Err(e) => refused(&e),
         }
     }
 
@@ -403,19 +395,12 @@ fn load_files(
     )?;
     let tokens = match &s.tokens {
         None => None,
-        Some(tc) => match TokenVerifier::load(tc, s.security.auth_cache_size) {
-            Ok(v) => Some(Arc::new(v)),
-            Err(e) => match previous.and_then(|p| p.tokens.clone()) {
-                Some(old) => {
-                    kept.push(KeptOld {
-                        file: tc.key.file().path.display().to_string(),
-                        error: PolicyError(e),
-                    });
-                    Some(old)
-                }
-                None => return Err(PolicyError(e)),
-            },
-        },
+        Some(tc) => Some(load_tokens(
+            tc,
+            s.security.auth_cache_size,
+            previous.and_then(|p| p.tokens.clone()),
+            &mut kept,
+        )?),
     };
     Ok((
         Files {

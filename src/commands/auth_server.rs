@@ -17,6 +17,7 @@ use crate::config::model::{
 };
 use crate::exit::{CliError, CmdResult, Outcome};
 use crate::security::events::{self, Event, SecurityLog};
+use crate::security::policy::KeptOld;
 
 fn after_help() -> String {
     format!(
@@ -241,23 +242,14 @@ async fn reload_on_sighup(server: Arc<AuthServer>, tls: Option<Arc<dyn Upgrade>>
     };
     while hup.recv().await.is_some() {
         events::reopen();
-        let s = server.clone();
-        let kept = tokio::task::spawn_blocking(move || s.reload())
-            .await
-            .unwrap_or_default();
-        for k in &kept {
-            tracing::error!(
-                "reload: {}; the previous version of {} stays in force",
-                k.error,
-                k.file
-            );
-            events::emit(
-                Event::new("reload_failed")
-                    .file(&k.file)
-                    .reason(k.error.to_string()),
-            );
-        }
-        if let Some(Err(e)) = tls.as_ref().and_then(|t| t.reload()) {
+        // Reading and parsing files is blocking work: off the reactor, TLS files included.
+        let (s, t) = (server.clone(), tls.clone());
+        let (kept, tls_reload) =
+            tokio::task::spawn_blocking(move || (s.reload(), t.as_ref().and_then(|t| t.reload())))
+                .await
+                .unwrap_or_default();
+        kept.iter().for_each(KeptOld::report);
+        if let Some(Err(e)) = tls_reload {
             tracing::error!("reload: {e}; the previous TLS certificate stays in force");
         }
         tracing::info!(

@@ -14,7 +14,7 @@ use crate::config::model::{Config, ListenerProtocol, LogDest};
 use crate::config::{defaults, mosquitto};
 use crate::exit::{CliError, CmdResult, Outcome};
 use crate::security::events::{self, Event, SecurityLog};
-use crate::security::policy::{Policy, PolicySet};
+use crate::security::policy::{KeptOld, Policy, PolicySet};
 
 fn serve_help() -> String {
     format!(
@@ -135,9 +135,17 @@ async fn reload_on_sighup(policy: Policy, broker: Arc<Broker>) {
     };
     while hup.recv().await.is_some() {
         events::reopen();
-        let p = policy.clone();
-        let kept = match tokio::task::spawn_blocking(move || p.reload()).await {
-            Ok(Ok(kept)) => kept,
+        // Parsing and the re-check of every session are blocking work: one trip off the reactor.
+        let (p, b) = (policy.clone(), broker.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            p.reload().map(|kept| {
+                kept.iter().for_each(KeptOld::report);
+                (kept.len(), recheck_sessions(&b))
+            })
+        })
+        .await;
+        let (kept, report) = match done {
+            Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 tracing::error!("reload failed: {e}; the previous files stay in force");
                 events::emit(Event::new("reload_failed").reason(e.to_string()));
@@ -148,24 +156,8 @@ async fn reload_on_sighup(policy: Policy, broker: Arc<Broker>) {
                 continue;
             }
         };
-        for k in &kept {
-            tracing::error!(
-                "reload: {}; the previous version of {} stays in force",
-                k.error,
-                k.file
-            );
-            events::emit(
-                Event::new("reload_failed")
-                    .file(&k.file)
-                    .reason(k.error.to_string()),
-            );
-        }
-        let b = broker.clone();
-        let report = tokio::task::spawn_blocking(move || recheck_sessions(&b))
-            .await
-            .unwrap_or_default();
         tracing::info!(
-            kept_previous = kept.len(),
+            kept_previous = kept,
             disconnected = report.disconnected,
             subscriptions_removed = report.subscriptions_removed,
             subscriptions_downgraded = report.subscriptions_downgraded,
@@ -173,7 +165,7 @@ async fn reload_on_sighup(policy: Policy, broker: Arc<Broker>) {
         );
         events::emit(Event::new("reload").reason(format!(
             "{} file(s) kept their previous version; {} client(s) disconnected, {} subscription(s) removed, {} downgraded",
-            kept.len(),
+            kept,
             report.disconnected,
             report.subscriptions_removed,
             report.subscriptions_downgraded

@@ -75,6 +75,22 @@ pub struct KeptOld {
     pub error: PolicyError,
 }
 
+impl KeptOld {
+    /// One error line and one `reload_failed` event (`serve` and `auth-server` at SIGHUP).
+    pub fn report(&self) {
+        tracing::error!(
+            "reload: {}; the previous version of {} stays in force",
+            self.error,
+            self.file
+        );
+        events::emit(
+            Event::new("reload_failed")
+                .file(&self.file)
+                .reason(self.error.to_string()),
+        );
+    }
+}
+
 impl PolicySet {
     /// Load every file the configuration names (each file once, however many listeners share
     /// it). With `previous` (a reload), a file that fails keeps its previous version and is
@@ -115,19 +131,12 @@ impl PolicySet {
                 Some(tc) => Some(match verifiers.iter().find(|(c, _)| c == tc) {
                     Some((_, v)) => v.clone(),
                     None => {
-                        let v = match TokenVerifier::load(tc, config.security.auth_cache_size) {
-                            Ok(v) => Arc::new(v),
-                            Err(e) => match prev.and_then(|p| p.tokens.clone()) {
-                                Some(old) => {
-                                    kept.push(KeptOld {
-                                        file: tc.key.file().path.display().to_string(),
-                                        error: PolicyError(e),
-                                    });
-                                    old
-                                }
-                                None => return Err(PolicyError(e)),
-                            },
-                        };
+                        let v = load_tokens(
+                            tc,
+                            config.security.auth_cache_size,
+                            prev.and_then(|p| p.tokens.clone()),
+                            &mut kept,
+                        )?;
                         verifiers.push((tc.clone(), v.clone()));
                         v
                     }
@@ -162,21 +171,42 @@ pub(crate) fn load_once<T>(
     if let Some(v) = loaded.get(&f.path) {
         return Ok(v.clone());
     }
-    let v = match load(f) {
-        Ok(v) => Arc::new(v),
-        Err(e) => match previous {
-            Some(old) => {
-                kept.push(KeptOld {
-                    file: f.path.display().to_string(),
-                    error: e,
-                });
-                old
-            }
-            None => return Err(e),
-        },
-    };
+    let v = or_previous(load(f), previous, &f.path, kept)?;
     loaded.insert(f.path.clone(), v.clone());
     Ok(v)
+}
+
+/// What was `loaded` from `file` or, when that failed at a reload, the `previous` version, kept
+/// in force and recorded in `kept`; at start-up (no previous version) the error stands.
+fn or_previous<T>(
+    loaded: Result<T, PolicyError>,
+    previous: Option<Arc<T>>,
+    file: &std::path::Path,
+    kept: &mut Vec<KeptOld>,
+) -> Result<Arc<T>, PolicyError> {
+    match (loaded, previous) {
+        (Ok(v), _) => Ok(Arc::new(v)),
+        (Err(error), Some(old)) => {
+            kept.push(KeptOld {
+                file: file.display().to_string(),
+                error,
+            });
+            Ok(old)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// The token keys of `tc`, or at a reload that fails to read them, the `previous` ones (as
+/// [`load_once`] does for files).
+pub(crate) fn load_tokens(
+    tc: &TokenConfig,
+    cache_size: usize,
+    previous: Option<Arc<TokenVerifier>>,
+    kept: &mut Vec<KeptOld>,
+) -> Result<Arc<TokenVerifier>, PolicyError> {
+    let loaded = TokenVerifier::load(tc, cache_size).map_err(PolicyError);
+    or_previous(loaded, previous, &tc.key.file().path, kept)
 }
 
 /// Read a password file for the broker. Stricter than `mqsec passwd` (which must be able to open
@@ -474,7 +504,13 @@ impl Policy {
                         ConnectDecision::Allow(id)
                     }
                     Err(e) => {
-                        token_refused(&req, &e);
+                        token_refused(
+                            Some(&req.client_id),
+                            req.username.as_deref(),
+                            Some(req.peer),
+                            Some(req.listener.port),
+                            &e,
+                        );
                         ConnectDecision::Deny(ConnectDenial::BadCredentials)
                     }
                 };
@@ -676,17 +712,29 @@ pub fn cert_username(mode: CertName, cert: Option<&PeerCert>) -> Option<String> 
 }
 
 /// Log a refused token: the reason, never the token.
-fn token_refused(req: &ConnectRequest, e: &TokenError) {
-    tracing::info!(client_id = ?req.client_id, peer = %req.peer, reason = %e, "token refused");
+/// Log a refused token (`serve`'s CONNECT, `auth-server`'s login): the reason, never the token.
+pub(crate) fn token_refused(
+    client_id: Option<&str>,
+    username: Option<&str>,
+    peer: Option<std::net::SocketAddr>,
+    listener: Option<u16>,
+    reason: &dyn std::fmt::Display,
+) {
+    tracing::info!(client_id, username, peer = ?peer, reason = %reason, "token refused");
     if events::enabled() {
-        events::emit(
-            Event::new("auth_failure")
-                .peer(req.peer)
-                .listener(req.listener.port)
-                .client_id(&req.client_id)
-                .username(req.username.as_deref())
-                .reason(format!("token: {e}")),
-        );
+        let mut e = Event::new("auth_failure")
+            .username(username)
+            .reason(format!("token: {reason}"));
+        if let Some(id) = client_id {
+            e = e.client_id(id);
+        }
+        if let Some(p) = peer {
+            e = e.peer(p);
+        }
+        if let Some(l) = listener {
+            e = e.listener(l);
+        }
+        events::emit(e);
     }
 }
 
