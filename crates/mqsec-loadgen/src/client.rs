@@ -127,6 +127,36 @@ pub struct Client {
     next_id: u16,
 }
 
+/// The CONNECT this client sends (also over the TLS storm's streams, see `secure`).
+pub(crate) fn connect_packet(
+    opts: ClientOptions,
+    client_id: &str,
+    credentials: Option<(&str, &[u8])>,
+) -> Packet {
+    Packet::Connect(Box::new(Connect {
+        protocol: opts.version,
+        clean_start: opts.clean_start,
+        keep_alive: opts.keep_alive,
+        client_id: client_id.to_string(),
+        will: None,
+        username: credentials.map(|(u, _)| u.to_string()),
+        password: credentials.map(|(_, p)| Bytes::copy_from_slice(p)),
+        properties: Properties::default(),
+    }))
+}
+
+/// `Ok` for a successful CONNACK; the refusal code or what came instead otherwise.
+pub(crate) fn accepted(p: Packet) -> Result<(), LoadError> {
+    match p {
+        Packet::ConnAck(a) if a.code == 0 => Ok(()),
+        Packet::ConnAck(a) => Err(LoadError::Refused(a.code)),
+        other => Err(LoadError::Protocol(format!(
+            "expected CONNACK, got packet type {}",
+            other.packet_type()
+        ))),
+    }
+}
+
 impl Client {
     pub async fn connect(
         addr: SocketAddr,
@@ -161,25 +191,11 @@ impl Client {
             },
             next_id: 0,
         };
-        let connect = Packet::Connect(Box::new(Connect {
-            protocol: opts.version,
-            clean_start: opts.clean_start,
-            keep_alive: opts.keep_alive,
-            client_id: client_id.to_string(),
-            will: None,
-            username: credentials.map(|(u, _)| u.to_string()),
-            password: credentials.map(|(_, p)| Bytes::copy_from_slice(p)),
-            properties: Properties::default(),
-        }));
-        c.writer.send(&connect).await?;
-        match c.reader.next_packet(HANDSHAKE_TIMEOUT, "CONNACK").await? {
-            Packet::ConnAck(a) if a.code == 0 => Ok(c),
-            Packet::ConnAck(a) => Err(LoadError::Refused(a.code)),
-            other => Err(LoadError::Protocol(format!(
-                "expected CONNACK, got packet type {}",
-                other.packet_type()
-            ))),
-        }
+        c.writer
+            .send(&connect_packet(opts, client_id, credentials))
+            .await?;
+        accepted(c.reader.next_packet(HANDSHAKE_TIMEOUT, "CONNACK").await?)?;
+        Ok(c)
     }
 
     /// Packet ids 1..=65535, cycling; callers keep fewer than 65535 in flight.

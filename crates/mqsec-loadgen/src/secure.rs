@@ -20,8 +20,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::client::{accepted, connect_packet, ClientOptions};
 use super::{wire, LoadError};
-use mqsec_codec::{Connect, Disconnect, Packet, Properties, ProtocolVersion};
+use mqsec_codec::{Disconnect, Packet, ProtocolVersion};
 
 /// Users in the password file; the storm cycles over them.
 pub const USERS: usize = 200;
@@ -162,19 +163,16 @@ pub async fn storm(
                 let (name, pw) = user((first + i) % USERS);
                 let id = format!("{name}-{i}");
                 let one = async {
+                    let tcp = TcpStream::connect(addr).await?;
+                    tcp.set_nodelay(true)?;
+                    let credentials = (name.as_str(), pw.as_bytes());
                     match &connector {
                         Some(c) => {
-                            let tcp = TcpStream::connect(addr).await?;
-                            tcp.set_nodelay(true)?;
-                            let name_ip = ServerName::IpAddress(addr.ip().into());
-                            let tls = c.connect(name_ip, tcp).await?;
-                            login(tls, version, &id, name, pw).await
+                            let server = ServerName::IpAddress(addr.ip().into());
+                            let tls = c.connect(server, tcp).await?;
+                            login(tls, version, &id, credentials).await
                         }
-                        None => {
-                            let tcp = TcpStream::connect(addr).await?;
-                            tcp.set_nodelay(true)?;
-                            login(tcp, version, &id, name, pw).await
-                        }
+                        None => login(tcp, version, &id, credentials).await,
                     }
                 };
                 tokio::time::timeout(STEP_TIMEOUT, one)
@@ -202,25 +200,24 @@ pub async fn storm(
     })
 }
 
+/// CONNECT with `credentials`, CONNACK (must be success), DISCONNECT, close, over `stream`.
 async fn login(
     mut stream: impl AsyncRead + AsyncWrite + Unpin,
     version: ProtocolVersion,
     client_id: &str,
-    username: String,
-    password: String,
+    credentials: (&str, &[u8]),
 ) -> Result<(), LoadError> {
-    let mut buf = BytesMut::with_capacity(256);
-    let connect = Packet::Connect(Box::new(Connect {
-        protocol: version,
-        clean_start: true,
+    let opts = ClientOptions {
+        version,
         keep_alive: 60,
-        client_id: client_id.to_string(),
-        will: None,
-        username: Some(username),
-        password: Some(password.into_bytes().into()),
-        properties: Properties::default(),
-    }));
-    wire::encode(&connect, version, &mut buf)?;
+        clean_start: true,
+    };
+    let mut buf = BytesMut::with_capacity(256);
+    wire::encode(
+        &connect_packet(opts, client_id, Some(credentials)),
+        version,
+        &mut buf,
+    )?;
     stream.write_all(&buf).await?;
     buf.clear();
     let ack = loop {
@@ -231,16 +228,7 @@ async fn login(
             return Err(LoadError::Closed);
         }
     };
-    match ack {
-        Packet::ConnAck(a) if a.code == 0 => {}
-        Packet::ConnAck(a) => return Err(LoadError::Refused(a.code)),
-        other => {
-            return Err(LoadError::Protocol(format!(
-                "expected CONNACK, got packet type {}",
-                other.packet_type()
-            )))
-        }
-    }
+    accepted(ack)?;
     buf.clear();
     wire::encode(
         &Packet::Disconnect(Disconnect::default()),

@@ -390,8 +390,11 @@ where
         );
     }
     if let Some(reason) = identity.peer_cert.as_deref().and_then(|c| {
-        let what = format!("client certificate ({})", c.subject);
-        expiring_within(&what, c.not_after, cfg.security.cert_expiry_warning_days)
+        expiring_within(
+            format_args!("client certificate ({})", c.subject),
+            c.not_after,
+            cfg.security.cert_expiry_warning_days,
+        )
     }) {
         // Info, not warn: a device reconnecting every minute would flood the log; the security
         // log (one event per connection) is where a fleet's expiring certificates are counted.

@@ -119,7 +119,12 @@ pub fn report_expiring(layers: &[(String, Arc<dyn Upgrade>)], days: u32) -> usiz
 
 /// "WHAT expires on DATE (in N days)" when `at` is within `days` of now (or past); `None`
 /// otherwise or when `days` is 0.
-pub fn expiring_within(what: &str, at: time::OffsetDateTime, days: u32) -> Option<String> {
+/// `what` is only formatted then (a client certificate is asked about at every CONNECT).
+pub fn expiring_within(
+    what: impl std::fmt::Display,
+    at: time::OffsetDateTime,
+    days: u32,
+) -> Option<String> {
     let now = time::OffsetDateTime::now_utc();
     if days == 0 || at - now > time::Duration::days(i64::from(days)) {
         return None;
