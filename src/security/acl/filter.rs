@@ -52,12 +52,29 @@ pub(crate) struct Subst<'a> {
     pub empty_ok: bool,
 }
 
-impl Subst<'_> {
+impl<'a> Subst<'a> {
     pub const NONE: Subst<'static> = Subst {
         user: None,
         client: "",
         empty_ok: false,
     };
+
+    /// `%u`/`%c` of `id`, for allow rules (no empty value).
+    pub fn of(id: &'a crate::security::identity::Identity) -> Subst<'a> {
+        Subst {
+            user: id.username.as_deref(),
+            client: &id.client_id,
+            empty_ok: false,
+        }
+    }
+
+    /// The same values for deny rules (an empty value allowed, as in Mosquitto).
+    pub fn for_deny(self) -> Subst<'a> {
+        Subst {
+            empty_ok: true,
+            ..self
+        }
+    }
 }
 
 /// Check a topic filter as Mosquitto's `mosquitto_sub_topic_check` does (the codec's check, which

@@ -156,11 +156,7 @@ impl Grants {
             }));
         }
         if let Some(c) = &claims {
-            let s = Subst {
-                user: id.username.as_deref(),
-                client: &id.client_id,
-                empty_ok: false,
-            };
+            let s = Subst::of(id);
             let base = acl.rules.len();
             for (k, r) in c.rules().iter().enumerate() {
                 if !ClaimRules::usable(r, id) {
@@ -177,15 +173,8 @@ impl Grants {
         } else if acl.dangerous(id) {
             Patterns::Dangerous
         } else {
-            let s = Subst {
-                user: id.username.as_deref(),
-                client: &id.client_id,
-                empty_ok: false,
-            };
-            let s_deny = Subst {
-                empty_ok: true,
-                ..s
-            };
+            let s = Subst::of(id);
+            let s_deny = s.for_deny();
             let mut steps = Vec::new();
             for (ids, subst) in [(&acl.patterns.denies, &s_deny), (&acl.patterns.allows, &s)] {
                 for &i in ids.iter() {

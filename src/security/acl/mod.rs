@@ -468,15 +468,8 @@ impl Acl {
         if let Some(d) = Decision::before_rules(topic, bit) {
             return d;
         }
-        let s = Subst {
-            user: id.username.as_deref(),
-            client: &id.client_id,
-            empty_ok: false,
-        };
-        let s_deny = Subst {
-            empty_ok: true,
-            ..s
-        };
+        let s = Subst::of(id);
+        let s_deny = s.for_deny();
         let lists = self.own_lists(id, claims);
         for list in lists.clone() {
             for &i in list.denies.iter() {
@@ -533,15 +526,8 @@ impl Acl {
     ) -> Decision<'a> {
         let filter = strip_share(req.topic);
         let f = levels_of(filter);
-        let s = Subst {
-            user: id.username.as_deref(),
-            client: &id.client_id,
-            empty_ok: false,
-        };
-        let s_deny = Subst {
-            empty_ok: true,
-            ..s
-        };
+        let s = Subst::of(id);
+        let s_deny = s.for_deny();
         let lists = self.own_lists(id, claims);
         let mut denies: Vec<(&Rule, Vec<Lv>)> = Vec::new();
         for list in lists.clone() {
@@ -624,11 +610,7 @@ impl Acl {
     ) -> Decision<'a> {
         let f = levels_of(strip_share(req.topic));
         let mut limits = RuleLimits::default();
-        let s = Subst {
-            user: id.username.as_deref(),
-            client: &id.client_id,
-            empty_ok: false,
-        };
+        let s = Subst::of(id);
         let lists = self.own_lists(id, claims);
         for list in lists.clone() {
             for &i in list.denies.iter() {
@@ -663,10 +645,7 @@ impl Acl {
         if self.dangerous(id) {
             return Decision::deny(None, Reason::DangerousIdentity);
         }
-        let s_deny = Subst {
-            empty_ok: true,
-            ..s
-        };
+        let s_deny = s.for_deny();
         for &i in self.patterns.denies.iter() {
             let r = &self.rules[i as usize];
             if !Self::pattern_applies(r, id) {
