@@ -63,19 +63,7 @@ impl Pki {
         let (ca, other, out) = (pki.p("ca"), pki.p("other"), pki.p("out"));
         mqsec_ok(&["gen-ca", "--out", &ca]);
         mqsec_ok(&["gen-ca", "--out", &other]);
-        mqsec_ok(&[
-            "gen-server-cert",
-            "--ca",
-            &ca,
-            "--out",
-            &out,
-            "--name",
-            "broker",
-            "--dns",
-            "localhost",
-            "--ip",
-            "127.0.0.1",
-        ]);
+        pki.server_cert(&[]);
         for (dir, name) in [(&ca, "device-1"), (&ca, "device-2"), (&other, "stranger")] {
             mqsec_ok(&[
                 "gen-client-cert",
@@ -89,6 +77,26 @@ impl Pki {
         }
         mqsec_ok(&["gen-crl", "--ca", &ca]);
         pki
+    }
+
+    /// `gen-server-cert` for `broker` (localhost, 127.0.0.1) into `out/`, with `extra` options.
+    fn server_cert(&self, extra: &[&str]) {
+        let (ca, out) = (self.p("ca"), self.p("out"));
+        let mut args = vec![
+            "gen-server-cert",
+            "--ca",
+            &ca,
+            "--out",
+            &out,
+            "--name",
+            "broker",
+            "--dns",
+            "localhost",
+            "--ip",
+            "127.0.0.1",
+        ];
+        args.extend_from_slice(extra);
+        mqsec_ok(&args);
     }
 
     fn path(&self) -> &Path {
@@ -1086,22 +1094,7 @@ fn certificates_near_expiry_are_logged() {
     let (ca, out) = (pki.p("ca"), pki.p("out"));
     // A server certificate with 10 days left, a client one with 5, a CRL due in 2 days; the
     // CA (10 years) and device-1 (397 days) are far from it.
-    mqsec_ok(&[
-        "gen-server-cert",
-        "--ca",
-        &ca,
-        "--out",
-        &out,
-        "--name",
-        "broker",
-        "--dns",
-        "localhost",
-        "--ip",
-        "127.0.0.1",
-        "--days",
-        "10",
-        "--force",
-    ]);
+    pki.server_cert(&["--days", "10", "--force"]);
     mqsec_ok(&[
         "gen-client-cert",
         "--ca",
