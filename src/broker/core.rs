@@ -16,7 +16,7 @@ use super::codec::QoS;
 use super::durable::{clock, Batch, Durable, Op, Pending, Restored};
 use super::registry::{Locked, Registry};
 use super::session::{
-    AckKind, AckOutcome, Attachment, ConnCtl, ImageChange, RestoredSession, Session, Will,
+    AckKind, AckOutcome, Attachment, ConnCtl, Epoch, ImageChange, RestoredSession, Session, Will,
     NEVER_EXPIRES,
 };
 use super::stats::Stats;
@@ -55,7 +55,7 @@ pub struct AttachRequest {
 /// A connection's hold on its session.
 pub struct Attached {
     pub session: Arc<Session>,
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// Whether an existing session was resumed (CONNACK Session Present).
     pub present: bool,
 }
@@ -151,7 +151,7 @@ impl Broker {
         } = req;
         let ctl = attachment.ctl.clone();
         ctl.keep_alive_ms
-            .store(u64::from(keep_alive) * 1500, Ordering::Relaxed);
+            .store(u32::from(keep_alive) * 1500, Ordering::Relaxed);
         ctl.last_seen_ms.store(self.now_ms(), Ordering::Relaxed);
         attachment.identity = identity.clone();
         let mut wills = Vec::new();
@@ -239,7 +239,7 @@ impl Broker {
 
     /// The connection holding `epoch` has ended. Decides the will, and whether the session ends
     /// now or waits (offline) for its expiry.
-    pub fn detach(&self, session: &Arc<Session>, epoch: u64, how: Departure) {
+    pub fn detach(&self, session: &Arc<Session>, epoch: Epoch, how: Departure) {
         if how == Departure::TakenOver {
             return;
         }
@@ -319,7 +319,7 @@ impl Broker {
     pub fn subscribe(
         &self,
         session: &Arc<Session>,
-        epoch: u64,
+        epoch: Epoch,
         raw: &str,
         filter: &Filter<'_>,
         opts: SubOpts,
@@ -682,7 +682,7 @@ impl Broker {
         if ctl.kicked().is_some() {
             return;
         }
-        let ka = ctl.keep_alive_ms.load(Ordering::Relaxed);
+        let ka = u64::from(ctl.keep_alive_ms.load(Ordering::Relaxed));
         if ka == 0 {
             return;
         }

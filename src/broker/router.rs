@@ -91,13 +91,12 @@ impl Broker {
         self.subs.matches_with(
             &msg.topic,
             |s, opts, group| {
-                s.is_online()
-                    && s.owner().is_some_and(|who| {
-                        let qos = delivery_qos(msg.qos, opts.options.qos);
-                        let retain = opts.options.retain_as_published && msg.retain;
-                        self.auth
-                            .deliver(&who, &msg.topic, qos, retain, Some(group))
-                    })
+                s.online_owner().is_some_and(|who| {
+                    let qos = delivery_qos(msg.qos, opts.options.qos);
+                    let retain = opts.options.retain_as_published && msg.retain;
+                    self.auth
+                        .deliver(&who, &msg.topic, qos, retain, Some(group))
+                })
             },
             &mut matches,
         );
@@ -271,7 +270,7 @@ pub(crate) mod tests {
     use crate::broker::auth::AllowAnonymous;
     use crate::broker::codec::{Properties, ProtocolVersion, SubscriptionOptions};
     use crate::broker::core::{AttachRequest, Attached, Departure};
-    use crate::broker::session::{Attachment, ConnCtl, Outbound};
+    use crate::broker::session::{Attachment, ConnCtl, Epoch, Outbound};
     use crate::broker::store::MemoryStore;
     use crate::broker::topic::{parse_filter, SubOpts};
     use crate::security::identity::Identity;
@@ -344,7 +343,7 @@ pub(crate) mod tests {
         ))
     }
 
-    pub(crate) fn drain(s: &Session, epoch: u64) -> Vec<(QoS, Vec<u32>)> {
+    pub(crate) fn drain(s: &Session, epoch: Epoch) -> Vec<(QoS, Vec<u32>)> {
         let (mut out, mut done) = (Vec::new(), Vec::new());
         s.take_ready(epoch, 1000, usize::MAX, &mut out, &mut done);
         out.into_iter()

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::admission::ListenerRt;
 use super::auth::AllowAnonymous;
-use super::connection::{self, ConnContext};
+use super::connection::{self, ConnContext, ListenerCtx};
 use super::core::Broker;
 use super::store::MemoryStore;
 
@@ -57,17 +57,20 @@ pub fn run_clients(inputs: &[Vec<u8>], idle: Duration) -> Outcome {
             Arc::new(cfg.listeners[0].clone()),
             "127.0.0.1:1883".parse().expect("a socket address"),
         );
+        let shared = Arc::new(ListenerCtx {
+            broker: broker.clone(),
+            listener: listener.clone(),
+            alive: None,
+            lot: None,
+        });
         let mut clients = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             let (mut client, server) = tokio::io::duplex(64 * 1024);
             let ctx = ConnContext {
-                broker: broker.clone(),
-                listener: listener.clone(),
+                shared: shared.clone(),
                 peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + i as u16)),
                 peer_cert: None,
                 slot: listener.enter(),
-                alive: None,
-                lot: None,
             };
             let conn = tokio::spawn(connection::run(server, ctx));
             let input = input.clone();

@@ -7,8 +7,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
 use super::{Close, Conn};
 use crate::broker::codec::reason::v5;
 use crate::broker::codec::{Packet, Properties, PubResp};
@@ -35,10 +33,7 @@ pub(super) struct Waiting {
 
 pub(super) type AckQueue = VecDeque<Waiting>;
 
-impl<S> Conn<'_, S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+impl<S: super::Io> Conn<'_, S> {
     /// Send `ack` once `pending` is durable (now, when there is nothing to wait for and nothing
     /// ahead of it).
     pub(super) fn queue_ack(&mut self, pending: Option<Arc<Pending>>, ack: Ack) {

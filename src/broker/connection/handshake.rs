@@ -28,8 +28,6 @@ pub(super) struct Established {
     pub link: Link,
     pub version: ProtocolVersion,
     pub client_alias_max: u16,
-    /// Session expiry given in CONNECT (v5): DISCONNECT may not raise it from 0.
-    pub connect_expiry: u32,
 }
 
 /// A refusal already written to the transport (or nothing to say): close now.
@@ -411,10 +409,10 @@ where
             epoch: attached.epoch,
             identity,
             ctl,
+            connect_expiry: asked_expiry,
         },
         version: v,
         client_alias_max: connect.properties.topic_alias_maximum.unwrap_or(0),
-        connect_expiry: asked_expiry,
     })
 }
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::acks::Ack;
 use super::{forwarded, Close, Conn};
@@ -27,10 +26,7 @@ use crate::security::tokens::AUTH_METHOD;
 /// message would keep the whole read buffer it arrived in alive.
 const COPY_PAYLOAD_BELOW: usize = 2048;
 
-impl<S> Conn<'_, S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+impl<S: super::Io> Conn<'_, S> {
     pub(super) fn handle(&mut self, p: Packet) -> Result<Option<Departure>, Close> {
         let session = self.link.session.clone();
         match p {
@@ -514,7 +510,7 @@ where
     ) -> Result<Option<Departure>, Close> {
         if self.v5() {
             if let Some(e) = d.properties.session_expiry_interval {
-                if self.connect_expiry == 0 && e != 0 {
+                if self.link.connect_expiry == 0 && e != 0 {
                     self.send_disconnect(v5::PROTOCOL_ERROR);
                     return Err(Close);
                 }

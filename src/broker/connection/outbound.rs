@@ -3,8 +3,6 @@
 
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
 use super::{Conn, WRITE_HIGH_WATER};
 use crate::broker::codec::{encode_packet, encoded_len, Packet, Properties, PubResp, Publish};
 use crate::broker::session::Outbound;
@@ -13,10 +11,7 @@ use std::sync::atomic::Ordering;
 /// Deliveries taken from the session per lock.
 const BATCH: usize = 64;
 
-impl<S> Conn<'_, S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+impl<S: super::Io> Conn<'_, S> {
     /// Take what the session has ready and encode it. False: this connection was replaced.
     pub(super) fn fill(&mut self) -> bool {
         let session = self.link.session.clone();

@@ -11,7 +11,7 @@ use super::*;
 use crate::broker::codec::{QoS, SubscriptionOptions};
 use crate::broker::core::{Broker, Departure};
 use crate::broker::router::tests::{connect, msg};
-use crate::broker::session::{AckKind, AckOutcome, IncomingQos2, Outbound};
+use crate::broker::session::{AckKind, AckOutcome, Epoch, IncomingQos2, Outbound};
 use crate::broker::store::MemoryStore;
 use crate::broker::topic::{parse_filter, SubOpts};
 
@@ -41,7 +41,7 @@ fn close(b: Broker) {
     assert!(b.durable.as_ref().unwrap().close(), "close flushes");
 }
 
-fn subscribe(b: &Broker, s: &Arc<Session>, epoch: u64, filter: &str, qos: QoS) {
+fn subscribe(b: &Broker, s: &Arc<Session>, epoch: Epoch, filter: &str, qos: QoS) {
     let f = parse_filter(filter, 200).unwrap();
     let opts = SubOpts {
         options: SubscriptionOptions {
@@ -63,7 +63,7 @@ fn wait(p: &Arc<Pending>) -> PendingState {
     p.state()
 }
 
-fn take(s: &Session, epoch: u64) -> Vec<Outbound> {
+fn take(s: &Session, epoch: Epoch) -> Vec<Outbound> {
     let (mut out, mut done) = (Vec::new(), Vec::new());
     assert!(s.take_ready(epoch, 1000, usize::MAX, &mut out, &mut done));
     out

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use super::admission::Slot;
 use super::admission::{self, Admit, ListenerRt, RateLimiter};
-use super::connection::{self, ConnContext};
+use super::connection::{self, ConnContext, ListenerCtx};
 use super::core::Broker;
 use crate::config::model::{Config, ListenerConfig, ListenerProtocol};
 use crate::security::identity::PeerCert;
@@ -312,6 +312,12 @@ pub async fn accept_loop(
             }
         },
     };
+    let shared = Arc::new(ListenerCtx {
+        broker,
+        listener: rt.clone(),
+        alive: Some(alive),
+        lot,
+    });
     loop {
         let accepted = tokio::select! {
             r = tcp.accept() => r,
@@ -347,21 +353,14 @@ pub async fn accept_loop(
             let _ = stream.set_nodelay(true);
         }
         let ctx = ConnContext {
-            broker: broker.clone(),
-            listener: rt.clone(),
+            shared: shared.clone(),
             peer,
             peer_cert: None,
             slot,
-            alive: Some(alive.clone()),
-            lot: None,
         };
         match (&upgrade, refusal) {
             // Plain TCP: the task is the connection itself, nothing wrapped around it.
             (None, None) => {
-                let ctx = ConnContext {
-                    lot: lot.clone(),
-                    ..ctx
-                };
                 tokio::spawn(connection::run(stream, ctx));
             }
             (None, Some(r)) => {
@@ -389,10 +388,10 @@ pub async fn accept_loop(
                             }
                         }
                         Ok(Err(e)) => {
-                            tracing::info!(peer = %peer, listener = %ctx.listener.local, error = %e, "transport handshake failed")
+                            tracing::info!(peer = %peer, listener = %ctx.shared.listener.local, error = %e, "transport handshake failed")
                         }
                         Err(_) => {
-                            tracing::info!(peer = %peer, listener = %ctx.listener.local, "transport handshake timed out")
+                            tracing::info!(peer = %peer, listener = %ctx.shared.listener.local, "transport handshake timed out")
                         }
                     }
                 });
