@@ -517,6 +517,48 @@ fn max_connections_refuses_with_quota_exceeded() {
     assert_eq!(connack_code(&ack), 0x03);
 }
 
+/// mqsec's own option (Mosquitto has none): one address cannot take every connection a
+/// listener allows. Counted from accept on, so sockets that never send CONNECT count too.
+#[test]
+fn max_connections_per_source_refuses_with_quota_exceeded() {
+    let b = Broker::start("max_connections_per_source 3");
+    // The start-up probe's connection holds a slot until the broker sees it close.
+    let deadline = Instant::now() + WAIT;
+    let (_one, _two) = loop {
+        let (one, a1) = Raw::connect(b.port, ProtocolVersion::V5, "one", Properties::default());
+        let (two, a2) = Raw::connect(b.port, ProtocolVersion::V5, "two", Properties::default());
+        if connack_code(&a1) == 0 && connack_code(&a2) == 0 {
+            break (one, two);
+        }
+        assert!(Instant::now() < deadline, "the slots never came free");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The third slot: a socket that sends nothing.
+    let half_open = Raw::open(b.port, ProtocolVersion::V5);
+    let (_refused, ack) = Raw::connect(b.port, ProtocolVersion::V5, "four", Properties::default());
+    assert_eq!(connack_code(&ack), 0x97);
+    match &ack {
+        Packet::ConnAck(a) => assert_eq!(
+            a.properties.reason_string.as_deref(),
+            Some("too many connections from this address")
+        ),
+        p => panic!("{p:?}"),
+    }
+    let (_v3, ack) = Raw::connect(b.port, ProtocolVersion::V311, "five", Properties::default());
+    assert_eq!(connack_code(&ack), 0x03);
+    // Closing the idle socket gives its slot back.
+    drop(half_open);
+    let deadline = Instant::now() + WAIT;
+    let _again = loop {
+        let (c, ack) = Raw::connect(b.port, ProtocolVersion::V5, "six", Properties::default());
+        if connack_code(&ack) == 0 {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "the freed slot never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+}
+
 #[test]
 fn malformed_packets_disconnect_only_that_client() {
     let b = Broker::start("");

@@ -1,12 +1,17 @@
 //! Admission at accept time, before a connection costs a handshake: the process's
-//! file-descriptor budget (the default `max_connections`) and the per-source-address connection
-//! rate (`connection_rate_limit`).
+//! file-descriptor budget (the default `max_connections`), the connections one source may hold
+//! (`max_connections_per_source`) and the per-source-address connection rate
+//! (`connection_rate_limit`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+
+use parking_lot::Mutex;
 
 use crate::config::model::{ListenerConfig, RateLimit};
 
@@ -171,16 +176,41 @@ pub struct ListenerRt {
     refusing: AtomicUsize,
     /// Set while the listener is full, so a flood logs one line.
     full: AtomicBool,
+    per_source: Option<PerSource>,
 }
 
-/// Holds one connection slot of a listener; frees it on drop.
-pub struct Slot(Arc<ListenerRt>);
+/// `max_connections_per_source`: what each source holds at once on this listener.
+struct PerSource {
+    limit: u32,
+    /// Sources are counted under a 32-bit key (a keyed hash: at worst two sources share a
+    /// count and are limited together), so a connection carries 4 bytes for it, not 16.
+    hasher: RandomState,
+    /// Key -> (connections held, refusals were logged since it was last under the limit).
+    held: Mutex<HashMap<NonZeroU32, (u32, bool)>>,
+}
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
-        OPEN.fetch_sub(1, Ordering::AcqRel);
+impl PerSource {
+    fn key(&self, ip: IpAddr) -> NonZeroU32 {
+        let h = self.hasher.hash_one(Source::of(ip)) as u32;
+        NonZeroU32::new(h).unwrap_or(NonZeroU32::MIN)
     }
+}
+
+/// One connection slot of a listener (and of its source, when sources are counted). Not freed
+/// on drop: the connection's context (`connection::Ctx`) holds it next to its listener and gives
+/// it back with `ListenerRt::leave` (one pointer per connection for both, not two).
+#[must_use]
+pub struct Slot {
+    source: Option<NonZeroU32>,
+}
+
+/// Why `ListenerRt::enter` gave no slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// `max_connections` or the process's descriptor budget.
+    Listener,
+    /// `max_connections_per_source`.
+    Source,
 }
 
 /// Holds one of the `MAX_REFUSING` places of connections being refused.
@@ -195,23 +225,29 @@ impl Drop for Refusal {
 impl ListenerRt {
     pub fn new(config: Arc<ListenerConfig>, local: SocketAddr) -> Arc<ListenerRt> {
         Arc::new(ListenerRt {
-            config,
-            local,
             connections: AtomicUsize::new(0),
             refusing: AtomicUsize::new(0),
             full: AtomicBool::new(false),
+            per_source: config.max_connections_per_source.map(|limit| PerSource {
+                limit,
+                hasher: RandomState::new(),
+                held: Mutex::new(HashMap::new()),
+            }),
+            config,
+            local,
         })
     }
 
-    /// Take a connection slot; `None` when `max_connections` or the process's descriptor
-    /// budget is reached.
-    pub fn enter(self: &Arc<Self>) -> Option<Slot> {
+    /// Take a connection slot for a connection from `peer`; refused when `max_connections`,
+    /// the process's descriptor budget or `max_connections_per_source` is reached.
+    pub fn enter(&self, peer: IpAddr) -> Result<Slot, Full> {
         let n = self.connections.fetch_add(1, Ordering::AcqRel);
         let total = OPEN.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(self.clone());
+        let mut slot = Slot { source: None };
         let limit = self.config.max_connections.unwrap_or(usize::MAX);
         let budget = fd_budget();
         if n >= limit || total >= budget {
+            self.leave(slot);
             if !self.full.swap(true, Ordering::Relaxed) {
                 let why = if n >= limit {
                     "max_connections"
@@ -220,10 +256,40 @@ impl ListenerRt {
                 };
                 tracing::warn!(listener = %self.local, connections = n, "connection limit reached ({why}): refusing new connections");
             }
-            None
-        } else {
-            self.full.store(false, Ordering::Relaxed);
-            Some(slot)
+            return Err(Full::Listener);
+        }
+        self.full.store(false, Ordering::Relaxed);
+        if let Some(ps) = &self.per_source {
+            let key = ps.key(peer);
+            let mut held = ps.held.lock();
+            let (count, logged) = held.entry(key).or_insert((0, false));
+            if *count >= ps.limit {
+                if !std::mem::replace(logged, true) {
+                    tracing::warn!(listener = %self.local, peer = %peer, limit = ps.limit, "max_connections_per_source reached: refusing new connections from this source");
+                }
+                drop(held);
+                self.leave(slot);
+                return Err(Full::Source);
+            }
+            *count += 1;
+            slot.source = Some(key);
+        }
+        Ok(slot)
+    }
+
+    /// Give a slot back (the connection has ended).
+    pub fn leave(&self, slot: Slot) {
+        self.connections.fetch_sub(1, Ordering::AcqRel);
+        OPEN.fetch_sub(1, Ordering::AcqRel);
+        if let (Some(key), Some(ps)) = (slot.source, &self.per_source) {
+            let mut held = ps.held.lock();
+            if let Some((count, logged)) = held.get_mut(&key) {
+                *count = count.saturating_sub(1);
+                *logged = false;
+                if *count == 0 {
+                    held.remove(&key);
+                }
+            }
         }
     }
 
@@ -253,6 +319,51 @@ mod tests {
         assert_eq!(soft_nofile(t), Some(1 << 24));
         assert_eq!(soft_nofile("Max processes 5 5\n"), None);
         assert!(fd_budget() >= 16);
+    }
+
+    fn listener(per_source: Option<u32>) -> Arc<ListenerRt> {
+        let mut c = ListenerConfig::new(1883, None, "test");
+        c.max_connections_per_source = per_source;
+        ListenerRt::new(Arc::new(c), "127.0.0.1:1883".parse().unwrap())
+    }
+
+    #[test]
+    fn each_source_holds_at_most_its_share() {
+        let rt = listener(Some(2));
+        let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+        let a1 = rt.enter(a).unwrap();
+        let a2 = rt.enter(a).unwrap();
+        assert_eq!(rt.enter(a).err(), Some(Full::Source));
+        assert_eq!(rt.connections(), 2, "a refusal holds nothing");
+        // Another source has its own share; one IPv6 /64 is one source.
+        let b1 = rt.enter(b).unwrap();
+        let x: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let y: IpAddr = "2001:db8:1:2::2".parse().unwrap();
+        let (x1, x2) = (rt.enter(x).unwrap(), rt.enter(y).unwrap());
+        assert_eq!(rt.enter(x).err(), Some(Full::Source));
+        // A slot given back is free for the same source again.
+        rt.leave(a1);
+        let a3 = rt.enter(a).unwrap();
+        assert_eq!(rt.enter(a).err(), Some(Full::Source));
+        for s in [a2, a3, b1, x1, x2] {
+            rt.leave(s);
+        }
+        assert_eq!(rt.connections(), 0);
+        let held = rt.per_source.as_ref().map(|p| p.held.lock().len());
+        assert_eq!(held, Some(0), "sources without connections are forgotten");
+    }
+
+    #[test]
+    fn without_the_option_sources_are_not_counted() {
+        let rt = listener(None);
+        let a = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let slots: Vec<Slot> = (0..100).map(|_| rt.enter(a).unwrap()).collect();
+        assert_eq!(rt.connections(), 100);
+        for s in slots {
+            rt.leave(s);
+        }
+        assert_eq!(rt.connections(), 0);
     }
 
     #[test]

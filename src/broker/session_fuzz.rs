@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::admission::ListenerRt;
 use super::auth::AllowAnonymous;
-use super::connection::{self, ConnContext, ListenerCtx};
+use super::connection::{self, Admitted, ConnContext, ListenerCtx};
 use super::core::Broker;
 use super::store::MemoryStore;
 
@@ -66,11 +66,11 @@ pub fn run_clients(inputs: &[Vec<u8>], idle: Duration) -> Outcome {
         let mut clients = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             let (mut client, server) = tokio::io::duplex(64 * 1024);
+            let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + i as u16));
             let ctx = ConnContext {
-                shared: shared.clone(),
-                peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + i as u16)),
+                admitted: Admitted::new(shared.clone(), listener.enter(peer.ip())),
+                peer,
                 peer_cert: None,
-                slot: listener.enter(),
             };
             let conn = tokio::spawn(connection::run(server, ctx));
             let input = input.clone();

@@ -43,6 +43,9 @@ pub struct ListenerConfig {
     /// -1 or unset: as many as the process's file-descriptor limit allows (see
     /// `broker::admission::fd_budget`); that budget also caps an explicit value.
     pub max_connections: Option<usize>,
+    /// Connections one source (an IPv4 address or an IPv6 /64) may hold at once on this
+    /// listener, counted from accept on; `None`: no such limit.
+    pub max_connections_per_source: Option<u32>,
     /// `None` until set: then anonymous clients are admitted only on a loopback-bound listener.
     pub allow_anonymous: Option<bool>,
     pub max_qos: u8,
@@ -144,6 +147,7 @@ impl ListenerConfig {
             bind,
             socket_domain: None,
             max_connections: None,
+            max_connections_per_source: None,
             allow_anonymous: None,
             max_qos: 2,
             max_topic_alias: 10,

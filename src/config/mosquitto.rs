@@ -42,6 +42,7 @@ const SUPPORTED: &[&str] = &[
     "socket_domain",
     "protocol",
     "max_connections",
+    "max_connections_per_source",
     "allow_anonymous",
     "per_listener_settings",
     "max_qos",
@@ -502,6 +503,10 @@ impl Parser {
             "max_connections" => {
                 let n = parse_int(value, at, -1, i64::from(i32::MAX))?;
                 self.listener_mut().max_connections = if n < 0 { None } else { Some(n as usize) };
+            }
+            "max_connections_per_source" => {
+                let n = parse_int(value, at, 0, i64::from(i32::MAX))?;
+                self.listener_mut().max_connections_per_source = (n > 0).then_some(n as u32);
             }
             "allow_anonymous" => {
                 let b = parse_bool(value, at)?;
@@ -1422,7 +1427,7 @@ mod tests {
              ciphers ECDHE-RSA-AES128-GCM-SHA256:TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:!aNULL:!MD5\n\
              ciphers_tls1.3 TLS_AES_256_GCM_SHA384\n\
              listener 8080 127.0.0.1\nprotocol websockets\nhandshake_timeout 3\nconnection_rate_limit 5 20\n\
-             websockets_headers_size 2048\n",
+             max_connections_per_source 50\nwebsockets_headers_size 2048\n",
             "t.conf",
         )
         .unwrap();
@@ -1464,6 +1469,8 @@ mod tests {
                 burst: 20
             })
         );
+        assert_eq!(ws.max_connections_per_source, Some(50));
+        assert_eq!(c.listeners[0].max_connections_per_source, None);
         assert_eq!(c.listeners[0].handshake_timeout, Duration::from_secs(10));
         assert_eq!(c.websockets_headers_size, 2048);
     }
@@ -1505,6 +1512,7 @@ mod tests {
             ("websockets_headers_size 100\n", "below 512"),
             ("handshake_timeout 0\n", "`handshake_timeout` expects a whole number from 1 to 300"),
             ("connection_rate_limit 5 6 7\n", "takes RATE [BURST]"),
+            ("max_connections_per_source -1\n", "t.conf:1"),
             ("certfile\n", "`certfile` needs a path"),
         ] {
             let e = err(conf);

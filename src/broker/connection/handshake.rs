@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::transport::Transport;
 use super::{forwarded, Ctx, Link};
+use crate::broker::admission::Full;
 use crate::broker::auth::{ConnectDecision, ConnectRequest};
 use crate::broker::codec::reason::{v3, v5};
 use crate::broker::codec::{
@@ -35,7 +36,8 @@ pub(super) struct Refused;
 
 /// What only the handshake needs besides the transport and the broker.
 pub(super) struct Arrival {
-    pub over_limit: bool,
+    /// The listener's or the source's connection limit is reached: CONNACK says so.
+    pub over_limit: Option<Full>,
     pub cert: Option<PeerCert>,
     pub peer: SocketAddr,
 }
@@ -78,7 +80,8 @@ where
     let code = |v3c: u8, v5c_: u8| if v5c { v5c_ } else { v3c };
     // Every refusal leaves a log line (with connection_messages) and a security event.
     let listener_port = ctx.listener.config.port;
-    let refuse = |t: &mut Transport<S>, c: u8, why: &str| {
+    // `text`: the v5 reason string, when the code's own would be wrong.
+    let refuse_text = |t: &mut Transport<S>, c: u8, why: &str, text: Option<&str>| {
         if cfg.logging.connection_messages {
             tracing::info!(client_id = ?connect.client_id, peer = %peer, version = v.level(), code = c, reason = why, "connection refused");
         }
@@ -93,15 +96,31 @@ where
                     .protocol(v.level()),
             );
         }
-        connack(t, v, c, false, Properties::default());
+        let props = Properties {
+            reason_string: text.map(str::to_string),
+            ..Properties::default()
+        };
+        connack(t, v, c, false, props);
         Refused
     };
-    if over_limit {
-        return Err(refuse(
-            t,
-            code(v3::SERVER_UNAVAILABLE, v5::QUOTA_EXCEEDED),
-            "max_connections reached",
-        ));
+    let refuse = |t: &mut Transport<S>, c: u8, why: &str| refuse_text(t, c, why, None);
+    match over_limit {
+        None => {}
+        Some(Full::Listener) => {
+            return Err(refuse(
+                t,
+                code(v3::SERVER_UNAVAILABLE, v5::QUOTA_EXCEEDED),
+                "max_connections reached",
+            ))
+        }
+        Some(Full::Source) => {
+            return Err(refuse_text(
+                t,
+                code(v3::SERVER_UNAVAILABLE, v5::QUOTA_EXCEEDED),
+                "max_connections_per_source reached",
+                Some("too many connections from this address"),
+            ))
+        }
     }
     // Client id rules.
     let mut assigned = None;

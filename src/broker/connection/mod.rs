@@ -30,7 +30,7 @@ use std::task::Poll;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::admission::{ListenerRt, Slot};
+use super::admission::{Full, ListenerRt, Slot};
 use super::codec::reason::v5;
 use super::codec::{decode_packet, Disconnect, Packet, Properties, ProtocolVersion};
 use super::core::{Broker, Departure};
@@ -52,12 +52,45 @@ const SHRINK_ABOVE: usize = 64 * 1024;
 
 /// Everything a connection needs besides its stream.
 pub struct ConnContext {
-    pub shared: Arc<ListenerCtx>,
+    pub admitted: Admitted,
     pub peer: SocketAddr,
     /// Set by a TLS layer that verified a client certificate.
     pub peer_cert: Option<PeerCert>,
-    /// The listener's connection slot, taken at accept time; `None`: over the limit, refuse.
-    pub slot: Option<Slot>,
+}
+
+/// A connection's listener and the slot it took there at accept time (or why it got none: it is
+/// refused after CONNECT). The slot is given back when this goes, whichever way the connection
+/// ends: a failed handshake, a close, a parked connection dropped at shutdown.
+pub struct Admitted {
+    shared: Arc<ListenerCtx>,
+    slot: Result<Slot, Full>,
+}
+
+impl Admitted {
+    pub fn new(shared: Arc<ListenerCtx>, slot: Result<Slot, Full>) -> Admitted {
+        Admitted { shared, slot }
+    }
+
+    /// Why the connection is over a limit, if it is.
+    fn over_limit(&self) -> Option<Full> {
+        self.slot.as_ref().err().copied()
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Ok(slot) = std::mem::replace(&mut self.slot, Err(Full::Listener)) {
+            self.shared.listener.leave(slot);
+        }
+    }
+}
+
+impl std::ops::Deref for Admitted {
+    type Target = ListenerCtx;
+
+    fn deref(&self) -> &ListenerCtx {
+        &self.shared
+    }
 }
 
 /// What every connection of one listener has in common: built once per listener, so a
@@ -95,7 +128,7 @@ impl Io for tokio::net::TcpStream {
 impl Io for tokio::io::DuplexStream {}
 
 /// What the connection keeps of its context after CONNECT.
-type Ctx = Arc<ListenerCtx>;
+type Ctx = Admitted;
 
 /// The session a connected client holds.
 struct Link {
@@ -130,7 +163,6 @@ struct Settled {
 pub(super) struct ParkedConn {
     io: std::net::TcpStream,
     ctx: Ctx,
-    slot: Option<Slot>,
     settled: Settled,
 }
 
@@ -141,16 +173,11 @@ impl ParkedConn {
     }
     /// Back to a task (inside the tokio runtime): the socket is registered with tokio again.
     fn resume(self) {
-        let ParkedConn {
-            io,
-            ctx,
-            slot,
-            settled,
-        } = self;
+        let ParkedConn { io, ctx, settled } = self;
         ctx.broker.stats.parked.fetch_sub(1, Ordering::Relaxed);
         match tokio::net::TcpStream::from_std(io) {
             Ok(io) => {
-                tokio::spawn(serve_resumed(io, Box::new((ctx, slot, settled))));
+                tokio::spawn(serve_resumed(io, Box::new((ctx, settled))));
             }
             Err(e) => {
                 tracing::debug!(error = %e, "cannot resume a parked connection");
@@ -162,7 +189,7 @@ impl ParkedConn {
 
 /// Park a connection whose main loop found it idle; it goes on in a new task when its socket or
 /// its bell wakes it.
-fn park<S: Io>(t: Transport<S>, ctx: Ctx, slot: Option<Slot>, settled: Settled) {
+fn park<S: Io>(t: Transport<S>, ctx: Ctx, settled: Settled) {
     let Some(lot) = ctx.lot.clone() else {
         return finish(&ctx, &settled.link, Departure::Abnormal);
     };
@@ -178,12 +205,7 @@ fn park<S: Io>(t: Transport<S>, ctx: Ctx, slot: Option<Slot>, settled: Settled) 
     let ctl = settled.link.ctl.clone();
     ctl.parked();
     ctx.broker.stats.parked.fetch_add(1, Ordering::Relaxed);
-    let conn = ParkedConn {
-        io,
-        ctx,
-        slot,
-        settled,
-    };
+    let conn = ParkedConn { io, ctx, settled };
     if let Err(conn) = lot.park(conn, &ctl) {
         conn.resume();
     }
@@ -192,13 +214,13 @@ fn park<S: Io>(t: Transport<S>, ctx: Ctx, slot: Option<Slot>, settled: Settled) 
 /// A parked connection's new task: the main loop again, on the state it parked with.
 fn serve_resumed(
     io: tokio::net::TcpStream,
-    rest: Box<(Ctx, Option<Slot>, Settled)>,
+    rest: Box<(Ctx, Settled)>,
 ) -> impl Future<Output = ()> + Send {
     let mut t = Transport::new(io, rest.0.broker.config.limits.max_packet_size);
-    t.peer_max = rest.2.peer_max;
+    t.peer_max = rest.1.peer_max;
     async move {
         // Unboxed in a block, so the box is freed now (see `run`).
-        let (ctx, slot, settled) = {
+        let (ctx, settled) = {
             let r = rest;
             *r
         };
@@ -207,7 +229,7 @@ fn serve_resumed(
         ctx.broker.park_later(&c.link.ctl);
         let exit = c.main_loop().await;
         if let Some(settled) = c.conclude(exit) {
-            return park(t, ctx, slot, settled);
+            return park(t, ctx, settled);
         }
         Box::pin(t.close()).await;
     }
@@ -217,17 +239,15 @@ fn serve_resumed(
 /// only the connection state is captured: an async fn would also keep its arguments (the stream
 /// and the context) in every idle connection's memory.
 pub fn run<S: Io>(stream: S, ctx: ConnContext) -> impl std::future::Future<Output = ()> + Send {
-    let slot = ctx.slot;
-    let ctx_kept: Ctx = ctx.shared;
+    let ctx_kept: Ctx = ctx.admitted;
     let mut t = Transport::new(stream, ctx_kept.broker.config.limits.max_packet_size);
     // What only CONNECT needs travels boxed (8 bytes kept in the future, not 32).
     let arrival = Box::new(Arrival {
-        over_limit: slot.is_none(),
+        over_limit: ctx_kept.over_limit(),
         cert: ctx.peer_cert,
         peer: ctx.peer,
     });
     async move {
-        let slot = slot;
         // Unboxed in a block so the box is freed now: a partly moved-from box would keep its
         // allocation until the connection ends.
         let arrival = {
@@ -260,7 +280,7 @@ pub fn run<S: Io>(stream: S, ctx: ConnContext) -> impl std::future::Future<Outpu
         // (Bound in an `if let`, not a `match` around the close: the matched value would be
         // kept in the future across the close.)
         if let Some(settled) = c.conclude(exit) {
-            return park(t, ctx_kept, slot, settled);
+            return park(t, ctx_kept, settled);
         }
         // Boxed like the handshake: its timers would otherwise size every idle connection's
         // future (it is the largest state once the main loop is lean).
@@ -752,19 +772,19 @@ mod tests {
                 }),
                 Arc::new(crate::broker::store::MemoryStore::new()),
             ));
+            let shared = Arc::new(ListenerCtx {
+                broker,
+                listener: ListenerRt::new(
+                    Arc::new(cfg.listeners[0].clone()),
+                    "127.0.0.1:1".parse().unwrap(),
+                ),
+                alive: None,
+                lot: None,
+            });
             let ctx = ConnContext {
-                shared: Arc::new(ListenerCtx {
-                    broker,
-                    listener: ListenerRt::new(
-                        Arc::new(cfg.listeners[0].clone()),
-                        "127.0.0.1:1".parse().unwrap(),
-                    ),
-                    alive: None,
-                    lot: None,
-                }),
+                admitted: Admitted::new(shared, Err(Full::Listener)),
                 peer: "127.0.0.1:2".parse().unwrap(),
                 peer_cert: None,
-                slot: None,
             };
             let f = run(a, ctx);
             let size = std::mem::size_of_val(&f);

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use super::admission::Slot;
 use super::admission::{self, Admit, ListenerRt, RateLimiter};
-use super::connection::{self, ConnContext, ListenerCtx};
+use super::connection::{self, Admitted, ConnContext, ListenerCtx};
 use super::core::Broker;
 use crate::config::model::{Config, ListenerConfig, ListenerProtocol};
 use crate::security::identity::PeerCert;
@@ -340,10 +340,10 @@ pub async fn accept_loop(
                 continue;
             }
         }
-        let slot = rt.enter();
+        let slot = rt.enter(peer.ip());
         let refusal = match slot {
-            Some(_) => None,
-            None => match rt.refusal() {
+            Ok(_) => None,
+            Err(_) => match rt.refusal() {
                 Some(r) => Some(r),
                 // Enough clients are being told already: this one is just closed.
                 None => continue,
@@ -353,10 +353,9 @@ pub async fn accept_loop(
             let _ = stream.set_nodelay(true);
         }
         let ctx = ConnContext {
-            shared: shared.clone(),
+            admitted: Admitted::new(shared.clone(), slot),
             peer,
             peer_cert: None,
-            slot,
         };
         match (&upgrade, refusal) {
             // Plain TCP: the task is the connection itself, nothing wrapped around it.
@@ -388,10 +387,10 @@ pub async fn accept_loop(
                             }
                         }
                         Ok(Err(e)) => {
-                            tracing::info!(peer = %peer, listener = %ctx.shared.listener.local, error = %e, "transport handshake failed")
+                            tracing::info!(peer = %peer, listener = %ctx.admitted.listener.local, error = %e, "transport handshake failed")
                         }
                         Err(_) => {
-                            tracing::info!(peer = %peer, listener = %ctx.shared.listener.local, "transport handshake timed out")
+                            tracing::info!(peer = %peer, listener = %ctx.admitted.listener.local, "transport handshake timed out")
                         }
                     }
                 });
