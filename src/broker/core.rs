@@ -129,6 +129,16 @@ impl Broker {
         format!("{}{n}-{r:016x}", self.config.client_ids.auto_id_prefix)
     }
 
+    /// The copy of `client_id` a connecting client keeps (in its identity and will, and in a
+    /// session it creates): the existing session's when there is one, so that a client
+    /// resuming or taking over a session does not hold a second copy of its id.
+    pub fn shared_client_id(&self, client_id: &str) -> Arc<str> {
+        match self.sessions.get(client_id) {
+            Some(s) => s.client_id.clone(),
+            None => Arc::from(client_id),
+        }
+    }
+
     /// Milliseconds since the broker started: the clock of keep-alive bookkeeping and timers.
     pub fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -946,6 +956,15 @@ mod tests {
                 .unwrap()
                 .present
         );
+    }
+
+    #[test]
+    fn a_client_shares_its_sessions_client_id() {
+        let b = broker();
+        let a = connect(&b, "p", false, 3600, None);
+        b.detach(&a.session, a.epoch, Departure::Abnormal);
+        assert!(Arc::ptr_eq(&b.shared_client_id("p"), &a.session.client_id));
+        assert_eq!(&*b.shared_client_id("q"), "q");
     }
 
     #[test]

@@ -123,10 +123,10 @@ where
         assigned = Some(id);
         shared
     } else {
-        Arc::from(connect.client_id.as_str())
+        b.shared_client_id(&connect.client_id)
     };
     // `client_id` is the one copy of the client id this connection keeps: its identity, its
-    // will and (when it creates one) its session share it.
+    // will and the session (the one it resumes, or the one it creates) share it.
     if v == ProtocolVersion::V31 && client_id.len() > 23 {
         return Err(refuse(
             t,
