@@ -129,7 +129,7 @@ fn decisions(c: &mut Criterion) {
     let policy = Policy::new(Arc::new(cfg)).unwrap();
     let mut who = Identity::with_username("benchpub-1", "benchpub");
     // A client of listener 0, as the policy admits it.
-    who.authz = mqsec::security::policy::AuthzCache::for_listener(0);
+    who.set_listener_index(0);
     let mut g = c.benchmark_group("policy_1000_rules");
     g.bench_function("publish_allowed", |b| {
         b.iter(|| black_box(policy.publish(&who, black_box("bench/x/y"), QoS::AtMostOnce, false)))

@@ -374,7 +374,7 @@ pub fn identity(username: Option<&str>, client_id: Option<&str>, peer: Option<Ip
         Some(u) => Identity::with_username(client_id.unwrap_or_default(), u),
         None => Identity::anonymous(client_id.unwrap_or_default()),
     };
-    id.peer = peer.map(|ip| std::net::SocketAddr::new(ip, 0));
+    id.set_peer(peer.map(|ip| std::net::SocketAddr::new(ip, 0)));
     id
 }
 

@@ -28,7 +28,7 @@ pub type ConnectFuture = Pin<Box<dyn Future<Output = ConnectDecision> + Send + '
 /// run anywhere (a pool, a remote backend).
 pub struct ConnectRequest {
     /// The client id the session will use (assigned by the broker when the client sent none).
-    pub client_id: String,
+    pub client_id: Arc<str>,
     pub username: Option<String>,
     /// Wiped when dropped.
     pub password: Option<Zeroizing<Vec<u8>>>,
@@ -341,9 +341,9 @@ impl Authorizer for AllowAnonymous {
                 Some(name) => {
                     let mut id = Identity::with_username(req.client_id, name);
                     id.auth = AuthMethod::Certificate;
-                    id.listener_port = Some(req.listener.port);
-                    id.peer = Some(req.peer);
-                    id.cert_subject = req.cert.map(|c| c.subject);
+                    id.set_listener_port(req.listener.port);
+                    id.set_peer(Some(req.peer));
+                    id.set_cert_subject(req.cert.map(|c| c.subject));
                     ConnectDecision::Allow(id)
                 }
             }
@@ -353,9 +353,9 @@ impl Authorizer for AllowAnonymous {
             // Credentials nobody checks are not taken as proof of anything: the client is
             // admitted as anonymous, exactly as it would be without them.
             let mut id = Identity::anonymous(req.client_id);
-            id.listener_port = Some(req.listener.port);
-            id.peer = Some(req.peer);
-            id.cert_subject = req.cert.map(|c| c.subject);
+            id.set_listener_port(req.listener.port);
+            id.set_peer(Some(req.peer));
+            id.set_cert_subject(req.cert.map(|c| c.subject));
             ConnectDecision::Allow(id)
         };
         Box::pin(std::future::ready(decision))
@@ -416,8 +416,8 @@ mod tests {
         let open = ListenerConfig::new(1883, None, "t");
         match a.connect(request(local.clone(), "c1")).await {
             ConnectDecision::Allow(id) => {
-                assert_eq!(id.client_id, "c1");
-                assert_eq!(id.listener_port, Some(1883));
+                assert_eq!(&*id.client_id, "c1");
+                assert_eq!(id.listener_port(), Some(1883));
                 // The unchecked username is not believed.
                 assert_eq!((id.username, id.auth), (None, AuthMethod::Anonymous));
             }
@@ -451,7 +451,7 @@ mod tests {
             ConnectDecision::Allow(id) => {
                 assert_eq!(id.username.as_deref(), Some("dev-1"));
                 assert_eq!(id.auth, AuthMethod::Certificate);
-                assert_eq!(id.cert_subject.as_deref(), Some("CN=dev-1,O=Acme"));
+                assert_eq!(id.cert_subject(), Some("CN=dev-1,O=Acme"));
             }
             d => panic!("{d:?}"),
         }
@@ -516,11 +516,11 @@ mod tests {
         let alice = Identity::with_username("c", "alice");
         let bob = Identity::with_username("c", "bob");
         let mut alice_cert = alice.clone();
-        alice_cert.cert_subject = Some("CN=alice".into());
+        alice_cert.set_cert_subject(Some("CN=alice".into()));
         let mut cert_only = Identity::anonymous("c");
-        cert_only.cert_subject = Some("CN=dev".into());
+        cert_only.set_cert_subject(Some("CN=dev".into()));
         let mut other_cert = cert_only.clone();
-        other_cert.cert_subject = Some("CN=other".into());
+        other_cert.set_cert_subject(Some("CN=other".into()));
         let yes = [
             (&anon, &anon),
             (&alice, &alice),

@@ -129,6 +129,16 @@ impl Broker {
         format!("{}{n}-{r:016x}", self.config.client_ids.auto_id_prefix)
     }
 
+    /// The copy of `client_id` a connecting client keeps (in its identity and will, and in a
+    /// session it creates): the existing session's when there is one, so that a client
+    /// resuming or taking over a session does not hold a second copy of its id.
+    pub fn shared_client_id(&self, client_id: &str) -> Arc<str> {
+        match self.sessions.get(client_id) {
+            Some(s) => s.client_id.clone(),
+            None => Arc::from(client_id),
+        }
+    }
+
     /// Milliseconds since the broker started: the clock of keep-alive bookkeeping and timers.
     pub fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -485,10 +495,7 @@ impl Broker {
         let now = Instant::now();
         for rec in self.store.load_sessions()? {
             let cid: Arc<str> = Arc::from(rec.client_id.as_str());
-            let identity = Arc::new(
-                rec.owner
-                    .unwrap_or_else(|| Identity::anonymous(rec.client_id.as_str())),
-            );
+            let identity = restored_owner(rec.owner, &cid);
             let s = Arc::new(Session::restored(
                 cid.clone(),
                 identity,
@@ -598,11 +605,7 @@ impl Broker {
                 }
                 queue.push((row.delivery, released));
             }
-            let identity = Arc::new(
-                img.record
-                    .owner
-                    .unwrap_or_else(|| Identity::anonymous(img.record.client_id.as_str())),
-            );
+            let identity = restored_owner(img.record.owner, &cid);
             let will_at = delayed.as_ref().map(|(at, _)| *at);
             let session = Arc::new(Session::from_store(RestoredSession {
                 client_id: cid.clone(),
@@ -798,6 +801,16 @@ impl Broker {
     }
 }
 
+/// The owner of a session restored from the store (an anonymous one when none was stored),
+/// holding the session's own client id rather than a second copy of it.
+fn restored_owner(owner: Option<Identity>, client_id: &Arc<str>) -> Arc<Identity> {
+    let mut id = owner.unwrap_or_else(|| Identity::anonymous(client_id.clone()));
+    if id.client_id == *client_id {
+        id.client_id = client_id.clone();
+    }
+    Arc::new(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -946,6 +959,15 @@ mod tests {
     }
 
     #[test]
+    fn a_client_shares_its_sessions_client_id() {
+        let b = broker();
+        let a = connect(&b, "p", false, 3600, None);
+        b.detach(&a.session, a.epoch, Departure::Abnormal);
+        assert!(Arc::ptr_eq(&b.shared_client_id("p"), &a.session.client_id));
+        assert_eq!(&*b.shared_client_id("q"), "q");
+    }
+
+    #[test]
     fn offline_sessions_expire_by_timer_and_queue_until_then() {
         let b = broker();
         let a = connect(&b, "p", true, 2, None);
@@ -1008,11 +1030,9 @@ mod tests {
                 store.clone(),
             )
         };
-        let owner = Identity {
-            cert_subject: Some("CN=meter-7".into()),
-            roles: vec!["meters".into()],
-            ..Identity::with_username("m7", "meter-7")
-        };
+        let owner = Identity::with_username("m7", "meter-7")
+            .with_cert_subject(Some("CN=meter-7".into()))
+            .with_roles(vec!["meters".into()]);
         let b = make();
         let attach = |b: &Broker, who: &Identity| {
             let id = Arc::new(who.clone());
@@ -1037,12 +1057,14 @@ mod tests {
         let b2 = make();
         b2.restore_sessions().unwrap();
         let restored = b2.sessions.get("m7").unwrap().owner().unwrap();
-        assert_eq!(restored.cert_subject.as_deref(), Some("CN=meter-7"));
-        assert_eq!(restored.roles, vec!["meters".to_string()]);
-        let other_cert = Identity {
-            cert_subject: Some("CN=intruder".into()),
-            ..owner.clone()
-        };
+        assert_eq!(restored.cert_subject(), Some("CN=meter-7"));
+        assert_eq!(restored.roles(), ["meters".to_string()]);
+        // The restored owner shares the session's client id.
+        assert!(Arc::ptr_eq(
+            &restored.client_id,
+            &b2.sessions.get("m7").unwrap().client_id
+        ));
+        let other_cert = owner.clone().with_cert_subject(Some("CN=intruder".into()));
         assert_eq!(attach(&b2, &other_cert).err(), Some(AttachError::NotOwner));
         assert!(attach(&b2, &owner).unwrap().present);
     }

@@ -448,7 +448,7 @@ pub(crate) mod tests {
             _retain: bool,
             _share_group: Option<&str>,
         ) -> bool {
-            who.client_id != "blind"
+            &*who.client_id != "blind"
         }
     }
 

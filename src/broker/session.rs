@@ -589,9 +589,10 @@ impl Session {
         }
         Some(SessionRecord {
             client_id: self.client_id.to_string(),
-            owner: st.identity.as_ref().map(|i| Identity {
-                peer: None,
-                ..(**i).clone()
+            owner: st.identity.as_ref().map(|i| {
+                let mut owner = (**i).clone();
+                owner.set_peer(None);
+                owner
             }),
             expiry_interval: st.expiry_interval,
             subscriptions: st
@@ -625,9 +626,10 @@ impl Session {
         record(ImageChange::Save(Box::new(SessionImage {
             record: SessionRecord {
                 client_id: self.client_id.to_string(),
-                owner: st.identity.as_ref().map(|i| Identity {
-                    peer: None,
-                    ..(**i).clone()
+                owner: st.identity.as_ref().map(|i| {
+                    let mut owner = (**i).clone();
+                    owner.set_peer(None);
+                    owner
                 }),
                 expiry_interval: st.expiry_interval,
                 subscriptions: st

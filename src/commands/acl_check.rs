@@ -226,12 +226,12 @@ pub fn run(args: AclCheckArgs) -> CmdResult {
             let client = args.client_id.clone().unwrap_or_default();
             let mut id = match (&args.token, &args.username) {
                 (Some(t), _) => token_identity(t, &args.username_claim, client, &acl)?,
-                (None, Some(u)) => Identity::with_username(client, u),
+                (None, Some(u)) => Identity::with_username(client, u.as_str()),
                 (None, None) => Identity::anonymous(client),
             };
             check_roles(&acl, &args.roles).map_err(CliError::input)?;
             if args.token.is_none() {
-                id.roles = args.roles.clone();
+                id.set_roles(args.roles.clone());
             }
             args.topics
                 .iter()
@@ -332,12 +332,12 @@ fn token_identity(
     );
     let mut id = Identity::with_username(client_id, user.clone());
     id.auth = AuthMethod::Token;
-    id.token = Some(Arc::new(TokenSession::new(TokenGrant {
+    id.set_token(Some(Arc::new(TokenSession::new(TokenGrant {
         username: user,
         valid_until: claims.get("exp").and_then(|v| v.as_u64()).unwrap_or(0),
         scope: scope.map(Arc::new),
         key_id: "acl-check".into(),
-    })));
+    }))));
     Ok(id)
 }
 
@@ -385,7 +385,7 @@ fn read_queries(path: &Path, acl: &Acl) -> Result<Vec<Query>, CliError> {
             Some(u) => Identity::with_username(client, u),
             None => Identity::anonymous(client),
         };
-        id.roles = q.roles;
+        id.set_roles(q.roles);
         out.push(Query {
             id,
             access,
@@ -440,8 +440,8 @@ fn json_line(q: &Query, d: &Decision) -> String {
         "rule_text": d.rule.map(|r| r.text()),
         "reason": d.reason.as_str(),
         "username": q.id.username,
-        "client_id": q.id.client_id,
-        "roles": q.id.claims().map_or_else(|| q.id.roles.clone(), |c| c.roles().to_vec()),
+        "client_id": &*q.id.client_id,
+        "roles": q.id.claims().map_or_else(|| q.id.roles().to_vec(), |c| c.roles().to_vec()),
         "qos": q.qos,
         "retain": q.retain,
         "max_qos": if d.allowed { Some(d.max_qos) } else { None },

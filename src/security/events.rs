@@ -132,10 +132,10 @@ impl Event {
         let mut e = self
             .client_id(&id.client_id)
             .username(id.username.as_deref());
-        if let Some(p) = id.peer {
+        if let Some(p) = id.peer() {
             e = e.peer(p);
         }
-        if let Some(l) = id.listener_port {
+        if let Some(l) = id.listener_port() {
             e = e.listener(l);
         }
         e

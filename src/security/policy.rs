@@ -245,12 +245,11 @@ pub fn load_acl(f: &FileOption) -> Result<Acl, PolicyError> {
     })
 }
 
-/// Per-client cache of compiled permissions, kept in the client's [`Identity`]. It also
-/// records which listener's policy applies to the client. Cloning an identity keeps the
-/// listener and starts with an empty cache; identities compare by listener only here.
+/// Per-client cache of compiled permissions, kept in the client's [`Identity`] (which also
+/// says which listener's policy applies: [`Identity::listener_index`]). A clone starts empty,
+/// and a cache never makes two identities differ.
 #[derive(Default)]
 pub struct AuthzCache {
-    listener: Option<usize>,
     /// The first compilation: most clients never see a reload, and reading this is one
     /// acquire load (an `ArcSwap` load costs several times that, on every message).
     first: OnceLock<Arc<Compiled>>,
@@ -268,32 +267,15 @@ struct Compiled {
     grants: Option<Grants>,
 }
 
-impl AuthzCache {
-    pub fn for_listener(index: usize) -> AuthzCache {
-        AuthzCache {
-            listener: Some(index),
-            ..AuthzCache::default()
-        }
-    }
-
-    /// The index (in `Config::listeners`) of the listener the client connected to.
-    pub fn listener(&self) -> Option<usize> {
-        self.listener
-    }
-}
-
 impl Clone for AuthzCache {
     fn clone(&self) -> Self {
-        AuthzCache {
-            listener: self.listener,
-            ..AuthzCache::default()
-        }
+        AuthzCache::default()
     }
 }
 
 impl PartialEq for AuthzCache {
-    fn eq(&self, other: &Self) -> bool {
-        self.listener == other.listener
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -301,20 +283,18 @@ impl Eq for AuthzCache {}
 
 impl std::fmt::Debug for AuthzCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthzCache")
-            .field("listener", &self.listener)
-            .finish()
+        f.debug_struct("AuthzCache").finish_non_exhaustive()
     }
 }
 
 /// May `new` resume or take over the session owned by `owner`? The same username and the same
 /// certificate subject; two identities with neither (anonymous clients) count as the same.
 pub fn same_principal(owner: &Identity, new: &Identity) -> bool {
-    let anonymous = |i: &Identity| i.username.is_none() && i.cert_subject.is_none();
+    let anonymous = |i: &Identity| i.username.is_none() && i.cert_subject().is_none();
     if anonymous(owner) || anonymous(new) {
         return anonymous(owner) && anonymous(new);
     }
-    owner.username == new.username && owner.cert_subject == new.cert_subject
+    owner.username == new.username && owner.cert_subject() == new.cert_subject()
 }
 
 struct Inner {
@@ -389,8 +369,8 @@ impl Policy {
     /// without one (a session restored from the store) is judged by the listener of its port
     /// when that is unambiguous.
     fn policy_for<'s>(&self, set: &'s PolicySet, who: &Identity) -> Option<&'s ListenerPolicy> {
-        let i = who.authz.listener().or_else(|| {
-            let port = who.listener_port?;
+        let i = who.listener_index().or_else(|| {
+            let port = who.listener_port()?;
             let mut it = self
                 .0
                 .config
@@ -433,7 +413,7 @@ impl Policy {
         // its claims grant and nothing else. So is a token identity restored from the store,
         // whose claims were never stored.
         let scoped =
-            who.auth == AuthMethod::Token && (who.token.is_none() || who.claims().is_some());
+            who.auth == AuthMethod::Token && (who.token().is_none() || who.claims().is_some());
         let grants = match &lp.acl {
             Some(acl) => Some(Grants::new(acl.clone(), who)),
             None if scoped => Some(Grants::new(empty_acl(), who)),
@@ -468,13 +448,13 @@ impl Policy {
             return ConnectDecision::Deny(ConnectDenial::ClientIdRejected);
         }
         let identity = |username: Option<String>, auth: AuthMethod| {
-            let mut id = Identity::anonymous(req.client_id.as_str());
-            id.username = username;
+            let mut id = Identity::anonymous(req.client_id.clone());
+            id.username = username.map(String::into_boxed_str);
             id.auth = auth;
-            id.cert_subject = req.cert.as_ref().map(|c| c.subject.clone());
-            id.listener_port = Some(req.listener.port);
-            id.peer = Some(req.peer);
-            id.authz = AuthzCache::for_listener(index);
+            id.set_cert_subject(req.cert.as_ref().map(|c| c.subject.clone()));
+            id.set_listener_port(req.listener.port);
+            id.set_peer(Some(req.peer));
+            id.set_listener_index(index);
             id
         };
         if let Some(mode) = lp.cert_name {
@@ -500,7 +480,7 @@ impl Policy {
                     Ok(grant) => {
                         tracing::debug!(client_id = ?req.client_id, username = ?grant.username, "token accepted");
                         let mut id = identity(Some(grant.username.clone()), AuthMethod::Token);
-                        id.token = Some(Arc::new(TokenSession::new(grant)));
+                        id.set_token(Some(Arc::new(TokenSession::new(grant))));
                         ConnectDecision::Allow(id)
                     }
                     Err(e) => {
@@ -550,7 +530,7 @@ impl Policy {
     /// permissions) is replaced in place and its new end (Unix seconds) returned.
     pub fn reauthenticate(&self, who: &Identity, token: &[u8]) -> Result<u64, TokenError> {
         let set = self.0.set.load();
-        let (Some(lp), Some(session)) = (self.policy_for(&set, who), &who.token) else {
+        let (Some(lp), Some(session)) = (self.policy_for(&set, who), who.token()) else {
             return Err(TokenError::UnknownKey(
                 "tokens are not accepted here".into(),
             ));
@@ -656,7 +636,7 @@ impl Policy {
             // Tokens are no longer accepted here, or the key that verified this one is gone
             // (a JWK set rotated by SIGHUP). A restored identity holds no token: it is judged
             // when its client comes back.
-            let keep = match (&who.token, &lp.tokens) {
+            let keep = match (who.token(), &lp.tokens) {
                 (Some(t), Some(v)) => v.has_key(&t.current().key_id),
                 (None, Some(_)) => true,
                 (_, None) => false,

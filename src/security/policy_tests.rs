@@ -118,7 +118,7 @@ async fn passwords_anonymous_and_client_id_prefixes() {
     );
     assert_eq!(id.username.as_deref(), Some("sensor_001"));
     assert_eq!(id.auth, AuthMethod::Password);
-    assert_eq!(id.authz.listener(), Some(0));
+    assert_eq!(id.listener_index(), Some(0));
     for (user, pw) in [
         ("sensor_001", Some("wrong")),
         ("nobody", Some("s1")),
@@ -295,7 +295,7 @@ async fn recheck_after_reload() {
     // An anonymous session on a listener that does not admit anonymous clients (restored from
     // the store, say) is not kept connected.
     let mut anon = Identity::anonymous("a");
-    anon.authz = AuthzCache::for_listener(0);
+    anon.set_listener_index(0);
     assert_eq!(p.recheck(&anon, &[]), Recheck::Disconnect);
 }
 
@@ -377,7 +377,7 @@ async fn certificate_names_the_client_where_the_listener_says_so() {
     let id = allowed(p.authenticate(r).await);
     assert_eq!(id.username.as_deref(), Some("dev-7"));
     assert_eq!(id.auth, AuthMethod::Certificate);
-    assert_eq!(id.cert_subject.as_deref(), Some("CN=dev-7,O=Example"));
+    assert_eq!(id.cert_subject(), Some("CN=dev-7,O=Example"));
     // The CN feeds the ACL's user block.
     assert!(p.publish(&id, "devices/7/t", QoS::AtMostOnce, false));
     assert!(!p.publish(&id, "devices/8/t", QoS::AtMostOnce, false));

@@ -300,12 +300,12 @@ fn claims_are_judged_by_the_acl_matcher() {
     let scope = scope_of(&claims).unwrap().unwrap();
     let mut id = Identity::with_username("c-7", "dev-1");
     id.auth = AuthMethod::Token;
-    id.token = Some(Arc::new(TokenSession::new(TokenGrant {
+    id.set_token(Some(Arc::new(TokenSession::new(TokenGrant {
         username: "dev-1".into(),
         valid_until: u64::MAX,
         scope: Some(Arc::new(scope)),
         key_id: "k".into(),
-    })));
+    }))));
     let g = Grants::new(acl.clone(), &id);
     let ask = |access, topic| {
         let r = AclRequest::new(access, topic);
@@ -328,7 +328,7 @@ fn claims_are_judged_by_the_acl_matcher() {
     assert!(ask(Access::Read, "status/x"));
     assert!(ask(Access::Subscribe, "status/#"));
     // A refreshed token with other claims changes the answer once recompiled.
-    let ts = id.token.clone().unwrap();
+    let ts = id.token().cloned().unwrap();
     let e = ts.epoch();
     ts.replace(TokenGrant {
         username: "dev-1".into(),

@@ -136,11 +136,14 @@ where
             ));
         }
         let id = b.assign_client_id();
-        assigned = Some(id.clone());
-        id
+        let shared: Arc<str> = Arc::from(id.as_str());
+        assigned = Some(id);
+        shared
     } else {
-        connect.client_id.clone()
+        b.shared_client_id(&connect.client_id)
     };
+    // `client_id` is the one copy of the client id this connection keeps: its identity, its
+    // will and the session (the one it resumes, or the one it creates) share it.
     if v == ProtocolVersion::V31 && client_id.len() > 23 {
         return Err(refuse(
             t,
@@ -237,7 +240,7 @@ where
     let identity = match decision {
         ConnectDecision::Allow(mut id) => {
             if enhanced {
-                match &id.token {
+                match id.token() {
                     Some(ts) => ts.set_enhanced(),
                     None => {
                         return Err(refuse(
@@ -249,12 +252,13 @@ where
                 }
             }
             // Whatever the authorizer filled in, these are facts of the connection.
-            id.peer = Some(peer);
-            id.listener_port = Some(listener.port);
-            if id.cert_subject.is_none() {
-                id.cert_subject = peer_cert.as_ref().map(|c| c.subject.clone());
+            id.client_id = client_id.clone();
+            id.set_peer(Some(peer));
+            id.set_listener_port(listener.port);
+            if id.cert_subject().is_none() {
+                id.set_cert_subject(peer_cert.as_ref().map(|c| c.subject.clone()));
             }
-            id.peer_cert = peer_cert;
+            id.set_peer_cert(peer_cert);
             Arc::new(id)
         }
         ConnectDecision::Deny(d) => return Err(refuse(t, d.code(v), d.as_str())),
@@ -293,7 +297,7 @@ where
                 w.properties
                     .message_expiry_interval
                     .and_then(|s| now.checked_add(Duration::from_secs(u64::from(s)))),
-                Some(Arc::from(client_id.as_str())),
+                Some(client_id.clone()),
             )),
             delay: if v5c {
                 w.properties.will_delay_interval.unwrap_or(0)
@@ -354,7 +358,7 @@ where
     }
     let ctl = Arc::new(ConnCtl::default());
     let attached = b.attach(AttachRequest {
-        client_id: Arc::from(client_id.as_str()),
+        client_id: client_id.clone(),
         identity: identity.clone(),
         clean_start: connect.clean_start,
         attachment: Attachment {
@@ -384,7 +388,7 @@ where
             ));
         }
     };
-    if let Some(ts) = &identity.token {
+    if let Some(ts) = identity.token() {
         b.token_deadline(&ctl, ts.current().valid_until);
     }
     // MQTT 3.1 has no session present flag.
@@ -406,7 +410,7 @@ where
                 .protocol(v.level()),
         );
     }
-    if let Some(reason) = identity.peer_cert.as_deref().and_then(|c| {
+    if let Some(reason) = identity.peer_cert().map(|c| &**c).and_then(|c| {
         expiring_within(
             format_args!("client certificate ({})", c.subject),
             c.not_after,
@@ -441,14 +445,14 @@ async fn authenticate(
     ctx: &Ctx,
     connect: &Connect,
     credential: Option<&[u8]>,
-    client_id: &str,
+    client_id: &Arc<str>,
     peer: SocketAddr,
     cert: Option<PeerCert>,
 ) -> ConnectDecision {
     ctx.broker
         .auth
         .connect(ConnectRequest {
-            client_id: client_id.to_string(),
+            client_id: client_id.clone(),
             username: connect.username.clone(),
             password: credential.map(|p| zeroize::Zeroizing::new(p.to_vec())),
             peer,

@@ -79,7 +79,7 @@ impl<S: super::Io> Conn<'_, S> {
     /// the token's deadline; a refused token ends the connection (DISCONNECT 0x87, no will).
     fn on_reauth(&mut self, a: Auth) -> Result<Option<Departure>, Close> {
         let id = self.link.identity.clone();
-        let enhanced = id.token.as_ref().is_some_and(|t| t.enhanced());
+        let enhanced = id.token().is_some_and(|t| t.enhanced());
         if !enhanced || a.reason != v5::RE_AUTHENTICATE {
             // AUTH without an authentication method in CONNECT, or a continuation of an
             // exchange the broker never started.

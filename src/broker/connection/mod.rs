@@ -387,7 +387,7 @@ impl<'a, S: Io> Conn<'a, S> {
 
     /// The client's address (kept in its identity, not in the connection).
     fn peer(&self) -> Option<SocketAddr> {
-        self.link.identity.peer
+        self.link.identity.peer()
     }
 
     fn v5(&self) -> bool {
@@ -652,7 +652,7 @@ fn finish(ctx: &Ctx, link: &Link, end: Departure) {
             Departure::TakenOver => "taken over",
             Departure::Shutdown => "server shutdown",
         };
-        tracing::info!(client_id = ?link.session.client_id, peer = link.identity.peer.map(tracing::field::display), how, "client disconnected");
+        tracing::info!(client_id = ?link.session.client_id, peer = link.identity.peer().map(tracing::field::display), how, "client disconnected");
     }
     b.detach(&link.session, link.epoch, end);
 }

@@ -193,9 +193,9 @@ pub fn get_row(seq: u64, v: &[u8]) -> R<Row> {
 fn put_identity(b: &mut BytesMut, id: &Identity) {
     put_str(b, &id.client_id);
     put_opt_str(b, id.username.as_deref());
-    put_opt_str(b, id.cert_subject.as_deref());
-    b.put_u32(id.roles.len() as u32);
-    for r in &id.roles {
+    put_opt_str(b, id.cert_subject());
+    b.put_u32(id.roles().len() as u32);
+    for r in id.roles() {
         put_str(b, r);
     }
     b.put_u8(match id.auth {
@@ -204,7 +204,7 @@ fn put_identity(b: &mut BytesMut, id: &Identity) {
         AuthMethod::Certificate => 2,
         AuthMethod::Token => 3,
     });
-    match id.listener_port {
+    match id.listener_port() {
         Some(p) => {
             b.put_u8(1);
             b.put_u16(p);
@@ -236,20 +236,17 @@ fn get_identity(r: &mut Reader) -> R<Identity> {
         0 => None,
         _ => Some(r.u16()?),
     };
-    Ok(Identity {
-        client_id,
-        username,
-        cert_subject,
-        roles,
-        auth,
-        listener_port,
-        peer: None,
-        peer_cert: None,
-        // A restored identity is judged by the listener of its port (security::policy).
-        authz: Default::default(),
-        // Tokens are never stored; see `Identity::token`.
-        token: None,
-    })
+    // No address, certificate or token (never stored; see `Identity::token`), and no listener
+    // index: a restored identity is judged by the listener of its port (security::policy).
+    let mut id = Identity::anonymous(client_id);
+    id.username = username.map(String::into_boxed_str);
+    id.auth = auth;
+    id.set_cert_subject(cert_subject);
+    id.set_roles(roles);
+    if let Some(p) = listener_port {
+        id.set_listener_port(p);
+    }
+    Ok(id)
 }
 
 /// A session image: generation, next seq, protocol, expiry, offline since, owner,
@@ -429,11 +426,12 @@ mod tests {
         let img = SessionImage {
             record: SessionRecord {
                 client_id: "c".into(),
-                owner: Some(Identity {
-                    cert_subject: Some("CN=x".into()),
-                    roles: vec!["r".into()],
-                    listener_port: Some(8883),
-                    ..Identity::with_username("c", "alice")
+                owner: Some({
+                    let mut id = Identity::with_username("c", "alice")
+                        .with_cert_subject(Some("CN=x".into()))
+                        .with_roles(vec!["r".into()]);
+                    id.set_listener_port(8883);
+                    id
                 }),
                 expiry_interval: 3600,
                 subscriptions: vec![(

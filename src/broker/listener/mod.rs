@@ -453,7 +453,7 @@ pub fn cut_off_revoked(broker: &Broker, revocation: &RevocationCheck) -> usize {
             continue;
         }
         let Some(who) = s.owner() else { continue };
-        let (Some(cert), Some(port)) = (&who.peer_cert, who.listener_port) else {
+        let (Some(cert), Some(port)) = (who.peer_cert(), who.listener_port()) else {
             continue;
         };
         if revocation.is_revoked(port, cert) {

@@ -399,7 +399,7 @@ mod tests {
                     Some(u) => Identity::with_username(client, u),
                     None => Identity::anonymous(client),
                 };
-                id.roles = roles;
+                id.set_roles(roles);
                 let topic = topic.join("/");
                 for access in [Access::Read, Access::Write] {
                     let req = AclRequest { access, topic: &topic, qos, retain };

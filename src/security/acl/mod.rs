@@ -431,14 +431,14 @@ impl Acl {
         claims: Option<&'a ClaimRules>,
     ) -> impl Iterator<Item = &'a List> + Clone + 'a {
         let own = match &id.username {
-            Some(u) => self.users.get(u.as_str()),
+            Some(u) => self.users.get(&**u),
             None => Some(&self.anonymous),
         };
         let claim_roles = claims.map(ClaimRules::roles).unwrap_or(&[]);
         own.into_iter().chain(
-            id.roles
+            id.roles()
                 .iter()
-                .chain(claim_roles.iter().filter(|r| !id.roles.contains(r)))
+                .chain(claim_roles.iter().filter(|r| !id.roles().contains(r)))
                 .filter_map(|r| self.roles.get(r.as_str())),
         )
     }

@@ -355,7 +355,7 @@ topic read bob/#
     // Roles from the identity (tokens) apply after the file's.
     let mut bob = user("bob");
     assert!(!allowed(&a, &bob, Access::Write, "commands/x"));
-    bob.roles = vec!["operator".into(), "nonexistent".into()];
+    bob.set_roles(vec!["operator".into(), "nonexistent".into()]);
     assert_eq!(ask(&a, &bob, Access::Write, "commands/x"), (true, Some(6)));
     assert!(allowed(&a, &bob, Access::Read, "bob/1"));
     // Roles for anonymous clients, assigned before the first user line.
