@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::Parser;
 
+/// jemalloc rather than glibc's malloc: see Cargo.toml (memory per idle connection is a goal).
+#[cfg(unix)]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match mqsec::cli::Cli::try_parse() {
         Ok(cli) => cli,
