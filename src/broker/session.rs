@@ -1528,16 +1528,16 @@ mod cost_tests {
 }
 #[cfg(test)]
 mod size_tests {
-    /// RSS per idle connection is a goal: an idle session is one heap chunk of 144 bytes with
-    /// its Arc counts (glibc rounds a request up to 16 bytes past 8 of header), and a field
-    /// added without thought would quietly take the next size.
+    /// RSS per idle connection is a goal: an idle session with its Arc counts is 136 bytes,
+    /// jemalloc's 160-byte size class (glibc's 144-byte chunk), and a field added without
+    /// thought would quietly take more. Pinned at what it is.
     #[test]
     fn an_idle_session_fits_its_heap_chunk() {
         assert!(std::mem::size_of::<super::Session>() <= 120);
     }
 
-    /// Every connection has one, shared with its session and the broker's timers: 80 bytes in
-    /// the heap with its Arc counts, where 8 more would take 96.
+    /// Every connection has one, shared with its session and the broker's timers: 72 bytes
+    /// with its Arc counts, jemalloc's (and glibc's) 80-byte size, where 16 more would take 96.
     #[test]
     fn a_connection_control_block_fits_its_heap_chunk() {
         assert!(std::mem::size_of::<super::ConnCtl>() <= 56);

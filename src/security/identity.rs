@@ -275,7 +275,7 @@ mod tests {
     use super::*;
 
     /// Every connection and session, parked ones included, holds an `Arc<Identity>`: at 88
-    /// bytes (104 with the Arc's counts) it takes a 112-byte heap chunk instead of the 224 it
+    /// bytes (104 with the Arc's counts) it takes a 112-byte heap block instead of the 224 it
     /// took before the rarely used fields were boxed (issue 17's RSS per idle connection).
     #[test]
     fn identity_stays_small() {

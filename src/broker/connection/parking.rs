@@ -304,8 +304,8 @@ mod tests {
         assert!(s.take(99, None).is_none(), "no such slot");
     }
 
-    /// What every parked connection costs besides its session and identity: with its Arc
-    /// counts, one 112-byte heap chunk (glibc rounds a request up to 16 bytes past 8 of header).
+    /// What every parked connection costs besides its session and identity: 104 bytes with its
+    /// Arc counts, jemalloc's (and glibc's) 112-byte size.
     #[test]
     fn a_parked_connection_fits_its_heap_chunk() {
         assert!(std::mem::size_of::<Parked>() <= 88);
