@@ -326,6 +326,29 @@ pub(crate) fn ser_time<S: serde::Serializer>(
     s.serialize_str(&fmt_time(*t))
 }
 
+/// "WHAT expires on DATE (in N days)" when `at` is within `days` of now (or past); `None`
+/// otherwise or when `days` is 0.
+/// `what` is only formatted then (a client certificate is asked about at every CONNECT).
+pub fn expiring_within(
+    what: impl std::fmt::Display,
+    at: OffsetDateTime,
+    days: u32,
+) -> Option<String> {
+    let now = time::OffsetDateTime::now_utc();
+    if days == 0 || at - now > time::Duration::days(i64::from(days)) {
+        return None;
+    }
+    let when = fmt_time(at);
+    Some(if at <= now {
+        format!("{what} expired on {when}")
+    } else {
+        format!(
+            "{what} expires on {when} (in {} days)",
+            (at - now).whole_days()
+        )
+    })
+}
+
 /// RFC 3339 in UTC without fractions, for humans and JSON alike.
 pub fn fmt_time(t: OffsetDateTime) -> String {
     let t = t.replace_nanosecond(0).unwrap_or(t);

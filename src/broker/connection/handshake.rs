@@ -17,9 +17,9 @@ use crate::broker::codec::{
     Properties, ProtocolVersion,
 };
 use crate::broker::core::{AttachError, AttachRequest};
-use crate::broker::listener::expiring_within;
 use crate::broker::session::{Attachment, ConnCtl, Message, Will, NEVER_EXPIRES};
 use crate::broker::topic::topic_too_deep;
+use crate::pki::inspect::expiring_within;
 use crate::security::events::{self, Event};
 use crate::security::identity::PeerCert;
 use crate::security::tokens::{looks_like_jwt, AUTH_METHOD};

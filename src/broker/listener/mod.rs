@@ -107,7 +107,7 @@ pub fn report_expiring(layers: &[(String, Arc<dyn Upgrade>)], days: u32) -> usiz
             } else {
                 days
             };
-            if let Some(reason) = expiring_within(&e.what, e.at, window) {
+            if let Some(reason) = crate::pki::inspect::expiring_within(&e.what, e.at, window) {
                 n += 1;
                 tracing::warn!(listener = %origin, "{reason}");
                 events::emit(Event::new("certificate_expiring").reason(reason));
@@ -115,29 +115,6 @@ pub fn report_expiring(layers: &[(String, Arc<dyn Upgrade>)], days: u32) -> usiz
         }
     }
     n
-}
-
-/// "WHAT expires on DATE (in N days)" when `at` is within `days` of now (or past); `None`
-/// otherwise or when `days` is 0.
-/// `what` is only formatted then (a client certificate is asked about at every CONNECT).
-pub fn expiring_within(
-    what: impl std::fmt::Display,
-    at: time::OffsetDateTime,
-    days: u32,
-) -> Option<String> {
-    let now = time::OffsetDateTime::now_utc();
-    if days == 0 || at - now > time::Duration::days(i64::from(days)) {
-        return None;
-    }
-    let when = crate::pki::inspect::fmt_time(at);
-    Some(if at <= now {
-        format!("{what} expired on {when}")
-    } else {
-        format!(
-            "{what} expires on {when} (in {} days)",
-            (at - now).whole_days()
-        )
-    })
 }
 
 /// [`report_expiring`] now and then once a day, until shutdown.
