@@ -10,6 +10,7 @@ pub use mqsec_codec as codec;
 pub mod connection;
 pub mod core;
 pub mod durable;
+pub mod level_map;
 pub mod listener;
 pub mod message;
 pub mod registry;

@@ -8,9 +8,9 @@
 //! The tree is persistent (copy-on-write along the changed path) and published through an
 //! `ArcSwap`: a publish loads the current root without any lock and never waits for a subscribe;
 //! subscribes serialize on a mutex among themselves and copy only the nodes on their path. The
-//! children of a node and long subscriber lists are persistent maps (`imbl`): copying a node
+//! many children of a node and long subscriber lists are persistent maps (`imbl`): copying a node
 //! shares them, so a subscribe beside 100k sibling filters or subscribers costs O(depth x log n),
-//! not a copy of the 100k.
+//! not a copy of the 100k; a few are a vector (`LevelMap`, `Members`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use super::codec::{split_shared, QoS, SubscriptionOptions};
+use super::level_map::LevelMap;
 
 /// A parsed SUBSCRIBE filter: the share group (if any) and the filter proper.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,21 +217,21 @@ struct SharedGroup<T> {
 /// O(log n) of each map on the way, never a whole map.
 #[derive(Debug)]
 struct Node<T> {
-    children: imbl::HashMap<Arc<str>, Arc<Node<T>>>,
+    children: LevelMap<Arc<Node<T>>>,
     plus: Option<Arc<Node<T>>>,
     hash: Option<Arc<Node<T>>>,
     subs: Members<T>,
-    shared: imbl::HashMap<Arc<str>, Arc<SharedGroup<T>>>,
+    shared: LevelMap<Arc<SharedGroup<T>>>,
 }
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            children: imbl::HashMap::new(),
+            children: LevelMap::default(),
             plus: None,
             hash: None,
             subs: Members::default(),
-            shared: imbl::HashMap::new(),
+            shared: LevelMap::default(),
         }
     }
 }
@@ -456,12 +457,12 @@ fn modify<T: Clone>(node: &Node<T>, levels: &[&str], f: &mut dyn FnMut(&mut Node
                 "+" => &mut n.plus,
                 "#" => &mut n.hash,
                 _ => {
-                    let new_child = match n.children.get(*first) {
+                    let new_child = match n.children.get(first) {
                         Some(c) => modify(c, rest, f),
                         None => modify(&Node::default(), rest, f),
                     };
                     if new_child.is_empty() {
-                        n.children.remove(*first);
+                        n.children.remove(first);
                     } else {
                         n.children.insert(Arc::from(*first), Arc::new(new_child));
                     }
@@ -500,7 +501,7 @@ fn collect<T: Clone>(
     match levels.split_first() {
         None => emit(node, online, out),
         Some((first, rest)) => {
-            if let Some(c) = node.children.get(*first) {
+            if let Some(c) = node.children.get(first) {
                 collect(c, rest, depth + 1, dollar, online, out);
             }
             if wild_ok {
@@ -731,7 +732,15 @@ mod tests {
         want.sort();
         assert_eq!(who(&t, "big/x"), want);
         assert!(matches!(
-            t.root.load().children["big"].plus.as_ref().unwrap().subs,
+            t.root
+                .load()
+                .children
+                .get("big")
+                .unwrap()
+                .plus
+                .as_ref()
+                .unwrap()
+                .subs,
             Members::Small(_)
         ));
         for i in [1, 5, 40, n - 1] {
