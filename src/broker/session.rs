@@ -239,6 +239,103 @@ impl<T: Default> Sparse<T> {
     }
 }
 
+/// A session's subscriptions, raw filter (with any `$share/GROUP/` prefix) -> options, in
+/// filter order. A few are a sorted vector: one filter costs its entry (48 bytes) where a
+/// B-tree's first leaf has room for 11 (about 450), and most devices subscribe to one or two.
+#[derive(Debug)]
+enum Subscriptions {
+    Few(Vec<(String, SubOpts)>),
+    Many(BTreeMap<String, SubOpts>),
+}
+
+/// Beyond this many, a B-tree (a subscribe among 10,000 filters stays O(log n)).
+const FEW_SUBSCRIPTIONS: usize = 8;
+
+impl Default for Subscriptions {
+    fn default() -> Self {
+        Subscriptions::Few(Vec::new())
+    }
+}
+
+impl Subscriptions {
+    fn find(v: &[(String, SubOpts)], raw: &str) -> Result<usize, usize> {
+        v.binary_search_by(|(f, _)| f.as_str().cmp(raw))
+    }
+
+    fn get(&self, raw: &str) -> Option<&SubOpts> {
+        match self {
+            Subscriptions::Few(v) => Self::find(v, raw).ok().map(|i| &v[i].1),
+            Subscriptions::Many(m) => m.get(raw),
+        }
+    }
+
+    fn get_mut(&mut self, raw: &str) -> Option<&mut SubOpts> {
+        match self {
+            Subscriptions::Few(v) => match Self::find(v, raw) {
+                Ok(i) => Some(&mut v[i].1),
+                Err(_) => None,
+            },
+            Subscriptions::Many(m) => m.get_mut(raw),
+        }
+    }
+
+    /// Add or replace.
+    fn insert(&mut self, raw: &str, opts: SubOpts) {
+        match self {
+            Subscriptions::Few(v) => match Self::find(v, raw) {
+                Ok(i) => v[i].1 = opts,
+                Err(i) if v.len() < FEW_SUBSCRIPTIONS => v.insert(i, (raw.to_string(), opts)),
+                Err(_) => {
+                    let mut m: BTreeMap<String, SubOpts> = v.drain(..).collect();
+                    m.insert(raw.to_string(), opts);
+                    *self = Subscriptions::Many(m);
+                }
+            },
+            Subscriptions::Many(m) => {
+                m.insert(raw.to_string(), opts);
+            }
+        }
+    }
+
+    fn remove(&mut self, raw: &str) {
+        match self {
+            Subscriptions::Few(v) => {
+                if let Ok(i) = Self::find(v, raw) {
+                    v.remove(i);
+                }
+            }
+            Subscriptions::Many(m) => {
+                m.remove(raw);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Subscriptions::Few(v) => v.len(),
+            Subscriptions::Many(m) => m.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (&str, &SubOpts)> + '_> {
+        match self {
+            Subscriptions::Few(v) => Box::new(v.iter().map(|(f, o)| (f.as_str(), o))),
+            Subscriptions::Many(m) => Box::new(m.iter().map(|(f, o)| (f.as_str(), o))),
+        }
+    }
+
+    fn into_filters(self) -> Vec<String> {
+        match self {
+            Subscriptions::Few(v) => v.into_iter().map(|(f, _)| f).collect(),
+            Subscriptions::Many(m) => m.into_keys().collect(),
+        }
+    }
+}
+
 /// What a session holds while messages are on their way: the queue, the inflight window and the
 /// packet ids in use. Boxed, made on first use and given back once all of it is done
 /// (`Session::trim`, when the connection goes idle): an idle session keeps 8 bytes of it, not
@@ -282,7 +379,7 @@ struct SessionState {
     version: ProtocolVersion,
     /// Raw filter (with any `$share/GROUP/` prefix) -> options; boxed while there are any, so
     /// a session without subscriptions (a device that only publishes) fits a smaller heap size.
-    subscriptions: Sparse<BTreeMap<String, SubOpts>>,
+    subscriptions: Sparse<Subscriptions>,
     flow: Sparse<Flow>,
     /// Outbound window: the client's receive maximum (v5) or max_inflight_messages.
     window: u16,
@@ -554,7 +651,7 @@ impl Session {
         };
         let will = st.will.take().map(|s| s.will);
         Ended {
-            filters: st.subscriptions.take().into_keys().collect(),
+            filters: st.subscriptions.take().into_filters(),
             conn,
             will,
             was_stored,
@@ -722,7 +819,7 @@ impl Session {
         }
         let r = add();
         if r.is_some() {
-            st.subscriptions.make().insert(raw.to_string(), opts);
+            st.subscriptions.make().insert(raw, opts);
         }
         Some(r)
     }
@@ -771,7 +868,7 @@ impl Session {
             .lock()
             .subscriptions
             .get()
-            .is_some_and(|m| m.contains_key(raw))
+            .is_some_and(|m| m.get(raw).is_some())
     }
 
     pub fn subscription_count(&self) -> usize {
@@ -779,7 +876,7 @@ impl Session {
             .lock()
             .subscriptions
             .get()
-            .map_or(0, BTreeMap::len)
+            .map_or(0, Subscriptions::len)
     }
 
     /// Set the expiry interval (v5 DISCONNECT may change it).
@@ -1171,7 +1268,7 @@ impl SessionState {
     fn subscription_list(&self) -> Vec<(String, SubOpts)> {
         self.subscriptions
             .get()
-            .map(|m| m.iter().map(|(f, o)| (f.clone(), *o)).collect())
+            .map(|m| m.iter().map(|(f, o)| (f.to_string(), *o)).collect())
             .unwrap_or_default()
     }
 
@@ -1270,6 +1367,54 @@ mod tests {
             !s.take_ready(2, 100, usize::MAX, &mut out, &mut done),
             "stale epoch"
         );
+    }
+
+    /// A few subscriptions are a sorted vector, many a B-tree; both answer alike and list
+    /// filters in order.
+    #[test]
+    fn subscriptions_few_and_many_agree() {
+        let opts = |q: QoS| SubOpts {
+            options: crate::broker::codec::SubscriptionOptions {
+                qos: q,
+                ..Default::default()
+            },
+            subscription_id: None,
+        };
+        let mut subs = Subscriptions::default();
+        for i in (0..20).rev() {
+            subs.insert(&format!("f/{i:02}"), opts(QoS::AtMostOnce));
+            assert_eq!(subs.len(), 20 - i);
+            assert_eq!(
+                matches!(subs, Subscriptions::Few(_)),
+                subs.len() <= FEW_SUBSCRIPTIONS
+            );
+            let listed: Vec<&str> = subs.iter().map(|(f, _)| f).collect();
+            let mut sorted = listed.clone();
+            sorted.sort();
+            assert_eq!(listed, sorted);
+        }
+        subs.insert("f/05", opts(QoS::ExactlyOnce));
+        assert_eq!(subs.len(), 20, "replaced, not added");
+        assert_eq!(
+            subs.get("f/05").map(|o| o.options.qos),
+            Some(QoS::ExactlyOnce)
+        );
+        if let Some(o) = subs.get_mut("f/06") {
+            o.options.qos = QoS::AtLeastOnce;
+        }
+        assert_eq!(
+            subs.get("f/06").map(|o| o.options.qos),
+            Some(QoS::AtLeastOnce)
+        );
+        subs.remove("f/00");
+        subs.remove("absent");
+        assert_eq!(subs.len(), 19);
+        assert!(subs.get("f/00").is_none());
+        let mut few = Subscriptions::default();
+        few.insert("b", opts(QoS::AtMostOnce));
+        few.insert("a", opts(QoS::AtMostOnce));
+        few.remove("b");
+        assert_eq!(few.into_filters(), vec!["a".to_string()]);
     }
 
     /// `trim` (a connection going idle) gives back the delivery state only once nothing in it
