@@ -580,8 +580,9 @@ fn loadgen_smoke(kind: Kind) {
         );
     }
     // qos1-persistent adds two (persistence off and on); connect-auth eight (TLS and plain
-    // TCP, first and repeated logins, rate and p99 each).
-    assert_eq!(report.figures.len(), 20, "{:#?}", report.figures);
+    // TCP, first and repeated logins, rate and p99 each); idle two (without and with a
+    // subscription each).
+    assert_eq!(report.figures.len(), 21, "{:#?}", report.figures);
 }
 
 /// One test per broker for each scenario: Mosquitto (the oracle) and mqsec.

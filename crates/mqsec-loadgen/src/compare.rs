@@ -200,9 +200,19 @@ pub async fn run_one(
                 who,
                 Some(i.per_connection_kib),
             );
+            report.set(
+                &format!(
+                    "RSS per idle connection with its own subscription ({} connections)",
+                    i.connections
+                ),
+                "KiB",
+                Better::Lower,
+                who,
+                Some(i.per_subscribed_connection_kib),
+            );
             report.note(format!(
-                "{who} idle: VmRSS {} KiB before, {} KiB with {} connections",
-                i.rss_before_kib, i.rss_after_kib, i.connections
+                "{who} idle: VmRSS {} KiB before, {} KiB with {} connections, {} KiB once each subscribed to its own RUN/dev/N/cmd",
+                i.rss_before_kib, i.rss_after_kib, i.connections, i.rss_subscribed_kib
             ));
         }
     }

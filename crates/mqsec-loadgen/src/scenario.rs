@@ -66,6 +66,9 @@ pub struct Idle {
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     pub per_connection_kib: f64,
+    /// Then each client subscribed to its own `RUN/dev/N/cmd` (a device's command topic).
+    pub rss_subscribed_kib: u64,
+    pub per_subscribed_connection_kib: f64,
 }
 
 /// Spawned tasks, aborted when dropped so a failed scenario leaves nothing running.
@@ -625,8 +628,12 @@ pub async fn connect_rate(addr: SocketAddr, s: &Settings) -> Result<ConnectRate,
     })
 }
 
+/// How long the idle scenario waits after its clients subscribed before it reads RSS.
+const SUBSCRIBED_SETTLE: Duration = Duration::from_secs(8);
+
 /// Opens `s.idle` connections and holds them; `rss` reads the broker's resident memory (KiB)
-/// before and after. Needs one descriptor per connection here and in the broker.
+/// before, after, and once every client has subscribed to its own topic. Needs one descriptor
+/// per connection here and in the broker.
 pub async fn idle_connections(
     addr: SocketAddr,
     s: &Settings,
@@ -670,11 +677,23 @@ pub async fn idle_connections(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = rss()?;
     let count = held.len();
+    // Then as devices that each listen on their own command topic. Read once the broker has
+    // settled again: mqsec parks a connection its SUBSCRIBE woke after 1-2 s without traffic and
+    // returns the freed pages about a second later (measured: flat at 1-4 s, settled at 5 s).
+    for (i, c) in held.iter_mut().enumerate() {
+        c.subscribe(&format!("{run}/dev/{i}/cmd"), QoS::AtLeastOnce)
+            .await?;
+    }
+    tokio::time::sleep(SUBSCRIBED_SETTLE).await;
+    let subscribed = rss()?;
     drop(held);
+    let per = |rss: u64| rss.saturating_sub(before) as f64 / count.max(1) as f64;
     Ok(Idle {
         connections: count,
         rss_before_kib: before,
         rss_after_kib: after,
-        per_connection_kib: after.saturating_sub(before) as f64 / count.max(1) as f64,
+        per_connection_kib: per(after),
+        rss_subscribed_kib: subscribed,
+        per_subscribed_connection_kib: per(subscribed),
     })
 }
