@@ -16,7 +16,6 @@ use parking_lot::Mutex;
 use super::codec::{ProtocolVersion, QoS};
 use super::durable::{clock, Pending, PendingState, SessionImage, StoredDelivery};
 pub use super::message::Message;
-use super::small_map::SmallMap;
 use super::store::SessionRecord;
 use super::topic::SubOpts;
 use crate::config::model::Limits;
@@ -240,6 +239,103 @@ impl<T: Default> Sparse<T> {
     }
 }
 
+/// A session's subscriptions, raw filter (with any `$share/GROUP/` prefix) -> options, in
+/// filter order. A few are a sorted vector: one filter costs its entry (48 bytes) where a
+/// B-tree's first leaf has room for 11 (about 450), and most devices subscribe to one or two.
+#[derive(Debug)]
+enum Subscriptions {
+    Few(Vec<(String, SubOpts)>),
+    Many(BTreeMap<String, SubOpts>),
+}
+
+/// Beyond this many, a B-tree (a subscribe among 10,000 filters stays O(log n)).
+const FEW_SUBSCRIPTIONS: usize = 8;
+
+impl Default for Subscriptions {
+    fn default() -> Self {
+        Subscriptions::Few(Vec::new())
+    }
+}
+
+impl Subscriptions {
+    fn find(v: &[(String, SubOpts)], raw: &str) -> Result<usize, usize> {
+        v.binary_search_by(|(f, _)| f.as_str().cmp(raw))
+    }
+
+    fn get(&self, raw: &str) -> Option<&SubOpts> {
+        match self {
+            Subscriptions::Few(v) => Self::find(v, raw).ok().map(|i| &v[i].1),
+            Subscriptions::Many(m) => m.get(raw),
+        }
+    }
+
+    fn get_mut(&mut self, raw: &str) -> Option<&mut SubOpts> {
+        match self {
+            Subscriptions::Few(v) => match Self::find(v, raw) {
+                Ok(i) => Some(&mut v[i].1),
+                Err(_) => None,
+            },
+            Subscriptions::Many(m) => m.get_mut(raw),
+        }
+    }
+
+    /// Add or replace.
+    fn insert(&mut self, raw: &str, opts: SubOpts) {
+        match self {
+            Subscriptions::Few(v) => match Self::find(v, raw) {
+                Ok(i) => v[i].1 = opts,
+                Err(i) if v.len() < FEW_SUBSCRIPTIONS => v.insert(i, (raw.to_string(), opts)),
+                Err(_) => {
+                    let mut m: BTreeMap<String, SubOpts> = v.drain(..).collect();
+                    m.insert(raw.to_string(), opts);
+                    *self = Subscriptions::Many(m);
+                }
+            },
+            Subscriptions::Many(m) => {
+                m.insert(raw.to_string(), opts);
+            }
+        }
+    }
+
+    fn remove(&mut self, raw: &str) {
+        match self {
+            Subscriptions::Few(v) => {
+                if let Ok(i) = Self::find(v, raw) {
+                    v.remove(i);
+                }
+            }
+            Subscriptions::Many(m) => {
+                m.remove(raw);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Subscriptions::Few(v) => v.len(),
+            Subscriptions::Many(m) => m.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (&str, &SubOpts)> + '_> {
+        match self {
+            Subscriptions::Few(v) => Box::new(v.iter().map(|(f, o)| (f.as_str(), o))),
+            Subscriptions::Many(m) => Box::new(m.iter().map(|(f, o)| (f.as_str(), o))),
+        }
+    }
+
+    fn into_filters(self) -> Vec<String> {
+        match self {
+            Subscriptions::Few(v) => v.into_iter().map(|(f, _)| f).collect(),
+            Subscriptions::Many(m) => m.into_keys().collect(),
+        }
+    }
+}
+
 /// What a session holds while messages are on their way: the queue, the inflight window and the
 /// packet ids in use. Boxed, made on first use and given back once all of it is done
 /// (`Session::trim`, when the connection goes idle): an idle session keeps 8 bytes of it, not
@@ -283,7 +379,7 @@ struct SessionState {
     version: ProtocolVersion,
     /// Raw filter (with any `$share/GROUP/` prefix) -> options; boxed while there are any, so
     /// a session without subscriptions (a device that only publishes) fits a smaller heap size.
-    subscriptions: Sparse<SmallMap<SubOpts>>,
+    subscriptions: Sparse<Subscriptions>,
     flow: Sparse<Flow>,
     /// Outbound window: the client's receive maximum (v5) or max_inflight_messages.
     window: u16,
@@ -555,12 +651,7 @@ impl Session {
         };
         let will = st.will.take().map(|s| s.will);
         Ended {
-            filters: st
-                .subscriptions
-                .take()
-                .iter()
-                .map(|(f, _)| f.to_string())
-                .collect(),
+            filters: st.subscriptions.take().into_filters(),
             conn,
             will,
             was_stored,
@@ -728,7 +819,7 @@ impl Session {
         }
         let r = add();
         if r.is_some() {
-            st.subscriptions.make().insert(Arc::from(raw), opts);
+            st.subscriptions.make().insert(raw, opts);
         }
         Some(r)
     }
@@ -785,7 +876,7 @@ impl Session {
             .lock()
             .subscriptions
             .get()
-            .map_or(0, SmallMap::len)
+            .map_or(0, Subscriptions::len)
     }
 
     /// Set the expiry interval (v5 DISCONNECT may change it).
@@ -1227,20 +1318,6 @@ mod tests {
         ))
     }
 
-    /// Queue one message at `qos` with default limits, allowed.
-    fn queue(s: &Session, qos: QoS) {
-        s.enqueue(
-            &msg(qos),
-            qos,
-            false,
-            vec![],
-            &Limits::default(),
-            None,
-            |_| true,
-        )
-        .unwrap();
-    }
-
     fn attached(window: u16) -> Session {
         let s = Session::new("c".into(), ProtocolVersion::V5, 0);
         let r = s.attach(Attachment {
@@ -1258,8 +1335,18 @@ mod tests {
     #[test]
     fn window_limits_inflight_and_acks_open_it() {
         let s = attached(2);
+        let limits = Limits::default();
         for _ in 0..3 {
-            queue(&s, QoS::AtLeastOnce);
+            s.enqueue(
+                &msg(QoS::AtLeastOnce),
+                QoS::AtLeastOnce,
+                false,
+                vec![],
+                &limits,
+                None,
+                |_| true,
+            )
+            .unwrap();
         }
         let (mut out, mut done) = (Vec::new(), Vec::new());
         assert!(s.take_ready(1, 100, usize::MAX, &mut out, &mut done));
@@ -1282,8 +1369,8 @@ mod tests {
         );
     }
 
-    /// A session's filters: a few in a vector, many in a map (`SmallMap`); subscribing,
-    /// replacing, lowering and forgetting answer alike on both sides of the change.
+    /// A few subscriptions are a sorted vector, many a B-tree; both answer alike and list
+    /// filters in order.
     #[test]
     fn subscriptions_few_and_many_agree() {
         let opts = |q: QoS| SubOpts {
@@ -1293,38 +1380,41 @@ mod tests {
             },
             subscription_id: None,
         };
-        let s = attached(10);
-        let sub = |f: &str, q: QoS| s.subscribe(Some(1), f, opts(q), || Some(())).flatten();
+        let mut subs = Subscriptions::default();
         for i in (0..20).rev() {
-            assert!(sub(&format!("f/{i:02}"), QoS::AtMostOnce).is_some());
-            assert_eq!(s.subscription_count(), 20 - i);
+            subs.insert(&format!("f/{i:02}"), opts(QoS::AtMostOnce));
+            assert_eq!(subs.len(), 20 - i);
+            assert_eq!(
+                matches!(subs, Subscriptions::Few(_)),
+                subs.len() <= FEW_SUBSCRIPTIONS
+            );
+            let listed: Vec<&str> = subs.iter().map(|(f, _)| f).collect();
+            let mut sorted = listed.clone();
+            sorted.sort();
+            assert_eq!(listed, sorted);
         }
-        assert!(sub("f/05", QoS::ExactlyOnce).is_some());
-        assert_eq!(s.subscription_count(), 20, "replaced, not added");
-        let granted = |f: &str| {
-            s.subscriptions_granted()
-                .into_iter()
-                .find(|(g, _)| g == f)
-                .map(|(_, q)| q)
-        };
-        assert_eq!(granted("f/05"), Some(QoS::ExactlyOnce));
-        assert!(s.cap_subscription("f/05", QoS::AtLeastOnce, |_| {}));
-        assert_eq!(granted("f/05"), Some(QoS::AtLeastOnce));
-        s.unsubscribe("f/00", || ());
-        s.unsubscribe("absent", || ());
-        assert_eq!(s.subscription_count(), 19);
-        assert!(!s.has_subscription("f/00"));
-        assert!(s.has_subscription("f/19"));
-        for i in 1..20 {
-            s.unsubscribe(&format!("f/{i:02}"), || ());
-        }
-        assert_eq!(s.subscription_count(), 0);
-        assert!(
-            s.state.lock().subscriptions.get().is_none(),
-            "none left: given back"
+        subs.insert("f/05", opts(QoS::ExactlyOnce));
+        assert_eq!(subs.len(), 20, "replaced, not added");
+        assert_eq!(
+            subs.get("f/05").map(|o| o.options.qos),
+            Some(QoS::ExactlyOnce)
         );
-        assert!(sub("a", QoS::AtMostOnce).is_some());
-        assert_eq!(s.end().filters, vec!["a".to_string()]);
+        if let Some(o) = subs.get_mut("f/06") {
+            o.options.qos = QoS::AtLeastOnce;
+        }
+        assert_eq!(
+            subs.get("f/06").map(|o| o.options.qos),
+            Some(QoS::AtLeastOnce)
+        );
+        subs.remove("f/00");
+        subs.remove("absent");
+        assert_eq!(subs.len(), 19);
+        assert!(subs.get("f/00").is_none());
+        let mut few = Subscriptions::default();
+        few.insert("b", opts(QoS::AtMostOnce));
+        few.insert("a", opts(QoS::AtMostOnce));
+        few.remove("b");
+        assert_eq!(few.into_filters(), vec!["a".to_string()]);
     }
 
     /// `trim` (a connection going idle) gives back the delivery state only once nothing in it
@@ -1332,12 +1422,25 @@ mod tests {
     #[test]
     fn trim_keeps_what_is_unfinished() {
         let s = attached(10);
+        let limits = Limits::default();
+        let one = |s: &Session| {
+            s.enqueue(
+                &msg(QoS::AtLeastOnce),
+                QoS::AtLeastOnce,
+                false,
+                vec![],
+                &limits,
+                None,
+                |_| true,
+            )
+            .unwrap();
+        };
         let take = |s: &Session| {
             let (mut out, mut done) = (Vec::new(), Vec::new());
             assert!(s.take_ready(1, 100, usize::MAX, &mut out, &mut done));
             out
         };
-        queue(&s, QoS::AtLeastOnce);
+        one(&s);
         s.trim();
         assert_eq!(s.queue_len(), 1, "a queued delivery survives");
         let out = take(&s);
@@ -1363,15 +1466,34 @@ mod tests {
         assert_eq!(s.incoming_qos2(7, 10), IncomingQos2::New);
         assert_eq!(s.incoming_qos2(7, 0), IncomingQos2::TooMany);
         // And made again by the next delivery.
-        queue(&s, QoS::AtLeastOnce);
+        one(&s);
         assert_eq!(take(&s).len(), 1);
     }
 
     #[test]
     fn qos2_flow_and_resend_order() {
         let s = attached(10);
-        queue(&s, QoS::ExactlyOnce);
-        queue(&s, QoS::AtLeastOnce);
+        let limits = Limits::default();
+        s.enqueue(
+            &msg(QoS::ExactlyOnce),
+            QoS::ExactlyOnce,
+            false,
+            vec![],
+            &limits,
+            None,
+            |_| true,
+        )
+        .unwrap();
+        s.enqueue(
+            &msg(QoS::AtLeastOnce),
+            QoS::AtLeastOnce,
+            false,
+            vec![],
+            &limits,
+            None,
+            |_| true,
+        )
+        .unwrap();
         let (mut out, mut done) = (Vec::new(), Vec::new());
         s.take_ready(1, 100, usize::MAX, &mut out, &mut done);
         assert_eq!(

@@ -10,7 +10,7 @@
 //! subscribes serialize on a mutex among themselves and copy only the nodes on their path. The
 //! many children of a node and long subscriber lists are persistent maps (`imbl`): copying a node
 //! shares them, so a subscribe beside 100k sibling filters or subscribers costs O(depth x log n),
-//! not a copy of the 100k; a few are a vector (`SmallMap`, `Members`).
+//! not a copy of the 100k; a few are a vector (`LevelMap`, `Members`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use super::codec::{split_shared, QoS, SubscriptionOptions};
-use super::small_map::SmallMap;
+use super::level_map::LevelMap;
 
 /// A parsed SUBSCRIBE filter: the share group (if any) and the filter proper.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,19 +217,19 @@ struct SharedGroup<T> {
 /// O(log n) of each map on the way, never a whole map.
 #[derive(Debug)]
 struct Node<T> {
-    children: SmallMap<Arc<Node<T>>>,
+    children: LevelMap<Arc<Node<T>>>,
     plus: Option<Arc<Node<T>>>,
     hash: Option<Arc<Node<T>>>,
     subs: Members<T>,
     /// Boxed, and `None` without any: few filters have share groups, and an empty map inline
     /// would take every node into a larger heap size.
-    shared: Option<Box<SmallMap<Arc<SharedGroup<T>>>>>,
+    shared: Option<Box<LevelMap<Arc<SharedGroup<T>>>>>,
 }
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            children: SmallMap::default(),
+            children: LevelMap::default(),
             plus: None,
             hash: None,
             subs: Members::default(),
