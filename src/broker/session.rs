@@ -1318,6 +1318,20 @@ mod tests {
         ))
     }
 
+    /// Queue one message at `qos` with default limits, allowed.
+    fn queue(s: &Session, qos: QoS) {
+        s.enqueue(
+            &msg(qos),
+            qos,
+            false,
+            vec![],
+            &Limits::default(),
+            None,
+            |_| true,
+        )
+        .unwrap();
+    }
+
     fn attached(window: u16) -> Session {
         let s = Session::new("c".into(), ProtocolVersion::V5, 0);
         let r = s.attach(Attachment {
@@ -1335,18 +1349,8 @@ mod tests {
     #[test]
     fn window_limits_inflight_and_acks_open_it() {
         let s = attached(2);
-        let limits = Limits::default();
         for _ in 0..3 {
-            s.enqueue(
-                &msg(QoS::AtLeastOnce),
-                QoS::AtLeastOnce,
-                false,
-                vec![],
-                &limits,
-                None,
-                |_| true,
-            )
-            .unwrap();
+            queue(&s, QoS::AtLeastOnce);
         }
         let (mut out, mut done) = (Vec::new(), Vec::new());
         assert!(s.take_ready(1, 100, usize::MAX, &mut out, &mut done));
@@ -1422,25 +1426,12 @@ mod tests {
     #[test]
     fn trim_keeps_what_is_unfinished() {
         let s = attached(10);
-        let limits = Limits::default();
-        let one = |s: &Session| {
-            s.enqueue(
-                &msg(QoS::AtLeastOnce),
-                QoS::AtLeastOnce,
-                false,
-                vec![],
-                &limits,
-                None,
-                |_| true,
-            )
-            .unwrap();
-        };
         let take = |s: &Session| {
             let (mut out, mut done) = (Vec::new(), Vec::new());
             assert!(s.take_ready(1, 100, usize::MAX, &mut out, &mut done));
             out
         };
-        one(&s);
+        queue(&s, QoS::AtLeastOnce);
         s.trim();
         assert_eq!(s.queue_len(), 1, "a queued delivery survives");
         let out = take(&s);
@@ -1466,34 +1457,15 @@ mod tests {
         assert_eq!(s.incoming_qos2(7, 10), IncomingQos2::New);
         assert_eq!(s.incoming_qos2(7, 0), IncomingQos2::TooMany);
         // And made again by the next delivery.
-        one(&s);
+        queue(&s, QoS::AtLeastOnce);
         assert_eq!(take(&s).len(), 1);
     }
 
     #[test]
     fn qos2_flow_and_resend_order() {
         let s = attached(10);
-        let limits = Limits::default();
-        s.enqueue(
-            &msg(QoS::ExactlyOnce),
-            QoS::ExactlyOnce,
-            false,
-            vec![],
-            &limits,
-            None,
-            |_| true,
-        )
-        .unwrap();
-        s.enqueue(
-            &msg(QoS::AtLeastOnce),
-            QoS::AtLeastOnce,
-            false,
-            vec![],
-            &limits,
-            None,
-            |_| true,
-        )
-        .unwrap();
+        queue(&s, QoS::ExactlyOnce);
+        queue(&s, QoS::AtLeastOnce);
         let (mut out, mut done) = (Vec::new(), Vec::new());
         s.take_ready(1, 100, usize::MAX, &mut out, &mut done);
         assert_eq!(
