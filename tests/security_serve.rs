@@ -14,7 +14,8 @@ use mqsec::broker::codec::{Packet, ProtocolVersion, QoS};
 use common::raw::Raw;
 use common::serve::Serve;
 use common::{
-    free_port, mosquitto_passwd, mqsec_bin, mqsec_passwd_add, root, wait_output, ChildGuard,
+    free_port, mosquitto_passwd, mqsec_bin, mqsec_passwd_add, root, stdout_of, wait_output,
+    ChildGuard,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -90,19 +91,9 @@ impl Serve {
         for (u, p) in PASSWORDS {
             cmd.env(format!("MQSEC_TEST_PW_{u}"), p);
         }
-        let child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = wait_output(child, Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "paho {args:?} (MQTT {protocol}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        stdout_of(&mut cmd, &format!("paho {args:?} (MQTT {protocol})"))
+            .trim()
+            .to_string()
     }
 }
 

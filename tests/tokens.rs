@@ -14,7 +14,7 @@ use mqsec::broker::codec::{Auth, LastWill, Packet, Properties, ProtocolVersion, 
 
 use common::raw::{connect_packet, Raw};
 use common::serve::Serve;
-use common::{free_port, mqsec, python, wait_output};
+use common::{free_port, mqsec, python, stdout_of, wait_output};
 
 const WAIT: Duration = Duration::from_secs(30);
 const V3: ProtocolVersion = ProtocolVersion::V311;
@@ -56,22 +56,10 @@ fn write(dir: &Path, name: &str, body: &str) -> String {
 
 /// Run a Python script (inline source) with arguments; its stdout.
 fn py(script: &str, args: &[&str]) -> String {
-    let child = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_output(child, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "python: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(
+        Command::new(python()).arg("-c").arg(script).args(args),
+        "python",
+    )
 }
 
 fn mosquitto_pub(port: u16, user: &str, token: &str, topic: &str) -> std::process::Output {

@@ -157,6 +157,24 @@ pub fn wait_output(child: Child, limit: Duration) -> Output {
     ChildGuard::new(child).wait_output(limit)
 }
 
+/// Run `cmd` to its end (at most a minute) and return its stdout; panics naming `what`, with
+/// everything it printed, when it fails.
+pub fn stdout_of(cmd: &mut Command, what: &str) -> String {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = wait_output(child, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Wait until 127.0.0.1:`port` accepts connections; panics with the port after `timeout`.
 pub fn wait_for_port(port: u16, timeout: Duration) {
     let deadline = Instant::now() + timeout;
